@@ -1,0 +1,37 @@
+"""The pure scoring core: parse → similarity → assign → rewards → advantages.
+
+Transports call :mod:`turnscore.core.engine` only.
+"""
+
+from .config import PRESETS, ScoringConfig, resolve
+from .engine import Limits, ScoreResult, ScoreStats, advantages, gold_refs_in, presets, score
+from .errors import (
+    ConfigError,
+    InvalidRequest,
+    LimitExceeded,
+    TurnscoreError,
+    UnknownGoldRef,
+    UnknownPreset,
+)
+from .gold import CompiledGold, compile_gold
+
+__all__ = [
+    "PRESETS",
+    "CompiledGold",
+    "ConfigError",
+    "InvalidRequest",
+    "LimitExceeded",
+    "Limits",
+    "ScoreResult",
+    "ScoreStats",
+    "ScoringConfig",
+    "TurnscoreError",
+    "UnknownGoldRef",
+    "UnknownPreset",
+    "advantages",
+    "compile_gold",
+    "gold_refs_in",
+    "presets",
+    "resolve",
+    "score",
+]

@@ -1,0 +1,112 @@
+"""Dual-level advantages (SCORING.md §5), vectorized over every rollout and turn of a request.
+
+Turns are flat arrays in rollout-major order (all turns of rollout 0, then rollout 1, ...), so the
+next turn of the same rollout is always at the next flat index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import ScoringConfig
+
+
+@dataclass(slots=True)
+class AdvantageInput:
+    """``returns`` R_i and ``outcome`` r^o_i per rollout; ``group`` its group index; per-turn rewards flat."""
+
+    returns: np.ndarray  # (N,)
+    outcome: np.ndarray  # (N,) r^o as it enters turn returns (0 with answer_turn placement)
+    group: np.ndarray  # (N,) int
+    num_turns: np.ndarray  # (N,) int
+    turn_rewards: np.ndarray  # (M,) with M = num_turns.sum()
+
+
+@dataclass(slots=True)
+class AdvantageOutput:
+    trajectory: np.ndarray  # (N,) A^g
+    turn_returns: np.ndarray  # (M,) R^l
+    turn: np.ndarray  # (M,) A^l
+    combined: np.ndarray  # (M,) what goes on the tokens of each turn
+
+
+def normalize(
+    x: np.ndarray, sets: np.ndarray, n_sets: int, std: str, singleton: str, eps: float
+) -> np.ndarray:
+    """``(x - mean) / (std + eps)`` within each set; sets of one follow the ``singleton`` rule."""
+    if x.size == 0:
+        return np.zeros(0)
+    count = np.bincount(sets, minlength=n_sets)
+    mean = np.bincount(sets, weights=x, minlength=n_sets) / np.maximum(count, 1)
+    dev = x - mean[sets]
+    if std == "none":
+        adv = dev
+    else:
+        ss = np.bincount(sets, weights=dev * dev, minlength=n_sets)
+        denom = count - 1 if std == "sample" else count
+        var = np.divide(ss, denom, out=np.zeros(n_sets), where=denom > 0)
+        adv = dev / (np.sqrt(var)[sets] + eps)
+    single = count[sets] == 1
+    if single.any():
+        if singleton == "zero":
+            adv[single] = 0.0
+        else:  # raw: mean 0, std 1 (the reference code)
+            adv[single] = x[single] if std == "none" else x[single] / (1.0 + eps)
+    return adv
+
+
+def turn_returns(
+    turn_rewards: np.ndarray, outcome: np.ndarray, num_turns: np.ndarray, gamma: float
+) -> np.ndarray:
+    """R^l_{i,t} = sum_{k>=t} gamma^(k-t) r_{i,k} + gamma^(T_i-t+1) r^o_i, by backward recursion."""
+    m = int(num_turns.sum())
+    out = np.zeros(m)
+    if m == 0:
+        return out
+    owner = np.repeat(np.arange(num_turns.size), num_turns)
+    starts = np.cumsum(num_turns) - num_turns
+    pos = np.arange(m) - starts[owner]
+    from_end = num_turns[owner] - 1 - pos
+    order = np.argsort(from_end, kind="stable")
+    bounds = np.cumsum(np.bincount(from_end))
+    prev = 0
+    for d, end in enumerate(bounds):
+        idx = order[prev:end]
+        prev = end
+        if d == 0:
+            out[idx] = turn_rewards[idx] + gamma * outcome[owner[idx]]
+        else:
+            out[idx] = turn_rewards[idx] + gamma * out[idx + 1]
+    return out
+
+
+def compute(inp: AdvantageInput, cfg: ScoringConfig) -> AdvantageOutput:
+    n = inp.returns.size
+    n_groups = int(inp.group.max()) + 1 if n else 0
+    traj = normalize(inp.returns, inp.group, n_groups, cfg.std, cfg.singleton, cfg.epsilon)
+
+    rl = turn_returns(inp.turn_rewards, inp.outcome, inp.num_turns, cfg.gamma)
+    owner = np.repeat(np.arange(n), inp.num_turns)
+    if cfg.turn_normalization == "group":
+        sets, n_sets = inp.group[owner], n_groups
+    else:
+        starts = np.cumsum(inp.num_turns) - inp.num_turns
+        pos = np.arange(rl.size) - starts[owner]
+        width = int(inp.num_turns.max()) if n else 0
+        key = inp.group[owner] * max(width, 1) + pos
+        uniq, sets = np.unique(key, return_inverse=True)
+        n_sets = uniq.size
+    turn = normalize(rl, sets, n_sets, cfg.std, cfg.singleton, cfg.epsilon)
+
+    tg = traj[owner]
+    if cfg.advantage == "trajectory":
+        combined = tg.copy()
+    elif cfg.advantage == "turn":
+        combined = turn.copy()
+    elif cfg.combine == "mean":
+        combined = (tg + turn) / 2.0
+    else:
+        combined = tg + turn
+    return AdvantageOutput(traj, rl, turn, combined)

@@ -1,0 +1,205 @@
+"""Gold traces: validation, normalization, ``gold_ref`` and the per-mode lookup tables used in matching."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Hashable
+from typing import Any
+
+import orjson
+
+from .calls import Call, call_from_obj
+from .errors import InvalidRequest, TurnscoreError
+from .text import answer_tokens
+from .values import KEY_FUNCS
+
+
+class CompiledGold:
+    """A normalized gold trace plus the tables matching needs, built once and cached by ``ref``."""
+
+    __slots__ = (
+        "_name_index",
+        "_value_sets",
+        "accepted",
+        "answer",
+        "answer_tokens",
+        "arg_keys",
+        "calls",
+        "canonical",
+        "nbytes",
+        "ref",
+        "turn_sizes",
+    )
+
+    def __init__(
+        self,
+        calls: list[Call],
+        answer: str | None,
+        accepted: list[dict[str, list[Any]] | None] | None,
+        turn_sizes: list[int] | None,
+    ) -> None:
+        self.calls: tuple[Call, ...] = tuple(calls)
+        self.answer = answer
+        self.accepted = tuple(accepted) if accepted is not None else None
+        self.turn_sizes = turn_sizes
+        norm = {
+            "calls": [{"name": c.name, "arguments": c.arguments} for c in calls],
+            "answer": answer,
+            "accepted_values": accepted,
+            "turn_sizes": turn_sizes,
+        }
+        self.canonical: bytes = orjson.dumps(norm, option=orjson.OPT_SORT_KEYS)
+        self.ref = "sha256:" + hashlib.sha256(self.canonical).hexdigest()
+        self.nbytes = 4 * len(self.canonical) + 512
+        self.arg_keys: tuple[frozenset[str], ...] = tuple(frozenset(c.arguments) for c in calls)
+        self.answer_tokens: frozenset[str] | None = (
+            frozenset(answer_tokens(answer)) if answer is not None else None
+        )
+        self._value_sets: dict[str, tuple[dict[str, frozenset[Hashable]], ...]] = {}
+        self._name_index: dict[bool, dict[str, tuple[int, ...]]] = {}
+
+    # -- tables -----------------------------------------------------------------------------------
+    def value_sets(self, mode: str) -> tuple[dict[str, frozenset[Hashable]], ...]:
+        """For each gold call: argument name -> keys of every value accepted as correct under ``mode``."""
+        got = self._value_sets.get(mode)
+        if got is None:
+            key = KEY_FUNCS[mode]
+            out = []
+            for j, call in enumerate(self.calls):
+                acc = self.accepted[j] if self.accepted is not None else None
+                sets: dict[str, frozenset[Hashable]] = {}
+                for k, v in call.arguments.items():
+                    keys = {key(v)}
+                    if acc is not None and k in acc:
+                        keys.update(key(x) for x in acc[k])
+                    sets[k] = frozenset(keys)
+                out.append(sets)
+            got = tuple(out)
+            self._value_sets[mode] = got
+        return got
+
+    def name_index(self, case_sensitive: bool) -> dict[str, tuple[int, ...]]:
+        """Gold call indices by (optionally case-folded) name."""
+        got = self._name_index.get(case_sensitive)
+        if got is None:
+            idx: dict[str, list[int]] = {}
+            for j, call in enumerate(self.calls):
+                idx.setdefault(call.name if case_sensitive else call.name.lower(), []).append(j)
+            got = {k: tuple(v) for k, v in idx.items()}
+            self._name_index[case_sensitive] = got
+        return got
+
+    # -- serialization ----------------------------------------------------------------------------
+    def to_json(self) -> bytes:
+        """Canonical JSON of the normalized trace (what a shared cache stores)."""
+        return self.canonical
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> CompiledGold:
+        """Rebuild from :meth:`to_json` output; ``ValueError`` on anything that is not a valid trace."""
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"not JSON: {exc}") from None
+        if not isinstance(obj, dict) or set(obj) != {"calls", "answer", "accepted_values", "turn_sizes"}:
+            raise ValueError("not a normalized gold trace")
+        try:
+            gold = compile_gold(obj, "gold")
+        except TurnscoreError as exc:
+            raise ValueError(exc.message) from None
+        if gold.canonical != orjson.dumps(obj, option=orjson.OPT_SORT_KEYS):
+            raise ValueError("trace is not in normalized form")
+        return gold
+
+
+def _accepted_from_dotted(
+    raw: dict[str, Any], turn_sizes: list[int], path: str
+) -> list[dict[str, list[Any]] | None]:
+    """BFCL-style ``{"<turn>.<call>.<param>": [values]}`` to the list form parallel to the flat calls."""
+    offsets = [0]
+    for s in turn_sizes:
+        offsets.append(offsets[-1] + s)
+    out: list[dict[str, list[Any]] | None] = [None] * offsets[-1]
+    for key, vals in raw.items():
+        parts = key.split(".", 2)
+        if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+            raise InvalidRequest(f"{path}.{key}", "expected a key '<turn>.<call>.<param>'")
+        t, c, param = int(parts[0]), int(parts[1]), parts[2]
+        if t >= len(turn_sizes) or c >= turn_sizes[t]:
+            raise InvalidRequest(f"{path}.{key}", "names a call that the gold trace does not have")
+        if not isinstance(vals, list):
+            raise InvalidRequest(f"{path}.{key}", "expected a list of accepted values")
+        j = offsets[t] + c
+        slot = out[j]
+        if slot is None:
+            slot = out[j] = {}
+        slot[param] = vals
+    return out
+
+
+def _accepted(
+    raw: Any, n_calls: int, turn_sizes: list[int] | None, path: str
+) -> list[dict[str, list[Any]] | None] | None:
+    if raw is None:
+        return None
+    if isinstance(raw, dict):
+        return _accepted_from_dotted(raw, turn_sizes or [n_calls], path)
+    if not isinstance(raw, list):
+        raise InvalidRequest(path, "expected null, a list parallel to calls, or an object")
+    if len(raw) != n_calls:
+        raise InvalidRequest(path, f"has {len(raw)} items but the gold trace has {n_calls} calls")
+    out: list[dict[str, list[Any]] | None] = []
+    for j, item in enumerate(raw):
+        if item is None:
+            out.append(None)
+            continue
+        if not isinstance(item, dict):
+            raise InvalidRequest(f"{path}[{j}]", "expected null or an object {arg: [values]}")
+        for k, vals in item.items():
+            if not isinstance(vals, list):
+                raise InvalidRequest(f"{path}[{j}].{k}", "expected a list of accepted values")
+        out.append(dict(item))
+    return out
+
+
+def compile_gold(trace: Any, path: str = "gold") -> CompiledGold:
+    """Validate and compile one gold trace (``calls`` or ``turns``, ``answer``, ``accepted_values``)."""
+    if not isinstance(trace, dict):
+        raise InvalidRequest(path, "expected an object")
+    turn_sizes: list[int] | None = None
+    raw_calls: list[tuple[str, Any]] = []
+    if trace.get("calls") is not None:
+        calls_obj = trace["calls"]
+        if not isinstance(calls_obj, list):
+            raise InvalidRequest(f"{path}.calls", "expected a list of calls")
+        raw_calls = [(f"{path}.calls[{j}]", c) for j, c in enumerate(calls_obj)]
+        if trace.get("turn_sizes") is not None:
+            ts = trace["turn_sizes"]
+            if (
+                not isinstance(ts, list)
+                or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in ts)
+                or sum(ts) != len(calls_obj)
+            ):
+                raise InvalidRequest(f"{path}.turn_sizes", "expected call counts per turn summing to calls")
+            turn_sizes = list(ts)
+    elif trace.get("turns") is not None:
+        turns = trace["turns"]
+        if not isinstance(turns, list):
+            raise InvalidRequest(f"{path}.turns", "expected a list of turns (each a list of calls)")
+        turn_sizes = []
+        for t, turn in enumerate(turns):
+            if not isinstance(turn, list):
+                raise InvalidRequest(f"{path}.turns[{t}]", "expected a list of calls")
+            turn_sizes.append(len(turn))
+            raw_calls.extend((f"{path}.turns[{t}][{c}]", call) for c, call in enumerate(turn))
+    calls: list[Call] = []
+    for cpath, obj in raw_calls:
+        call = call_from_obj(obj)
+        if call is None:
+            raise InvalidRequest(cpath, "expected an object with a string 'name' and 'arguments'")
+        calls.append(call)
+    answer = trace.get("answer")
+    if answer is not None and not isinstance(answer, str):
+        raise InvalidRequest(f"{path}.answer", "expected a string or null")
+    accepted = _accepted(trace.get("accepted_values"), len(calls), turn_sizes, f"{path}.accepted_values")
+    return CompiledGold(calls, answer, accepted, turn_sizes)
