@@ -1,0 +1,5 @@
+"""``python -m turnscore`` runs the command line."""
+
+from turnscore.cli import app
+
+app()
