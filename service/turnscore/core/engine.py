@@ -289,7 +289,8 @@ def _score_rollout(r: _Rollout, cfg: ScoringConfig) -> _Scored:
     final = _final_answer(r.parsed)
     if cfg.reward == "toolrl":
         f, c = r.toolrl[k]
-        return _Scored(k, [0.0] * len(turns), f + c, None, None, (f, c))
+        no_calls = 0.0 if cfg.reward_scheme.startswith("trajectory") else None
+        return _Scored(k, [0.0] * len(turns), f + c, no_calls, None, (f, c))
     a = r.assignments[k] if r.assignments else None
     sums = [0.0] * len(turns)
     counts = [0] * len(turns)
