@@ -1,0 +1,36 @@
+"""The example launch script's overrides compose against verl 0.9.1's own config schema."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import verl
+from hydra import compose, initialize_config_dir
+from turnscore_client.verl.settings import Settings
+
+SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "verl" / "run_matchtir_qwen3.sh"
+
+
+def test_example_overrides_are_valid_verl_config() -> None:
+    env = {
+        **os.environ,
+        "TURNSCORE_DRY_RUN": "1",
+        "TURNSCORE_URL": "http://rm:8000",
+        "MODEL": "Qwen/Qwen3-4B",
+    }
+    out = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, env=env, check=True)
+    overrides = [line for line in out.stdout.splitlines() if line]
+    d = os.path.join(os.path.dirname(verl.__file__), "trainer", "config")
+    with initialize_config_dir(config_dir=d, version_base=None):
+        cfg = compose(config_name="ppo_trainer", overrides=overrides)  # unknown keys raise here
+    assert cfg.algorithm.adv_estimator == "turnscore_dual"
+    assert cfg.algorithm.use_kl_in_reward is False
+    assert cfg.actor_rollout_ref.actor.use_kl_loss is True
+    assert cfg.actor_rollout_ref.rollout.agent.default_agent_loop == "turnscore_tool_agent"
+    assert cfg.actor_rollout_ref.rollout.multi_turn.format == "hermes"
+    assert cfg.trainer.use_v1 is True
+    assert cfg.actor_rollout_ref.model.path == "Qwen/Qwen3-4B"
+    s = Settings.from_node(cfg.algorithm)
+    assert s.urls == ("http://rm:8000",) and s.preset == "matchtir-km" and s.config == {"gamma": 0.9}

@@ -1,0 +1,136 @@
+"""Typed results (plain dataclasses) for the API.md responses."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["GroupScore", "Health", "Match", "RolloutScore", "ScoreResponse"]
+
+
+def _floats(value: Any) -> list[float]:
+    return [float(x) for x in value] if isinstance(value, list) else []
+
+
+@dataclass(frozen=True)
+class Match:
+    """One predicted call of a rollout and what it matched (``explain=True``)."""
+
+    turn: int
+    call: int
+    gold: int | None
+    similarity: float
+    reward: float
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Match:
+        gold = d.get("gold")
+        return cls(
+            turn=int(d.get("turn", 0)),
+            call=int(d.get("call", 0)),
+            gold=None if gold is None else int(gold),
+            similarity=float(d.get("similarity") or 0.0),
+            reward=float(d.get("reward") or 0.0),
+        )
+
+
+@dataclass(frozen=True)
+class RolloutScore:
+    """Scores of one rollout. ``return_`` is the trajectory return R_i (``"return"`` on the wire);
+    ``advantages[t]`` is the combined advantage for every token of assistant turn t."""
+
+    turn_rewards: list[float]
+    outcome_reward: float
+    return_: float
+    trajectory_advantage: float
+    turn_advantages: list[float]
+    advantages: list[float]
+    num_turns: int = 0
+    num_calls: int = 0
+    malformed_calls: int = 0
+    reference: int | None = None
+    matches: list[Match] | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RolloutScore:
+        matches = d.get("matches")
+        ref = d.get("reference")
+        turn_rewards = _floats(d.get("turn_rewards"))
+        return cls(
+            turn_rewards=turn_rewards,
+            outcome_reward=float(d.get("outcome_reward") or 0.0),
+            return_=float(d.get("return") or 0.0),
+            trajectory_advantage=float(d.get("trajectory_advantage") or 0.0),
+            turn_advantages=_floats(d.get("turn_advantages")),
+            advantages=_floats(d.get("advantages")),
+            num_turns=int(d.get("num_turns", len(turn_rewards)) or 0),
+            num_calls=int(d.get("num_calls") or 0),
+            malformed_calls=int(d.get("malformed_calls") or 0),
+            reference=None if ref is None else int(ref),
+            matches=[Match.from_dict(m) for m in matches] if isinstance(matches, list) else None,
+            raw=dict(d),
+        )
+
+
+@dataclass(frozen=True)
+class GroupScore:
+    """One group (prompt): its rollouts in request order; ``gold_ref``: the id of its gold in the service."""
+
+    id: str | None
+    gold_ref: str | None
+    rollouts: list[RolloutScore]
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> GroupScore:
+        gid = d.get("id")
+        ref = d.get("gold_ref")
+        return cls(
+            id=None if gid is None else str(gid),
+            gold_ref=ref if isinstance(ref, str) else None,
+            rollouts=[RolloutScore.from_dict(r) for r in d.get("rollouts") or []],
+            raw={k: v for k, v in d.items() if k != "rollouts"},
+        )
+
+    @property
+    def returns(self) -> list[float]:
+        return [r.return_ for r in self.rollouts]
+
+
+@dataclass(frozen=True)
+class ScoreResponse:
+    """The answer of ``score()`` / ``advantages()``: groups in request order (several chunks merged)."""
+
+    preset: str | None
+    config: dict[str, Any]
+    groups: list[GroupScore]
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ScoreResponse:
+        preset = d.get("preset")
+        return cls(
+            preset=None if preset is None else str(preset),
+            config=dict(d.get("config") or {}),
+            groups=[GroupScore.from_dict(g) for g in d.get("groups") or []],
+        )
+
+    @property
+    def returns(self) -> list[list[float]]:
+        """R_i per rollout, grouped like the request."""
+        return [g.returns for g in self.groups]
+
+    @property
+    def rollouts(self) -> list[RolloutScore]:
+        """Every rollout, flattened in request order."""
+        return [r for g in self.groups for r in g.rollouts]
+
+
+@dataclass(frozen=True)
+class Health:
+    """``GET /healthz`` (or ``/readyz`` with ``ready=True``): ``ok`` when the answer was 2xx."""
+
+    ok: bool
+    status: int
+    body: Any = None

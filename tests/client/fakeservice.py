@@ -1,0 +1,278 @@
+"""Test helpers for the client suite: a small scripted HTTP service on a real socket (protocol tests).
+
+It answers API.md-shaped bodies (canned numbers), remembers the golds it has seen (like one replica's
+tier-1 cache), answers 409 ``unknown_gold_ref`` for refs it does not know, and plays scripted faults
+(503 with Retry-After, 429, 422, ...) in order before answering normally.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+def gold_ref_of(gold: Any) -> str:
+    text = json.dumps(gold, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def err(code: str, message: str = "m", details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+@dataclass
+class Fault:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds to stall before answering
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+class FakeService:
+    def __init__(self) -> None:
+        self.requests: list[Seen] = []
+        self.faults: list[Fault] = []
+        self.known_refs: set[str] = set()
+        self.lock = threading.Lock()
+        self.inflight = 0
+        self.max_inflight = 0
+        # when > 0, the first `rendezvous` requests wait (up to 5 s) until that many are in flight together
+        self.rendezvous = 0
+        self._cond = threading.Condition(self.lock)
+        svc = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _handle(self, method: str) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    raw = gzip.decompress(raw)
+                body = json.loads(raw) if raw else None
+                with svc._cond:
+                    svc.requests.append(Seen(method, self.path, dict(self.headers), body))
+                    fault = svc.faults.pop(0) if svc.faults else None
+                    svc.inflight += 1
+                    svc.max_inflight = max(svc.max_inflight, svc.inflight)
+                    svc._cond.notify_all()
+                    if svc.rendezvous and len(svc.requests) <= svc.rendezvous:
+                        svc._cond.wait_for(lambda: svc.max_inflight >= svc.rendezvous, timeout=5)
+                try:
+                    if fault is not None:
+                        time.sleep(fault.delay)
+                        self._send(fault.status, fault.body, fault.headers)
+                    else:
+                        self._send(*svc.answer(method, self.path, body))
+                finally:
+                    with svc._cond:
+                        svc.inflight -= 1
+
+            def do_GET(self) -> None:
+                self._handle("GET")
+
+            def do_POST(self) -> None:
+                self._handle("POST")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def posts(self, path: str = "/v1/score") -> list[Seen]:
+        return [r for r in self.requests if r.method == "POST" and r.path == path]
+
+    def answer(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        if method == "GET" and path == "/healthz":
+            return 200, {"status": "ok"}
+        if method == "GET" and path == "/v1/presets":
+            return 200, {"presets": {"matchtir-km": {"assignment": "hungarian"}, "toolrl": {}}}
+        if method == "POST" and path in ("/v1/score", "/v1/advantages"):
+            groups = body["groups"]
+            refs = [g["gold_ref"] for g in groups if "gold_ref" in g]
+            missing = [r for r in refs if r not in self.known_refs]
+            if missing:
+                return 409, {
+                    "error": {
+                        "code": "unknown_gold_ref",
+                        "message": f"{len(missing)} gold_ref(s) unknown",
+                        "details": {"missing": sorted(set(missing))},
+                    }
+                }
+            out = []
+            for g in groups:
+                ref = g.get("gold_ref")
+                if "gold" in g:
+                    ref = gold_ref_of(g["gold"])
+                    with self.lock:
+                        self.known_refs.add(ref)
+                rollouts = []
+                for r in g["rollouts"]:
+                    n = len(r.get("turns") or r.get("turn_rewards") or [])
+                    rollouts.append(
+                        {
+                            "turn_rewards": [0.5] * n,
+                            "outcome_reward": 0.25,
+                            "return": 0.5 * n + 0.25,
+                            "trajectory_advantage": 0.0,
+                            "turn_advantages": [0.0] * n,
+                            "advantages": [0.1 * (t + 1) for t in range(n)],
+                            "num_turns": n,
+                            "num_calls": n,
+                            "malformed_calls": 0,
+                            "reference": 0,
+                        }
+                    )
+                out.append({"id": g.get("id"), "gold_ref": ref, "rollouts": rollouts})
+            return 200, {"preset": body.get("preset", "matchtir-km"), "config": {"gamma": 0.9}, "groups": out}
+        return 404, {"detail": "Not Found"}
+
+
+def make_group(i: int, turns: int = 2, gold_name: str = "get_weather") -> dict[str, Any]:
+    return {
+        "id": f"g{i}",
+        "gold": {"calls": [{"name": gold_name, "arguments": {"city": f"c{i}"}}], "answer": None},
+        "rollouts": [
+            {"turns": [{"tool_calls": [{"name": gold_name, "arguments": {"city": f"c{i}"}}]}] * turns},
+            {"turns": [{"answer": "x"}]},
+        ],
+    }
+
+
+class RealService:
+    """The real service (``turnscore serve``) in a subprocess on a free loopback port."""
+
+    def __init__(self, *args: str, binary: str | None = None) -> None:
+        import os
+        import socket
+        import subprocess
+        import sys
+        import tempfile
+        import time
+        from pathlib import Path
+
+        import httpx
+
+        exe = binary or os.environ.get("TURNSCORE_BIN") or str(Path(sys.executable).parent / "turnscore")
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the service)
+        for _ in range(3):  # a free port can be taken between probing and binding: try again
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            self.url = f"http://127.0.0.1:{port}"
+            cmd = [exe, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-access-log", *args]
+            self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+            self.stop()
+        self.log.seek(0)
+        raise RuntimeError(
+            "turnscore serve did not start:\n" + self.log.read().decode(errors="replace")[-3000:]
+        )
+
+    def stop(self) -> None:
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def gold_records(per_file: int = 4) -> list[dict[str, Any]]:
+    """Real gold traces: ``per_file`` records of each file of the shared set (tests/data sample if absent)."""
+    import os
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    shared = Path(os.environ.get("TURNSCORE_GOLD_DIR", root.parent / "shared" / "data" / "gold"))
+    files = (
+        sorted(shared.glob("*.jsonl")) if shared.is_dir() else [root / "tests" / "data" / "gold_sample.jsonl"]
+    )
+    out: list[dict[str, Any]] = []
+    for f in files:
+        by_source: dict[str, int] = {}
+        with f.open() as fh:
+            for line in fh:
+                rec = json.loads(line)
+                src = rec.get("source", f.name).split("/")[0]
+                if by_source.get(src, 0) < per_file and any(rec["gold"]["turns"]):
+                    by_source[src] = by_source.get(src, 0) + 1
+                    out.append(rec)
+    return out
+
+
+def qwen_text(turns: list[list[dict[str, Any]]], answer: str | None = None) -> str:
+    """A decoded Qwen/Hermes multi-turn response: one assistant turn per gold turn, tool outputs between."""
+    pieces = []
+    for calls in turns:
+        body = "".join(f"<tool_call>\n{json.dumps(c)}\n</tool_call>" for c in calls)
+        pieces.append(
+            f"<think>ok</think>\n{body}<|im_end|>\n<|im_start|>user\n<tool_response>\n{{}}\n</tool_response>"
+        )
+    if answer is not None:
+        pieces.append(f"<think>done</think>\n<answer>{answer}</answer><|im_end|>")
+    return "<|im_end|>\n<|im_start|>assistant\n".join(pieces)
+
+
+def rollouts_for(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Three rollouts of different quality for a gold record, in the three input forms."""
+    turns = [t for t in record["gold"]["turns"] if t]
+    answer = record["gold"].get("answer")
+    perfect = {"turns": [{"tool_calls": t} for t in turns] + ([{"answer": answer}] if answer else [])}
+    wrong_args = {
+        "text": qwen_text(
+            [[{"name": c["name"], "arguments": {"zz_unknown": 1}} for c in t] for t in turns[:1]]
+        )
+    }
+    messages = {
+        "messages": [
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [{"function": {"name": "nope", "arguments": "{}"}}],
+            },
+            {"role": "tool", "content": "error"},
+        ]
+    }
+    return [perfect, wrong_args, messages]

@@ -1,0 +1,93 @@
+"""slime group reward function against the real service.
+
+slime (THUDM/slime) is not installable from PyPI (the PyPI ``slime`` is an unrelated project), so the samples
+here are a stand-in with the fields of slime's documented ``Sample`` dataclass (slime/utils/types.py) that the
+reward path reads or writes: ``group_index``, ``index``, ``prompt``, ``response``, ``label``, ``reward``,
+``metadata``. The call shape is slime's: ``await rm(args, samples)`` under ``--group-rm`` (the returned list
+is zipped onto the samples), ``await rm(args, sample)`` without it.
+"""
+
+from __future__ import annotations
+
+import json
+from argparse import Namespace
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from fakeservice import FakeService, RealService, gold_records, qwen_text
+from turnscore_client import TurnScoreClient, gold_from_record
+from turnscore_client.slime import group_rm
+
+
+@dataclass
+class Sample:  # stand-in: the fields of slime.utils.types.Sample this adapter uses
+    group_index: int | None = None
+    index: int | None = None
+    prompt: str | list[dict[str, str]] = ""
+    response: str = ""
+    label: str | None = None
+    reward: float | dict[str, Any] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _group(rec: dict[str, Any], gi: int) -> list[Sample]:
+    turns = [t for t in rec["gold"]["turns"] if t]
+    bad = [[{"name": "unknown_tool", "arguments": {}}]]
+    responses = [qwen_text(turns), qwen_text(turns[:1]), qwen_text(bad), "no tool call at all"]
+    label = json.dumps(rec["gold"])  # slime keeps the --label-key column as a string
+    return [
+        Sample(group_index=gi, index=gi * 4 + i, prompt="p", response=r, label=label)
+        for i, r in enumerate(responses)
+    ]
+
+
+async def test_group_rm_scores_one_group_in_one_request(
+    service: RealService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TURNSCORE_URL", raising=False)
+    rec = next(r for r in gold_records(4) if sum(len(t) for t in r["gold"]["turns"]) >= 2)
+    samples = _group(rec, 3)
+    args = Namespace(rm_url=service.url, rollout_id=5)  # slime's --rm-url names the service
+    rewards = await group_rm(args, samples)
+    assert rewards == [s.reward for s in samples]
+    # the reference numbers: the same rollouts scored through the plain client
+    expected = TurnScoreClient(service.url).score(
+        [{"id": "x", "gold": gold_from_record(rec), "rollouts": [{"text": s.response} for s in samples]}],
+        step=5,
+    )
+    assert rewards == pytest.approx(expected.returns[0])
+    assert rewards[0] > rewards[2] and rewards[0] >= rewards[1]
+    meta = samples[0].metadata["turnscore"]
+    assert len(meta["advantages"]) == len(meta["turn_rewards"]) >= 1 and meta["gold_ref"].startswith(
+        "sha256:"
+    )
+
+
+async def test_group_rm_single_sample_and_env_url(
+    service: RealService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TURNSCORE_URL", service.url)
+    rec = gold_records(1)[0]
+    (s, *_) = _group(rec, 0)
+    reward = await group_rm(Namespace(rm_url=None), s)
+    assert isinstance(reward, float) and reward == s.reward
+
+
+async def test_group_rm_one_request_per_group(fake: FakeService, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TURNSCORE_URL", fake.url)
+    rec = gold_records(1)[0]
+    samples = _group(rec, 0)
+    await group_rm(Namespace(), samples)
+    (req,) = fake.posts()
+    assert len(req.body["groups"]) == 1 and len(req.body["groups"][0]["rollouts"]) == 4
+
+
+async def test_group_rm_bad_label_names_the_sample(
+    fake: FakeService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TURNSCORE_URL", fake.url)
+    samples = [Sample(index=7, response="x", label="not json")]
+    with pytest.raises(ValueError, match="sample 7"):
+        await group_rm(Namespace(), samples)
+    assert fake.posts() == []

@@ -1,0 +1,173 @@
+"""Unit tests of the client's pure parts: retry policy, error mapping, gold conversion, typed results."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import time
+from typing import Any
+
+import pytest
+from fakeservice import gold_records
+from turnscore_client import (
+    RateLimitedError,
+    RetryPolicy,
+    ScoreResponse,
+    ServerError,
+    ServiceUnavailableError,
+    UnknownGoldRefError,
+    ValidationError,
+    gold_from_record,
+)
+from turnscore_client._base import GoldMemory, ScoreChunk, dumps, parse_urls
+from turnscore_client._retry import Attempts, parse_retry_after
+from turnscore_client.errors import error_from_response
+from turnscore_client.gold import group_fields
+
+
+def test_backoff_is_bounded_jittered_and_honours_retry_after() -> None:
+    p = RetryPolicy(backoff_base=0.5, backoff_max=4.0, retry_after_max=30)
+    rng = random.Random(1)
+    for attempt in range(1, 10):
+        cap = min(4.0, 0.5 * 2 ** (attempt - 1))
+        waits = [p.backoff(attempt, rng=rng) for _ in range(200)]
+        assert all(0 <= w <= cap for w in waits)
+        assert max(waits) > cap / 2  # jitter spreads over the whole range
+    assert p.backoff(1, retry_after=7.0, rng=rng) == 7.0
+    assert p.backoff(1, retry_after=100.0, rng=rng) == 30.0
+    with pytest.raises(ValueError):
+        RetryPolicy(max_attempts=0)
+
+
+def test_attempts_stop_at_count_and_deadline() -> None:
+    a = Attempts(RetryPolicy(max_attempts=3, backoff_base=0.0, deadline=None))
+    a.count = 2
+    assert a.next_wait(None) == 0.0
+    a.count = 3
+    assert a.next_wait(None) is None
+    b = Attempts(RetryPolicy(max_attempts=100, deadline=5.0))
+    b.count = 1
+    assert b.next_wait(retry_after=10.0) is None  # waiting would end past the deadline
+
+
+def test_parse_retry_after() -> None:
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(" 0.5 ") == 0.5
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+    future = email.utils.formatdate(time.time() + 20, usegmt=True)
+    assert 15 <= (parse_retry_after(future) or 0) <= 21
+
+
+def test_error_mapping() -> None:
+    e = error_from_response(
+        422, {"error": {"code": "invalid_request", "message": "m", "details": {"path": "p"}}}
+    )
+    assert (
+        isinstance(e, ValidationError) and e.code == "invalid_request" and e.path == "p" and e.status == 422
+    )
+    e409 = error_from_response(
+        409, {"error": {"code": "unknown_gold_ref", "message": "x", "details": {"missing": ["a"]}}}
+    )
+    assert isinstance(e409, UnknownGoldRefError) and e409.missing == ["a"]
+    e429 = error_from_response(429, {"error": {"code": "rate_limited", "message": "x"}}, retry_after=2.0)
+    assert isinstance(e429, RateLimitedError) and e429.retry_after == 2.0
+    assert isinstance(error_from_response(504, "gateway timeout"), ServiceUnavailableError)
+    e500 = error_from_response(500, "<html>oops</html>")
+    assert isinstance(e500, ServerError) and e500.message == "<html>oops</html>" and "500" in str(e500)
+    assert error_from_response(404, {"detail": "Not Found"}).message == "Not Found"
+
+
+def test_parse_urls() -> None:
+    assert parse_urls("http://a:1/, http://b:2") == ["http://a:1", "http://b:2"]
+    assert parse_urls(["https://x"]) == ["https://x"]
+    with pytest.raises(ValueError):
+        parse_urls("a:8000")
+    with pytest.raises(ValueError):
+        parse_urls(" , ")
+
+
+def test_dumps_handles_numpy_and_refuses_nan() -> None:
+    import numpy as np
+
+    assert json.loads(dumps({"a": np.float32(0.5), "b": np.arange(3), "c": (1, 2)})) == {
+        "a": 0.5,
+        "b": [0, 1, 2],
+        "c": [1, 2],
+    }
+    with pytest.raises(ValueError):
+        dumps({"x": float("nan")})
+
+
+def test_score_chunk_substitutes_refs_and_restores() -> None:
+    mem = GoldMemory(10)
+    g = {"id": "a", "gold": {"calls": []}, "rollouts": []}
+    c1 = ScoreChunk([g], mem)
+    assert c1.wire_groups() == [g]
+    c1.learn({"groups": [{"id": "a", "gold_ref": "sha256:1"}]})
+    c2 = ScoreChunk([dict(g)], mem)
+    assert c2.wire_groups() == [{"id": "a", "rollouts": [], "gold_ref": "sha256:1"}]
+    assert c2.restore(["sha256:other"]) is False and c2.refs_sent == 1
+    assert c2.restore(["sha256:1"]) is True and c2.wire_groups() == [g] and len(mem) == 0
+
+
+def test_typed_results_from_api_shape() -> None:
+    body: dict[str, Any] = {
+        "preset": "matchtir-km",
+        "config": {"gamma": 0.9},
+        "groups": [
+            {
+                "id": "p",
+                "gold_ref": "sha256:9f",
+                "rollouts": [
+                    {
+                        "turn_rewards": [0.75, 0.0],
+                        "outcome_reward": 0.4,
+                        "return": 1.15,
+                        "trajectory_advantage": 0.71,
+                        "turn_advantages": [0.52, -0.3],
+                        "advantages": [1.23, 0.41],
+                        "num_turns": 2,
+                        "num_calls": 1,
+                        "malformed_calls": 0,
+                        "reference": 0,
+                        "matches": [{"turn": 0, "call": 0, "gold": 0, "similarity": 0.75, "reward": 0.75}],
+                    }
+                ],
+            }
+        ],
+    }
+    res = ScoreResponse.from_dict(body)
+    r = res.groups[0].rollouts[0]
+    assert (
+        r.return_ == 1.15 and r.advantages == [1.23, 0.41] and r.matches and r.matches[0].similarity == 0.75
+    )
+    assert res.returns == [[1.15]] and res.rollouts == [r] and r.raw["return"] == 1.15
+
+
+def test_gold_from_record_matches_the_cores_reading_of_records() -> None:
+    """On every real trace, the API.md gold made from a record compiles to the same calls and accepted values
+    as the record's own per-turn form with dotted accepted_values (read by the core)."""
+    from turnscore.core.gold import compile_gold
+
+    recs = gold_records(10_000)
+    assert any(r.get("accepted_values") for r in recs)
+    for rec in recs:
+        ours = json.loads(compile_gold(gold_from_record(rec)).to_json())
+        theirs = json.loads(
+            compile_gold({**rec["gold"], "accepted_values": rec.get("accepted_values")}).to_json()
+        )
+        for key in ("calls", "answer", "accepted_values"):
+            assert ours[key] == theirs[key], (rec["id"], key)
+
+
+def test_group_fields_accepts_label_shapes() -> None:
+    gold = {"calls": [{"name": "f", "arguments": {}}], "answer": None, "accepted_values": None}
+    assert group_fields(json.dumps(gold)) == {"gold": gold}
+    assert group_fields({"gold_ref": "sha256:x"}) == {"gold_ref": "sha256:x"}
+    assert group_fields({"references": [gold, gold]}) == {"references": [gold, gold]}
+    turns = {"turns": [[{"name": "f", "arguments": {}}], []], "answer": "a"}
+    assert group_fields(turns)["gold"]["calls"] == [{"name": "f", "arguments": {}}]
+    with pytest.raises(TypeError):
+        group_fields(3)
