@@ -1,0 +1,230 @@
+"""The FastAPI application: a thin router over ``turnscore.core.engine`` (through :class:`Runtime`).
+
+``create_app(settings=None, runtime=None, lifespan_hooks=())`` builds the app; uvicorn calls it as a factory
+(``turnscore.http.app:create_app``) in every worker, reading settings from ``TURNSCORE_*`` env vars.
+``lifespan_hooks`` are async context managers factories ``hook(runtime)`` entered after the runtime has
+started: the place for a second transport (e.g. a gRPC server) that must share this process's runtime.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Query, Request
+from fastapi.openapi.utils import get_openapi
+from pydantic.json_schema import models_json_schema
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
+
+from turnscore import __version__, metrics
+from turnscore.config import Settings
+
+from . import schemas
+from .body import read_body
+from .errors import ApiError, install_handlers
+from .middleware import ServiceMiddleware
+from .openrlhf import score_openrlhf
+from .runtime import Runtime
+
+JSON = "application/json"
+log = logging.getLogger("turnscore.http")
+LifespanHook = Callable[[Runtime], contextlib.AbstractAsyncContextManager[Any]]
+
+
+def _json(data: bytes, status: int = 200) -> Response:
+    return Response(data, status_code=status, media_type=JSON)
+
+
+async def _read_json(request: Request, rt: Runtime) -> dict[str, Any]:
+    """Bounded read + gzip + depth check + decode of the request body (stage ``decode``)."""
+    info = request.scope.get("turnscore", {})
+    t0 = time.perf_counter()
+    s = rt.settings
+    try:
+        async with _timeout(s.body_timeout):
+            data, wire = await read_body(
+                request.stream(),
+                content_encoding=request.headers.get("content-encoding"),
+                content_length=request.headers.get("content-length"),
+                max_bytes=s.max_body_bytes,
+            )
+    except ClientDisconnect:
+        metrics.REJECTED.labels("disconnected").inc()
+        raise ApiError(
+            400, "client_disconnected", "the client closed the connection before sending the body"
+        ) from None
+    except TimeoutError:
+        metrics.REJECTED.labels("timeout").inc()
+        raise ApiError(
+            408, "request_timeout", f"request body not received within {s.body_timeout:g}s"
+        ) from None
+    except ApiError as exc:
+        metrics.REJECTED.labels("too_large" if exc.status == 413 else "bad_body").inc()
+        raise
+    info["bytes_in"] = wire
+    info["bytes_decoded"] = len(data)
+    metrics.REQUEST_BODY_BYTES.labels("wire").observe(wire)
+    metrics.REQUEST_BODY_BYTES.labels("decoded").observe(len(data))
+    doc = await rt.decode(data)
+    dt = time.perf_counter() - t0
+    metrics.STAGE_DURATION.labels("decode").observe(dt)
+    info["stages_ms"] = {"decode": round(dt * 1000, 3)}
+    return doc
+
+
+def _timeout(seconds: float) -> contextlib.AbstractAsyncContextManager[Any]:
+    import asyncio
+
+    return asyncio.timeout(seconds)
+
+
+def _record(request: Request, stats: Any) -> None:
+    info = request.scope.get("turnscore")
+    if isinstance(info, dict):
+        info["groups"] = stats.groups
+        info["rollouts"] = stats.rollouts
+        stages = info.setdefault("stages_ms", {})
+        for k, v in (stats.stage_seconds or {}).items():
+            stages[k] = round(v * 1000, 3)
+
+
+def default_lifespan_hooks(settings: Settings) -> list[LifespanHook]:
+    """Hooks every app enters after its runtime started, on top of ``create_app(lifespan_hooks=...)``.
+
+    Empty today. A second transport sharing the process's runtime (cache, limits, admission, metrics)
+    passes its hook to ``create_app``: ``turnscore serve --grpc-port`` uses the factory
+    ``turnscore.grpc.server:create_app`` = ``create_app(Settings(), lifespan_hooks=[grpc_lifespan])``.
+    """
+    hooks: list[LifespanHook] = []
+    return hooks
+
+
+def create_app(
+    settings: Settings | None = None,
+    runtime: Runtime | None = None,
+    lifespan_hooks: Sequence[LifespanHook] = (),
+) -> FastAPI:
+    settings = settings or (runtime.settings if runtime is not None else Settings())
+    rt = runtime or Runtime(settings)
+    hooks = [*default_lifespan_hooks(settings), *lifespan_hooks]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await rt.start()
+        log.info("turnscore started", extra={"settings": settings.redacted(), "cache": rt.cache.status()})
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                for hook in hooks:
+                    await stack.enter_async_context(hook(rt))
+                yield
+        finally:
+            await rt.close()
+
+    app = FastAPI(
+        title="turnscore",
+        version=__version__,
+        description=(
+            "Turn-level rewards and dual-level advantages for RL on tool use (MatchTIR bipartite matching, "
+            'ToolRL, GRPO baselines). Errors are `{"error": {"code", "message", "details"}}`.'
+        ),
+        lifespan=lifespan,
+        root_path=settings.root_path,
+        default_response_class=Response,
+    )
+    app.state.runtime = rt
+    install_handlers(app)
+    app.add_middleware(ServiceMiddleware, runtime=rt)
+
+    scoring_errors = schemas.error_responses(400, 401, 409, 413, 415, 422, 503)
+
+    @app.post(
+        "/v1/score",
+        response_model=schemas.ScoreResponse,
+        responses=scoring_errors,
+        summary="Score groups of rollouts against gold tool-call traces",
+        tags=["scoring"],
+    )
+    async def score(request: Request) -> Response:
+        doc = await _read_json(request, rt)
+        result, data = await rt.score(doc)
+        _record(request, result.stats)
+        return _json(data)
+
+    @app.post(
+        "/v1/advantages",
+        response_model=schemas.ScoreResponse,
+        responses=schemas.error_responses(400, 401, 413, 415, 422, 503),
+        summary="Advantages from per-turn rewards the trainer already holds",
+        tags=["scoring"],
+    )
+    async def advantages(request: Request) -> Response:
+        doc = await _read_json(request, rt)
+        result, data = await rt.advantages(doc)
+        _record(request, result.stats)
+        return _json(data)
+
+    @app.post(
+        "/v1/openrlhf",
+        response_model=schemas.OpenRLHFResponse,
+        responses=schemas.error_responses(400, 401, 413, 415, 422, 503),
+        summary="OpenRLHF --remote_rm_url: one reward per sample, unscorable samples get 0",
+        tags=["compatibility"],
+    )
+    async def openrlhf(
+        request: Request,
+        preset: str | None = Query(None, description="Preset (overridden by `preset` in the body)."),
+    ) -> Response:
+        doc = await _read_json(request, rt)
+        return _json(await score_openrlhf(rt, doc, preset))
+
+    @app.get("/v1/presets", response_model=dict[str, dict[str, Any]], tags=["scoring"])
+    async def presets() -> Response:
+        return _json(rt.presets_bytes())
+
+    @app.get("/healthz", response_model=schemas.Health, tags=["operations"])
+    async def healthz() -> Response:
+        return _json(b'{"status":"ok"}')
+
+    @app.get("/readyz", response_model=schemas.Ready, tags=["operations"])
+    async def readyz() -> Response:
+        # The cache is optional: Redis being down is reported, never makes the service unready.
+        return _json(orjson.dumps({"status": "ok", **rt.status()}))
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}}},
+    )
+    async def metrics_endpoint() -> Response:
+        data, content_type = metrics.render()
+        return Response(data, media_type=content_type)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        _, defs = models_json_schema(
+            [(m, "validation") for m in schemas.REQUEST_MODELS.values()],
+            ref_template="#/components/schemas/{model}",
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name, sub in defs.get("$defs", {}).items():
+            components.setdefault(name, sub)
+        for path, model in schemas.REQUEST_MODELS.items():
+            schema["paths"][path]["post"]["requestBody"] = {
+                "required": True,
+                "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
+            }
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,162 @@
+"""The one ASGI middleware in front of the app: request id, API keys, admission control, request metrics,
+structured access log, and the last line of defence that turns any escaped exception into a JSON 500.
+
+Pure ASGI (no ``BaseHTTPMiddleware``): no extra task per request and the body stream is untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from turnscore import metrics
+
+from .errors import error_bytes
+from .runtime import Runtime
+
+access_log = logging.getLogger("turnscore.access")
+log = logging.getLogger("turnscore.http")
+
+SCORING_PATHS = frozenset({"/v1/score", "/v1/advantages", "/v1/openrlhf"})
+KNOWN_PATHS = SCORING_PATHS | {
+    "/v1/presets",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/docs",
+    "/openapi.json",
+    "/docs/oauth2-redirect",
+}
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value)
+    return None
+
+
+class ServiceMiddleware:
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+        self.access_log = runtime.settings.access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        rt = self.runtime
+        raw_id = _header(scope, b"x-request-id")
+        rid = raw_id.decode("latin-1") if raw_id else ""
+        if not _REQUEST_ID.match(rid):
+            rid = uuid.uuid4().hex
+        info: dict[str, Any] = {}
+        scope["turnscore"] = info
+        path: str = scope.get("path", "")
+        endpoint = path if path in KNOWN_PATHS else "other"
+        status = 0
+        bytes_out = 0
+        started = False
+        rid_header = (b"x-request-id", rid.encode("latin-1"))
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, bytes_out, started
+            if message["type"] == "http.response.start":
+                started = True
+                status = int(message["status"])
+                message["headers"] = [*message.get("headers", ()), rid_header]
+            elif message["type"] == "http.response.body":
+                bytes_out += len(message.get("body", b""))
+            await send(message)
+
+        async def refuse(code: int, err: str, msg: str, details: Any = None, headers: Any = ()) -> None:
+            body = error_bytes(code, err, msg, details)
+            await send_wrapper(
+                {
+                    "type": "http.response.start",
+                    "status": code,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        *headers,
+                    ],
+                }
+            )
+            await send_wrapper({"type": "http.response.body", "body": body})
+
+        metrics.INFLIGHT.inc()
+        admitted = False
+        try:
+            if rt.auth_enabled and path not in rt.public_paths and not self._authorized(scope):
+                metrics.REJECTED.labels("unauthorized").inc()
+                await refuse(
+                    401,
+                    "unauthorized",
+                    "missing or invalid API key (send `Authorization: Bearer <key>`)",
+                    None,
+                    [(b"www-authenticate", b'Bearer realm="turnscore"')],
+                )
+            elif path in SCORING_PATHS and scope.get("method") == "POST":
+                if rt.try_admit():
+                    admitted = True
+                    await self.app(scope, receive, send_wrapper)
+                else:
+                    await refuse(
+                        503,
+                        "overloaded",
+                        f"too many scoring requests in flight (max_inflight={rt.max_inflight}); retry later",
+                        {"limit": "max_inflight", "max": rt.max_inflight},
+                        [(b"retry-after", str(rt.settings.retry_after).encode())],
+                    )
+            else:
+                await self.app(scope, receive, send_wrapper)
+        except Exception:
+            log.exception("unhandled error", extra={"request_id": rid, "path": path})
+            if not started:
+                with contextlib.suppress(Exception):  # the client may be gone
+                    await refuse(
+                        500, "internal_error", "internal error (a bug; please report the request id)"
+                    )
+        finally:
+            if admitted:
+                rt.release()
+            metrics.INFLIGHT.dec()
+            duration = time.perf_counter() - start
+            status_label = str(status) if status else "disconnected"
+            metrics.REQUEST_DURATION.labels(endpoint, status_label).observe(duration)
+            if self.access_log:
+                client = scope.get("client")
+                fields = {
+                    "request_id": rid,
+                    "method": scope.get("method"),
+                    "path": path,
+                    "status": status or None,
+                    "duration_ms": round(duration * 1000, 3),
+                    "bytes_in": info.get("bytes_in"),
+                    "bytes_in_decoded": info.get("bytes_decoded"),
+                    "bytes_out": bytes_out,
+                    "groups": info.get("groups"),
+                    "rollouts": info.get("rollouts"),
+                    "stages_ms": info.get("stages_ms"),
+                    "error": info.get("error"),
+                    "client": f"{client[0]}:{client[1]}" if client else None,
+                }
+                access_log.info("request", extra={k: v for k, v in fields.items() if v is not None})
+
+    def _authorized(self, scope: Scope) -> bool:
+        value = _header(scope, b"authorization")
+        if value is None:
+            return False
+        scheme, _, token = value.partition(b" ")
+        if scheme.lower() != b"bearer":
+            return False
+        return self.runtime.check_key(token.strip())

@@ -1,0 +1,206 @@
+"""OpenRLHF ``--remote_rm_url``: ``{query, prompts, labels}`` -> ``{rewards, scores, extra_logs}``.
+
+Built only on ``engine.score`` (through :class:`Runtime`), so the numbers are the ones ``/v1/score`` gives.
+
+- ``response = query[len(prompt):]`` when ``query`` starts with ``prompt`` (else the text after the first
+  occurrence of ``prompt``, else the whole query), scored in the ``text`` form.
+- ``label`` (object or JSON string): a gold trace ``{"calls", "answer", "accepted_values"}``, or an object
+  with exactly one of ``gold`` / ``references`` / ``gold_ref``, or a list of traces (references).
+- Samples with the same label form one group (the trajectory return ``R_i`` does not depend on the group;
+  OpenRLHF normalizes within its own groups). Groups are chunked to respect the request limits.
+- ``rewards[i] = scores[i] = R_i``; ``extra_logs`` holds one number per sample under fixed keys (OpenRLHF
+  concatenates extra logs per sample). A sample that cannot be scored (bad label, unknown gold_ref, a
+  rollout over a limit, ...) gets 0 and ``turnscore_errors = 1``: never an HTTP error.
+- Request-level settings (``preset``, ``config``, ``step`` in the body or ``?preset=`` in the URL) that are
+  invalid are an operator error and answer 422, like ``/v1/score``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+
+from turnscore import metrics
+from turnscore.core.errors import ConfigError, InvalidRequest, TurnscoreError, UnknownPreset
+
+from .runtime import Runtime
+
+log = logging.getLogger("turnscore.openrlhf")
+
+EXTRA_LOG_KEYS = (
+    "turnscore_outcome_reward",
+    "turnscore_turn_reward_sum",
+    "turnscore_num_turns",
+    "turnscore_num_calls",
+    "turnscore_malformed_calls",
+    "turnscore_errors",
+)
+_GOLD_SPEC_KEYS = ("gold", "references", "gold_ref", "gold_refs")
+
+
+def _gold_spec(label: Any) -> dict[str, Any] | None:
+    """The group fields (one of gold / references / gold_ref) a label stands for, or None if unusable."""
+    if isinstance(label, str | bytes):
+        try:
+            label = orjson.loads(label)
+        except orjson.JSONDecodeError:
+            return None
+    if isinstance(label, list):
+        return {"references": label} if label else None
+    if not isinstance(label, dict):
+        return None
+    given = [k for k in _GOLD_SPEC_KEYS if label.get(k) is not None]
+    if len(given) == 1:
+        return {given[0]: label[given[0]]}
+    if given:
+        return None
+    return {"gold": label}
+
+
+def _response_text(query: Any, prompt: Any) -> str | None:
+    if not isinstance(query, str):
+        return None
+    if isinstance(prompt, str) and prompt:
+        if query.startswith(prompt):
+            return query[len(prompt) :]
+        pos = query.find(prompt)
+        if pos >= 0:
+            return query[pos + len(prompt) :]
+    return query
+
+
+class _Sample:
+    __slots__ = ("error", "index", "row")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.row: dict[str, Any] | None = None
+        self.error: str | None = None
+
+
+def _top_level(doc: dict[str, Any], preset_param: str | None) -> tuple[dict[str, Any], list[Any]]:
+    queries = doc.get("query", doc.get("queries"))
+    if not isinstance(queries, list):
+        raise InvalidRequest("query", "expected a list of strings (prompt + response per sample)")
+    top: dict[str, Any] = {}
+    preset = doc.get("preset", preset_param)
+    if preset is not None:
+        top["preset"] = preset
+    for key in ("config", "step"):
+        if doc.get(key) is not None:
+            top[key] = doc[key]
+    return top, queries
+
+
+def _is_request_level(exc: TurnscoreError) -> bool:
+    if isinstance(exc, UnknownPreset | ConfigError):
+        return True
+    path = (exc.details or {}).get("path") if isinstance(exc.details, dict) else None
+    return isinstance(path, str) and path.split(".", 1)[0].split("[", 1)[0] in ("preset", "config", "step")
+
+
+def _is_rollout_error(exc: TurnscoreError) -> bool:
+    path = exc.details.get("path") if isinstance(exc.details, dict) else None
+    return isinstance(path, str) and ".rollouts[" in path
+
+
+async def score_openrlhf(runtime: Runtime, doc: dict[str, Any], preset_param: str | None = None) -> bytes:
+    top, queries = _top_level(doc, preset_param)
+    prompts = doc.get("prompts")
+    labels = doc.get("labels")
+    prompts = prompts if isinstance(prompts, list) else []
+    labels = labels if isinstance(labels, list) else []
+    samples = [_Sample(i) for i in range(len(queries))]
+
+    # group samples by label
+    groups: dict[bytes, tuple[dict[str, Any], list[tuple[_Sample, str]]]] = {}
+    for s in samples:
+        text = _response_text(queries[s.index], prompts[s.index] if s.index < len(prompts) else None)
+        spec = _gold_spec(labels[s.index]) if s.index < len(labels) else None
+        if text is None:
+            s.error = "query is not a string"
+            continue
+        if spec is None:
+            s.error = "label is not a gold trace"
+            continue
+        try:
+            key = orjson.dumps(spec, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            s.error = "label is not JSON"
+            continue
+        groups.setdefault(key, (spec, []))[1].append((s, text))
+
+    # chunk to the core limits: max_rollouts_per_group per group, max_groups per call
+    limits = runtime.limits
+    per_group = max(1, int(limits.max_rollouts_per_group))
+    chunks: list[tuple[dict[str, Any], list[tuple[_Sample, str]]]] = []
+    for spec, members in groups.values():
+        for k in range(0, len(members), per_group):
+            chunks.append((spec, members[k : k + per_group]))
+    per_call = max(1, int(limits.max_groups))
+    for k in range(0, len(chunks), per_call):
+        await _score_batch(runtime, top, chunks[k : k + per_call])
+
+    rewards: list[float] = []
+    logs: dict[str, list[float]] = {key: [] for key in EXTRA_LOG_KEYS}
+    errors = 0
+    for s in samples:
+        row = s.row
+        if row is None:
+            errors += 1
+            rewards.append(0.0)
+            for name in EXTRA_LOG_KEYS:
+                logs[name].append(1.0 if name == "turnscore_errors" else 0.0)
+            continue
+        rewards.append(float(row["return"]))
+        logs["turnscore_outcome_reward"].append(float(row.get("outcome_reward", 0.0)))
+        logs["turnscore_turn_reward_sum"].append(float(sum(row.get("turn_rewards", ()))))
+        logs["turnscore_num_turns"].append(float(row.get("num_turns", 0)))
+        logs["turnscore_num_calls"].append(float(row.get("num_calls", 0)))
+        logs["turnscore_malformed_calls"].append(float(row.get("malformed_calls", 0)))
+        logs["turnscore_errors"].append(0.0)
+    if errors:
+        metrics.OPENRLHF_UNSCORED.inc(errors)
+        first = next((s.error for s in samples if s.error), None)
+        log.info("openrlhf samples unscored", extra={"unscored": errors, "first_error": first})
+    return orjson.dumps({"rewards": rewards, "scores": rewards, "extra_logs": logs})
+
+
+async def _score_batch(
+    runtime: Runtime,
+    top: dict[str, Any],
+    chunks: list[tuple[dict[str, Any], list[tuple[_Sample, str]]]],
+) -> None:
+    def request(parts: list[tuple[dict[str, Any], list[tuple[_Sample, str]]]]) -> dict[str, Any]:
+        return {
+            **top,
+            "groups": [
+                {"id": i, **spec, "rollouts": [{"text": text} for _, text in members]}
+                for i, (spec, members) in enumerate(parts)
+            ],
+        }
+
+    try:
+        result, _ = await runtime.score(request(chunks))
+    except TurnscoreError as exc:
+        if _is_request_level(exc):
+            raise
+        if len(chunks) == 1:
+            spec, members = chunks[0]
+            if len(members) > 1 and _is_rollout_error(exc):
+                # one sample over a limit must not cost its group-mates their rewards
+                for member in members:
+                    await _score_batch(runtime, top, [(spec, [member])])
+                return
+            for s, _ in members:
+                s.error = exc.message
+            return
+        # one bad group must not cost the others their rewards: score each group on its own
+        for chunk in chunks:
+            await _score_batch(runtime, top, [chunk])
+        return
+    for (_, members), group in zip(chunks, result.body["groups"], strict=True):
+        for (s, _), row in zip(members, group["rollouts"], strict=True):
+            s.row = row

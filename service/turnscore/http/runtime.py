@@ -1,0 +1,162 @@
+"""Transport-neutral service runtime: settings, gold cache, limits, admission, auth and the scoring pool.
+
+Nothing in this module depends on HTTP or FastAPI; one :class:`Runtime` per process is meant to be shared
+by every transport in that process (the HTTP app from ``turnscore.http.app.create_app`` and, later, a gRPC
+server), so they share the tier-1 cache, the Redis circuit breaker, the admission budget and the metrics::
+
+    runtime = Runtime(Settings())
+    await runtime.start()
+    try:
+        result, body_bytes = await runtime.score(request_dict)   # ScoreResult, orjson-encoded body
+    finally:
+        await runtime.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hmac
+import logging
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import orjson
+
+from turnscore import metrics
+from turnscore.cache import GoldCache
+from turnscore.config import Settings
+from turnscore.core import engine
+
+T = TypeVar("T")
+log = logging.getLogger("turnscore.runtime")
+
+#: bodies above this size are depth-checked and decoded in the scoring pool instead of on the event loop
+OFFLOOP_DECODE_BYTES = 256 * 1024
+
+_DUMPS_OPTS = orjson.OPT_SERIALIZE_NUMPY
+
+
+def _timed_call(fn: Callable[..., Any], encode: bool, *args: Any, **kwargs: Any) -> tuple[Any, bytes, float]:
+    """Run a core entry point and encode its body, in a pool thread; returns (result, bytes, encode s)."""
+    result = fn(*args, **kwargs)
+    if not encode:
+        return result, b"", 0.0
+    t0 = time.perf_counter()
+    data = orjson.dumps(result.body, option=_DUMPS_OPTS)
+    return result, data, time.perf_counter() - t0
+
+
+class Runtime:
+    """Per-process state shared by all transports."""
+
+    def __init__(self, settings: Settings, cache: GoldCache | None = None) -> None:
+        self.settings = settings
+        self.cache = cache if cache is not None else GoldCache.from_settings(settings)
+        self.limits = settings.core_limits()
+        self.max_inflight = settings.max_inflight
+        self.inflight = 0
+        self._keys = [k.encode("utf-8") for k in settings.api_key_list()]
+        self.public_paths = settings.public_path_set()
+        self.executor = ThreadPoolExecutor(settings.thread_count(), thread_name_prefix="turnscore-score")
+        self.started_at = time.time()
+        self._presets: bytes | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.cache.start()
+
+    async def close(self) -> None:
+        await self.cache.close()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        metrics.mark_process_dead(os.getpid())  # multiprocess mode: drop this worker's live gauges
+
+    # -- admission -----------------------------------------------------------------------------------
+    def try_admit(self) -> bool:
+        """Take one in-flight scoring slot; False when ``max_inflight`` are taken (answer 503)."""
+        if self.inflight >= self.max_inflight:
+            metrics.REJECTED.labels("overloaded").inc()
+            return False
+        self.inflight += 1
+        return True
+
+    def release(self) -> None:
+        self.inflight = max(0, self.inflight - 1)
+
+    # -- auth ----------------------------------------------------------------------------------------
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self._keys)
+
+    def check_key(self, presented: str | bytes | None) -> bool:
+        """Constant-time comparison of ``presented`` against every configured key (no early exit)."""
+        if not self._keys:
+            return True
+        if presented is None:
+            return False
+        got = presented.encode("utf-8", "surrogateescape") if isinstance(presented, str) else presented
+        ok = False
+        for key in self._keys:
+            ok |= hmac.compare_digest(got, key)
+        return ok
+
+    # -- work ----------------------------------------------------------------------------------------
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run CPU-bound ``fn(*args, **kwargs)`` in the scoring pool (never on the event loop)."""
+        call = functools.partial(fn, *args, **kwargs) if kwargs else functools.partial(fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+
+    async def decode(self, data: bytes) -> dict[str, Any]:
+        from .body import decode_json
+
+        if len(data) > OFFLOOP_DECODE_BYTES:
+            return await self.run(decode_json, data, self.settings.max_json_depth)
+        return decode_json(data, self.settings.max_json_depth)
+
+    async def resolve_golds(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """Resolve the ``gold_ref``-only groups of ``doc`` from the cache tiers (missing refs absent)."""
+        try:
+            refs = engine.gold_refs_in(doc, self.limits)
+        except Exception:  # malformed request: engine.score reports the precise error
+            return {}
+        if not refs:
+            return {}
+        return await self.cache.get_many(refs)
+
+    async def score(self, doc: dict[str, Any], encode: bool = True) -> tuple[Any, bytes]:
+        """``engine.score`` off-loop with cached golds; new golds are cached. Returns (ScoreResult, the
+        orjson-encoded body); ``encode=False`` skips the encoding (bytes ``b""``), for non-JSON transports."""
+        golds = await self.resolve_golds(doc)
+        result, data, enc = await self.run(
+            _timed_call, engine.score, encode, doc, golds=golds, limits=self.limits
+        )
+        if encode:
+            metrics.STAGE_DURATION.labels("encode").observe(enc)
+        if result.golds:
+            await self.cache.put_many(result.golds)
+        metrics.observe_stats(result.stats)
+        return result, data
+
+    async def advantages(self, doc: dict[str, Any], encode: bool = True) -> tuple[Any, bytes]:
+        """``engine.advantages`` off-loop; same return and ``encode`` as :meth:`score`."""
+        result, data, enc = await self.run(_timed_call, engine.advantages, encode, doc, limits=self.limits)
+        if encode:
+            metrics.STAGE_DURATION.labels("encode").observe(enc)
+        metrics.observe_stats(result.stats)
+        return result, data
+
+    def presets_bytes(self) -> bytes:
+        if self._presets is None:
+            self._presets = orjson.dumps(engine.presets(), option=_DUMPS_OPTS)
+        return self._presets
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "inflight": self.inflight,
+            "max_inflight": self.max_inflight,
+            "uptime_seconds": round(time.time() - self.started_at, 3),
+            "cache": self.cache.status(),
+        }

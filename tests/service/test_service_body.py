@@ -1,0 +1,71 @@
+"""Body decoding without a server: exact depth on bytes, bounded gzip inflation."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from turnscore.core.errors import LimitExceeded
+from turnscore.http.body import GzipInflater, check_depth, json_depth
+from turnscore.http.errors import ApiError
+
+
+def depth_of(obj: Any) -> int:
+    if isinstance(obj, dict):
+        return 1 + max((depth_of(v) for v in obj.values()), default=0)
+    if isinstance(obj, list):
+        return 1 + max((depth_of(v) for v in obj), default=0)
+    return 0
+
+
+tricky_text = st.text(alphabet=st.sampled_from(list('[]{}"\\ab\n\u00e9/')), max_size=12)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | tricky_text,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(tricky_text, children, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_json_depth_matches_structure(value: Any) -> None:
+    for text in (orjson.dumps(value), json.dumps(value, indent=1).encode()):
+        assert json_depth(text) == depth_of(value)
+
+
+def test_check_depth() -> None:
+    check_depth(b"[" * 64 + b"]" * 64, 64)
+    with pytest.raises(LimitExceeded) as exc:
+        check_depth(b"[" * 65 + b"]" * 65, 64)
+    assert exc.value.details["limit"] == "max_json_depth" and exc.value.details["actual"] == 65
+    check_depth(b'["' + b"[" * 500 + b'"]', 4)  # inside a string
+
+
+def test_gzip_inflater_roundtrip_members_and_bomb() -> None:
+    data = orjson.dumps({"x": "y" * 10_000})
+    blob = gzip.compress(data)
+    inf = GzipInflater(limit=len(data))
+    for i in range(0, len(blob), 7):
+        inf.feed(blob[i : i + 7])
+    assert inf.finish() == data
+    two = GzipInflater(limit=10 * len(data))
+    two.feed(gzip.compress(b"ab") + gzip.compress(b"cd"))  # concatenated members are one gzip stream
+    assert two.finish() == b"abcd"
+
+    bomb = gzip.compress(b"\0" * (50 * 1024 * 1024))
+    inf = GzipInflater(limit=1024 * 1024)
+    with pytest.raises(ApiError) as exc:
+        inf.feed(bomb)
+    assert exc.value.status == 413 and exc.value.details["limit"] == "max_body_bytes"
+    assert len(inf.out) <= 1024 * 1024 + 1  # never inflated more than the limit
+
+    truncated = GzipInflater(limit=len(data))
+    truncated.feed(blob[: len(blob) // 2])
+    with pytest.raises(ApiError) as exc:
+        truncated.finish()
+    assert exc.value.status == 400

@@ -1,0 +1,52 @@
+"""Settings (TURNSCORE_* env vars) and the `turnscore serve` flags generated from them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from turnscore.cli import app
+from turnscore.config import Settings
+from turnscore.core import engine
+from typer.testing import CliRunner
+
+
+def test_env_vars_and_derived_values(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.write_text("# ops\nfile-key\n\nk1\n")
+    monkeypatch.setenv("TURNSCORE_MAX_INFLIGHT", "7")
+    monkeypatch.setenv("TURNSCORE_REDIS_URL", "")
+    monkeypatch.setenv("TURNSCORE_API_KEYS", "k1, k2,")
+    monkeypatch.setenv("TURNSCORE_API_KEY_FILE", str(keys))
+    monkeypatch.setenv("TURNSCORE_MAX_ROLLOUTS_PER_GROUP", "16")
+    monkeypatch.setenv("TURNSCORE_ACCESS_LOG", "false")
+    s = Settings()
+    assert s.max_inflight == 7 and s.redis_url is None and s.access_log is False
+    assert s.api_key_list() == ["k1", "k2", "file-key"]
+    limits = s.core_limits()
+    assert isinstance(limits, engine.Limits)
+    assert limits.max_rollouts_per_group == 16 and limits.max_groups == engine.Limits().max_groups
+    assert "k1" not in str(s.redacted()) and "file-key" not in str(s.redacted())
+    # init arguments (the CLI flags) win over env vars
+    assert Settings(max_inflight=3).max_inflight == 3
+
+
+def test_invalid_settings_are_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError):
+        Settings(max_inflight=0)
+    with pytest.raises(ValueError):
+        Settings(api_key_file=Path("/nonexistent/keys"))
+    monkeypatch.setenv("TURNSCORE_PORT", "not-a-port")
+    with pytest.raises(ValueError):
+        Settings()
+
+
+def test_serve_has_a_flag_per_setting() -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["serve", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for name in Settings.model_fields:
+        assert "--" + name.replace("_", "-") in result.output, name
+        assert f"TURNSCORE_{name.upper()}" in result.output, name
+    bad = runner.invoke(app, ["serve", "--max-inflight", "0"])
+    assert bad.exit_code == 2 and "max_inflight" in bad.output
