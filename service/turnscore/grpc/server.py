@@ -1,0 +1,327 @@
+"""The grpc.aio server: ``turnscore.v1.RewardService`` (a thin shell over the shared :class:`Runtime`),
+the standard health service (``grpc.health.v1``) and server reflection.
+
+One :class:`Runtime` per process serves both transports, so gRPC shares the HTTP service's scoring pool,
+gold-trace cache (tier 1 and Redis), limits, admission budget (``max_inflight``), API keys and metrics:
+
+- ``turnscore serve --grpc-port 50051`` runs gRPC next to HTTP: uvicorn builds the app with
+  :func:`create_app`, whose lifespan starts the gRPC server on the app's runtime (and drains it on
+  shutdown, after HTTP).
+- ``turnscore serve --grpc-port 50051 --no-http`` runs gRPC alone (:func:`run_alone`).
+
+Per RPC: API key (metadata ``authorization: Bearer <key>``; health and reflection are public) → admission
+(``RESOURCE_EXHAUSTED`` "overloaded" beyond ``max_inflight``) → deadline check → request message to the
+API.md document (off the event loop for large messages) → ``Runtime.score`` / ``Runtime.advantages``
+(exactly the HTTP code path) → response message. The work is bounded by the call's deadline: when it
+expires, the RPC is cancelled and scoring not yet started in the pool is dropped (scoring already running
+finishes in its pool thread; its result is discarded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from turnscore import metrics
+from turnscore.config import Settings
+from turnscore.core import engine
+from turnscore.core.errors import TurnscoreError
+from turnscore.http.errors import ApiError
+from turnscore.http.runtime import OFFLOOP_DECODE_BYTES, Runtime
+
+from . import convert
+from ._gen import turnscore_pb2 as pb
+from ._gen import turnscore_pb2_grpc as pb_grpc
+from .status import error_metadata, for_error
+
+log = logging.getLogger("turnscore.grpc")
+access_log = logging.getLogger("turnscore.access")
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RewardService"].full_name  # "turnscore.v1.RewardService"
+PUBLIC_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
+
+
+def _endpoint(method: str) -> str:
+    return method if method.startswith(f"/{SERVICE_NAME}/") else "other"
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    """API keys from metadata ``authorization: Bearer <key>`` (the HTTP header, as gRPC metadata)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+        async def deny(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            message = "missing or invalid API key (send metadata `authorization: Bearer <key>`)"
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED, message, error_metadata("unauthorized", message)
+            )
+
+        self._deny = grpc.unary_unary_rpc_method_handler(deny)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        rt = self.runtime
+        method = details.method
+        if not rt.auth_enabled or method.startswith(PUBLIC_PREFIXES):
+            return await continuation(details)
+        token: str | bytes | None = None
+        for key, value in details.invocation_metadata or ():
+            if key == "authorization":
+                raw = value.encode("latin-1") if isinstance(value, str) else bytes(value)
+                scheme, _, rest = raw.partition(b" ")
+                if scheme.lower() == b"bearer":
+                    token = rest.strip()
+                break
+        if token is not None and rt.check_key(token):
+            return await continuation(details)
+        metrics.REJECTED.labels("unauthorized").inc()
+        metrics.REQUEST_DURATION.labels(_endpoint(method), "UNAUTHENTICATED").observe(0.0)
+        return self._deny
+
+
+class RewardServicer(pb_grpc.RewardServiceServicer):
+    """``turnscore.v1.RewardService`` over a :class:`Runtime` (the HTTP service's code path)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+        self._presets: pb.PresetsResponse | None = None
+
+    # -- RPCs ----------------------------------------------------------------------------------------
+    async def Score(self, request: pb.ScoreRequest, context: grpc.aio.ServicerContext) -> pb.ScoreResponse:
+        async def work() -> pb.ScoreResponse:
+            doc = await self._decode(convert.score_doc, request)
+            result, _ = await self.rt.score(doc)
+            return await self.rt.run(convert.score_response, result.body, bool(doc.get("explain")))
+
+        return await self._scoring("Score", context, work)
+
+    async def Advantages(
+        self, request: pb.AdvantagesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ScoreResponse:
+        async def work() -> pb.ScoreResponse:
+            doc = await self._decode(convert.advantages_doc, request)
+            result, _ = await self.rt.advantages(doc)
+            return await self.rt.run(convert.score_response, result.body, False)
+
+        return await self._scoring("Advantages", context, work)
+
+    async def Presets(
+        self, request: pb.PresetsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PresetsResponse:
+        start = time.perf_counter()
+        if self._presets is None:
+            self._presets = convert.presets_response(engine.presets())
+        metrics.REQUEST_DURATION.labels(f"/{SERVICE_NAME}/Presets", "OK").observe(time.perf_counter() - start)
+        return self._presets
+
+    # -- shared path ---------------------------------------------------------------------------------
+    async def _decode(self, fn: Callable[[Any, int], dict[str, Any]], request: Any) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        size = request.ByteSize()
+        metrics.REQUEST_BODY_BYTES.labels("wire").observe(size)
+        depth = self.rt.settings.max_json_depth
+        doc = await self.rt.run(fn, request, depth) if size > OFFLOOP_DECODE_BYTES else fn(request, depth)
+        metrics.STAGE_DURATION.labels("decode").observe(time.perf_counter() - t0)
+        return doc
+
+    async def _scoring(
+        self, name: str, context: grpc.aio.ServicerContext, work: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        rt = self.rt
+        start = time.perf_counter()
+        status = "OK"
+        admitted = False
+        metrics.INFLIGHT.inc()
+        try:
+            if not rt.try_admit():
+                raise ApiError(
+                    503,
+                    "overloaded",
+                    f"too many scoring requests in flight (max_inflight={rt.max_inflight}); retry later",
+                    {"limit": "max_inflight", "max": rt.max_inflight},
+                    {"retry-after": str(rt.settings.retry_after)},
+                )
+            admitted = True
+            remaining = context.time_remaining()
+            if remaining is not None and remaining <= 0:
+                status = "DEADLINE_EXCEEDED"
+                await _abort_deadline(context)
+            async with asyncio.timeout(remaining):  # None = no deadline
+                return await work()
+        except TurnscoreError as exc:
+            code, message, trailers = for_error(exc)
+            status = code.name
+            await context.abort(code, message, trailers)
+        except TimeoutError:
+            status = "DEADLINE_EXCEEDED"
+            await _abort_deadline(context)
+        except asyncio.CancelledError:  # the client cancelled or the deadline expired (gRPC cancels us)
+            status = "CANCELLED"
+            raise
+        except grpc.aio.AbortError:
+            raise
+        except Exception:
+            status = "INTERNAL"
+            log.exception("unhandled error in %s", name)
+            message = "internal error (a bug; please report it)"
+            await context.abort(grpc.StatusCode.INTERNAL, message, error_metadata("internal_error", message))
+        finally:
+            if admitted:
+                rt.release()
+            metrics.INFLIGHT.dec()
+            duration = time.perf_counter() - start
+            metrics.REQUEST_DURATION.labels(f"/{SERVICE_NAME}/{name}", status).observe(duration)
+            if rt.settings.access_log:
+                access_log.info(
+                    "request",
+                    extra={
+                        "transport": "grpc",
+                        "method": f"/{SERVICE_NAME}/{name}",
+                        "status": status,
+                        "duration_ms": round(duration * 1000, 3),
+                        "client": context.peer(),
+                    },
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _abort_deadline(context: grpc.aio.ServicerContext) -> None:
+    message = "deadline exceeded before the request was scored"
+    await context.abort(
+        grpc.StatusCode.DEADLINE_EXCEEDED, message, error_metadata("deadline_exceeded", message)
+    )
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+class GrpcServer:
+    """The gRPC server of one process, over that process's :class:`Runtime`."""
+
+    def __init__(self, runtime: Runtime, host: str | None = None, port: int | None = None) -> None:
+        s = runtime.settings
+        self.runtime = runtime
+        self.host = host if host is not None else (s.grpc_host or s.host)
+        self.requested_port = port if port is not None else (s.grpc_port or 0)
+        self.port: int | None = None
+        self.max_message_bytes = s.grpc_max_message_bytes or s.max_body_bytes
+        self.health = HealthServicer()
+        self.server: grpc.aio.Server | None = None
+        self.draining = False
+
+    async def start(self) -> int:
+        """Bind and start; returns the bound port (useful with port 0)."""
+        s = self.runtime.settings
+        options = [
+            ("grpc.max_receive_message_length", self.max_message_bytes),
+            ("grpc.max_send_message_length", -1),  # answers are bounded by the request limits
+            # uvicorn workers (--workers N) each bind the same gRPC port; the kernel spreads connections
+            ("grpc.so_reuseport", 1 if s.workers > 1 else 0),
+        ]
+        server = grpc.aio.server(interceptors=[AuthInterceptor(self.runtime)], options=options)
+        pb_grpc.add_RewardServiceServicer_to_server(RewardServicer(self.runtime), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (
+                SERVICE_NAME,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            server,
+        )
+        port = server.add_insecure_port(_address(self.host, self.requested_port))
+        if port == 0:
+            raise RuntimeError(f"gRPC: cannot bind {_address(self.host, self.requested_port)}")
+        await server.start()
+        self.server = server
+        self.port = port
+        for service in ("", SERVICE_NAME):
+            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        log.info("gRPC server listening", extra={"address": _address(self.host, port)})
+        return port
+
+    async def begin_drain(self) -> None:
+        """Health turns NOT_SERVING (permanently); RPCs are still served until :meth:`stop`."""
+        self.draining = True
+        await self.health.enter_graceful_shutdown()
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Refuse new RPCs, give in-flight ones ``grace`` seconds (default ``graceful_timeout``), stop."""
+        if self.server is None:
+            return
+        if grace is None:
+            grace = self.runtime.settings.graceful_timeout
+        await self.server.stop(grace)
+        self.server = None
+
+    async def shutdown(self) -> None:
+        """The whole drain: NOT_SERVING, ``grpc_drain_delay`` seconds, then :meth:`stop`."""
+        await self.begin_drain()
+        delay = self.runtime.settings.grpc_drain_delay
+        if delay > 0:
+            log.info("gRPC draining", extra={"delay_seconds": delay})
+            await asyncio.sleep(delay)
+        await self.stop()
+        log.info("gRPC server stopped")
+
+
+@contextlib.asynccontextmanager
+async def grpc_lifespan(runtime: Runtime) -> AsyncIterator[GrpcServer]:
+    """Lifespan hook for ``turnscore.http.app.create_app``: gRPC on the app's runtime."""
+    server = GrpcServer(runtime)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.shutdown()
+
+
+def create_app() -> Any:
+    """uvicorn factory (``turnscore serve --grpc-port``): the HTTP app plus gRPC in its lifespan."""
+    from turnscore.http.app import create_app as create_http_app
+
+    return create_http_app(Settings(), lifespan_hooks=[grpc_lifespan])
+
+
+async def serve_alone(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """gRPC only (``--no-http``) until SIGTERM/SIGINT (or ``stop`` is set), then a graceful drain."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    runtime = Runtime(settings)
+    await runtime.start()
+    try:
+        server = GrpcServer(runtime)
+        await server.start()
+        try:
+            await stop.wait()
+        finally:
+            await server.shutdown()
+    finally:
+        await runtime.close()
+
+
+def run_alone(settings: Settings) -> None:
+    import logging.config
+
+    from turnscore.http.logs import log_config
+
+    logging.config.dictConfig(log_config(settings.log_level))
+    asyncio.run(serve_alone(settings))

@@ -1,0 +1,192 @@
+"""Helpers for the gRPC tests: in-process servers on free ports, a `turnscore serve` subprocess, requests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+from turnscore.config import Settings
+from turnscore.grpc.server import GrpcServer
+from turnscore.http.runtime import Runtime
+from turnscore.workload import load_traces, make_request
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLD_DIR = Path(os.environ.get("TURNSCORE_GOLD_DIR", ROOT.parent / "shared" / "data" / "gold"))
+CLI = "import sys; from turnscore.cli import app; sys.argv[0] = 'turnscore'; app()"
+SERVICE = "turnscore.v1.RewardService"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def gold_records() -> list[dict[str, Any]]:
+    records = load_traces([GOLD_DIR])
+    assert records, f"no gold traces under {GOLD_DIR}"
+    return records
+
+
+def real_requests(records: list[dict[str, Any]], n: int, seed: int = 0, **kw: Any) -> list[dict[str, Any]]:
+    return [make_request(records, groups=4, group_size=4, seed=seed + i, **kw) for i in range(n)]
+
+
+def error_body(err: grpc.RpcError) -> dict[str, Any]:
+    """The API.md error body from the trailing metadata (asserts it is there)."""
+    import orjson
+
+    trailers = dict(err.trailing_metadata() or ())  # type: ignore[attr-defined]
+    assert "turnscore-error-bin" in trailers, trailers
+    body = orjson.loads(trailers["turnscore-error-bin"])
+    assert trailers["turnscore-error-code"] == body["error"]["code"]
+    return dict(body["error"])
+
+
+@contextlib.asynccontextmanager
+async def grpc_server(**settings: Any) -> AsyncIterator[tuple[GrpcServer, Runtime, grpc.aio.Channel]]:
+    """Runtime + GrpcServer on a free port in this event loop, and a real channel to it."""
+    s = Settings(host="127.0.0.1", grpc_port=0, grpc_drain_delay=0, **settings)
+    rt = Runtime(s)
+    await rt.start()
+    server = GrpcServer(rt)
+    port = await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield server, rt, channel
+    finally:
+        await channel.close()
+        await server.stop(0)
+        await rt.close()
+
+
+class ServeProcess:
+    """`turnscore serve` in a subprocess (HTTP and/or gRPC on free ports)."""
+
+    def __init__(self, log_path: Path, *args: str, http: bool = True, env: dict[str, str] | None = None):
+        self.http_port = free_port()
+        self.grpc_port = free_port()
+        self.log_path = log_path
+        self.http = http
+        self.args = [
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.http_port),
+            "--grpc-port",
+            str(self.grpc_port),
+            *([] if http else ["--no-http"]),
+            *args,
+        ]
+        self.env = env or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def start(self, timeout: float = 30.0) -> ServeProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TURNSCORE_")}
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        env.update(self.env)
+        env["PYTHONUNBUFFERED"] = "1"
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", CLI, *self.args], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(self.target) as ch:
+            stub = health_pb2_grpc.HealthStub(ch)
+            while True:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"serve exited with {self.proc.returncode}:\n{self.logs()[-4000:]}")
+                ok = False
+                with contextlib.suppress(grpc.RpcError):
+                    ok = stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1
+                if ok and self.http:
+                    with contextlib.suppress(httpx.HTTPError):
+                        ok = httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200
+                if ok:
+                    return self
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"serve did not become healthy:\n{self.logs()[-4000:]}")
+                time.sleep(0.05)
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def signal(self, sig: int = signal.SIGTERM) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def big_int_group() -> dict[str, Any]:
+    """A group whose gold argument is 2**60: a double-based encoding could not tell 2**60 from 2**60 + 1."""
+    gold = {"calls": [{"name": "transfer", "arguments": {"amount": 2**60, "to": "acct-1"}}], "answer": "done"}
+    exact = {"turns": [{"tool_calls": gold["calls"]}, {"answer": "done"}]}
+    off_by_one = {
+        "turns": [
+            {"tool_calls": [{"name": "transfer", "arguments": {"amount": 2**60 + 1, "to": "acct-1"}}]},
+            {"answer": "done"},
+        ]
+    }
+    as_float = {
+        "turns": [
+            {"tool_calls": [{"name": "transfer", "arguments": {"amount": 1.0 * 2**60, "to": "acct-1"}}]},
+            {"answer": "done"},
+        ]
+    }
+    return {"id": 17, "gold": gold, "rollouts": [exact, off_by_one, as_float]}
+
+
+def random_advantages_request(seed: int, preset: str | None = None) -> dict[str, Any]:
+    rng = random.Random(seed)
+    groups = []
+    for g in range(3):
+        rollouts = []
+        for _ in range(4):
+            n = rng.randint(0, 4)
+            rollouts.append(
+                {
+                    "turn_rewards": [round(rng.uniform(-1, 1), 6) for _ in range(n)],
+                    "outcome_reward": rng.choice([0, 1, 0.5, rng.random()]),
+                    "trajectory_reward": rng.random(),
+                }
+            )
+        groups.append({"id": f"g{g}" if g else 3.5, "rollouts": rollouts})
+    req: dict[str, Any] = {"groups": groups, "step": seed}
+    if preset is not None:
+        req["preset"] = preset
+    return req
