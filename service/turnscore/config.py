@@ -166,7 +166,9 @@ class Settings(BaseSettings):
         description="While Redis is marked unhealthy, seconds between background reconnect probes.",
     )
 
-    @field_validator("redis_url", mode="before")
+    @field_validator(
+        "redis_url", "api_key_file", "grpc_port", "grpc_host", "grpc_max_message_bytes", mode="before"
+    )
     @classmethod
     def _empty_is_none(cls, v: Any) -> Any:
         return None if isinstance(v, str) and not v.strip() else v

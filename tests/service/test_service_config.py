@@ -50,3 +50,13 @@ def test_serve_has_a_flag_per_setting() -> None:
         assert f"TURNSCORE_{name.upper()}" in result.output, name
     bad = runner.invoke(app, ["serve", "--max-inflight", "0"])
     assert bad.exit_code == 2 and "max_inflight" in bad.output
+
+
+def test_empty_env_vars_mean_unset(monkeypatch):
+    """An image default can be switched off with ``-e TURNSCORE_GRPC_PORT=`` (empty means unset)."""
+    from turnscore.config import Settings
+
+    for name in ("GRPC_PORT", "GRPC_HOST", "GRPC_MAX_MESSAGE_BYTES", "REDIS_URL", "API_KEY_FILE"):
+        monkeypatch.setenv(f"TURNSCORE_{name}", "")
+    s = Settings()
+    assert (s.grpc_port, s.grpc_host, s.grpc_max_message_bytes, s.redis_url, s.api_key_file) == (None,) * 5

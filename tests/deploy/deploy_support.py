@@ -1,0 +1,336 @@
+"""Helpers for the deployment checks: repository paths, a Dockerfile reader, the ``.dockerignore`` matcher,
+``turnscore serve`` subprocesses, and a Prometheus text-format reader."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKERFILE = REPO / "docker" / "Dockerfile"
+DOCKERIGNORE = REPO / ".dockerignore"
+COMPOSE = REPO / "docker" / "compose.yaml"
+DASHBOARD = REPO / "docker" / "grafana" / "dashboards" / "turnscore.json"
+K8S = REPO / "k8s"
+
+#: the Kubernetes version every rendered object is validated against (kubernetes-validate schemas)
+KUBERNETES_VERSION = "1.33.0"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def settings_from_env(env: dict[str, str]) -> Any:
+    """``Settings()`` read from exactly ``env`` (as the process in the container would read it)."""
+    from unittest import mock
+
+    from turnscore.config import Settings
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TURNSCORE_")}
+    with mock.patch.dict(os.environ, {**clean, **env}, clear=True):
+        return Settings()
+
+
+# -- Dockerfile -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Instruction:
+    op: str  # upper case: FROM, RUN, ...
+    args: str  # the rest of the (joined) line
+
+    def exec_form(self) -> list[str] | None:
+        """The JSON array of an exec-form instruction (``CMD ["a", "b"]``), else None."""
+        text = self.args
+        for flag in ("CMD ",):  # HEALTHCHECK [options] CMD [...]
+            if flag in text and self.op == "HEALTHCHECK":
+                text = text.split(flag, 1)[1]
+        text = text.strip()
+        if not text.startswith("["):
+            return None
+        value = json.loads(text)
+        return [str(v) for v in value] if isinstance(value, list) else None
+
+
+@dataclass
+class Stage:
+    base: str
+    name: str | None
+    instructions: list[Instruction] = field(default_factory=list)
+
+    def all(self, op: str) -> list[Instruction]:
+        return [i for i in self.instructions if i.op == op]
+
+
+def parse_dockerfile(text: str) -> tuple[dict[str, str], list[Stage]]:
+    """Global ARG defaults and the stages of a Dockerfile (continuations joined, comments dropped)."""
+    lines: list[str] = []
+    buf = ""
+    for raw in text.splitlines():
+        stripped = raw.strip()
+        if not buf and (not stripped or stripped.startswith("#")):
+            continue
+        if buf and stripped.startswith("#"):
+            continue  # comment lines inside a continuation are ignored by Docker
+        if stripped.endswith("\\"):
+            buf += stripped[:-1] + " "
+            continue
+        lines.append(buf + stripped)
+        buf = ""
+    if buf:
+        lines.append(buf)
+    global_args: dict[str, str] = {}
+    stages: list[Stage] = []
+    for line in lines:
+        op, _, args = line.partition(" ")
+        op = op.upper()
+        args = args.strip()
+        if op == "FROM":
+            parts = args.split()
+            name = parts[2] if len(parts) >= 3 and parts[1].upper() == "AS" else None
+            stages.append(Stage(base=parts[0], name=name))
+        elif not stages:
+            if op == "ARG":
+                k, _, v = args.partition("=")
+                global_args[k] = v
+        else:
+            stages[-1].instructions.append(Instruction(op, args))
+    return global_args, stages
+
+
+def stage_env(stage: Stage) -> dict[str, str]:
+    """``ENV k=v ...`` of a stage (quoted values unquoted)."""
+    env: dict[str, str] = {}
+    for ins in stage.all("ENV"):
+        for token in shlex.split(ins.args):
+            k, sep, v = token.partition("=")
+            if not sep:
+                raise ValueError(f"ENV without `=` is not used here: {ins.args!r}")
+            env[k] = v
+    return env
+
+
+def stage_args(stage: Stage) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for ins in stage.all("ARG"):
+        k, _, v = ins.args.partition("=")
+        out[k] = v
+    return out
+
+
+def run_mounts(ins: Instruction) -> tuple[list[str], str]:
+    """``RUN --mount=... cmd``: the mount specs and the command."""
+    mounts: list[str] = []
+    rest = ins.args
+    while rest.startswith("--mount="):
+        spec, _, rest = rest.partition(" ")
+        mounts.append(spec[len("--mount=") :])
+        rest = rest.lstrip()
+    return mounts, rest
+
+
+# -- .dockerignore ----------------------------------------------------------------------------------
+
+
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    out = ""
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**", i):
+            out += ".*"
+            i += 2
+            if i < len(pattern) and pattern[i] == "/":
+                out = out[:-2] + "(?:.*/)?"
+                i += 1
+            continue
+        out += {"*": "[^/]*", "?": "[^/]"}.get(c, re.escape(c))
+        i += 1
+    return re.compile(out + r"\Z")
+
+
+def dockerignore_filter(patterns_text: str) -> Any:
+    """A predicate ``included(relpath)`` with Docker's rules: patterns in order, the last one matching the
+    path or one of its parent directories decides, ``!`` re-includes."""
+    rules: list[tuple[bool, re.Pattern[str]]] = []
+    for raw in patterns_text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        negate = line.startswith("!")
+        line = os.path.normpath(line.lstrip("!")).lstrip("/")
+        rules.append((negate, _pattern_regex(line)))
+
+    # literal prefixes of the `!` patterns: an excluded directory outside all of them holds nothing included
+    reincluded = [
+        re.split(r"[*?\[]", raw.strip().lstrip("!").strip("/"))[0]
+        for raw in patterns_text.splitlines()
+        if raw.strip().startswith("!")
+    ]
+
+    def included(rel: str) -> bool:
+        parts = rel.split("/")
+        candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        keep = True
+        for negate, rx in rules:
+            if any(rx.match(c) for c in candidates):
+                keep = negate
+        return keep
+
+    def may_hold_included(rel_dir: str) -> bool:
+        if included(rel_dir):
+            return True
+        return any(p.startswith(rel_dir + "/") or p == rel_dir or rel_dir.startswith(p) for p in reincluded)
+
+    included.may_hold_included = may_hold_included  # type: ignore[attr-defined]
+    return included
+
+
+def build_context(root: Path, included: Any) -> list[str]:
+    """Relative paths of the files Docker would send as build context."""
+    out: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        prune = getattr(included, "may_hold_included", None)
+        dirnames[:] = [
+            d for d in dirnames if prune is None or prune(d if rel_dir == "." else f"{rel_dir}/{d}")
+        ]
+        for name in filenames:
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            if included(rel):
+                out.append(rel)
+    return sorted(out)
+
+
+# -- turnscore serve --------------------------------------------------------------------------------
+
+
+def turnscore_command(bin_dir: Path | None = None) -> list[str]:
+    """The ``turnscore`` console script (of this interpreter's environment unless ``bin_dir``)."""
+    script = (bin_dir or Path(sys.executable).parent) / "turnscore"
+    if not script.exists():
+        raise RuntimeError(f"{script} not found: install the project (`make venv`)")
+    return [str(script)]
+
+
+class Server:
+    """One ``turnscore serve`` process on a free port, with a clean TURNSCORE_* environment."""
+
+    def __init__(
+        self,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        command: list[str] | None = None,
+        base_env: dict[str, str] | None = None,
+    ) -> None:
+        self.port = free_port()
+        self.log_path = log_path
+        self.env = env or {}
+        self.command = command or turnscore_command()
+        self.base_env = base_env
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> Server:
+        if self.base_env is not None:
+            env = dict(self.base_env)
+        else:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("TURNSCORE_")}
+            env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        env.update(self.env)
+        env.update({"TURNSCORE_HOST": "127.0.0.1", "TURNSCORE_PORT": str(self.port)})
+        env["PYTHONUNBUFFERED"] = "1"
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [*self.command, "serve", "--port", str(self.port)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"service exited with {self.proc.returncode}:\n{self.logs()[-4000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
+                    return self
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"service did not become healthy:\n{self.logs()[-4000:]}")
+            time.sleep(0.05)
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+    def metrics(self) -> Samples:
+        r = httpx.get(self.url + "/metrics", timeout=10.0)
+        r.raise_for_status()
+        return parse_metrics(r.text)
+
+
+# -- Prometheus text format -------------------------------------------------------------------------
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)")
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+class Samples:
+    """Samples of one exposition: ``{name: [(labels, value), ...]}``."""
+
+    def __init__(self, data: dict[str, list[tuple[dict[str, str], float]]]) -> None:
+        self.data = data
+
+    def names(self) -> set[str]:
+        return set(self.data)
+
+    def label_names(self, name: str) -> set[str]:
+        return {k for labels, _ in self.data.get(name, []) for k in labels}
+
+    def value(self, name: str, **labels: str) -> float:
+        """Sum of the samples of ``name`` whose labels include ``labels`` (0 when none)."""
+        return sum(
+            v for got, v in self.data.get(name, []) if all(got.get(k) == want for k, want in labels.items())
+        )
+
+
+def parse_metrics(text: str) -> Samples:
+    data: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = _SAMPLE.match(line)
+        if m is None:
+            raise ValueError(f"unparsable exposition line: {line!r}")
+        labels = dict(_LABEL.findall(m.group(3) or ""))
+        data.setdefault(m.group(1), []).append((labels, float(m.group(4))))
+    return Samples(data)
