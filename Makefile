@@ -24,13 +24,13 @@ run: $(STAMP)
 	$(VENV)/bin/turnscore serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check service client tests bench
-	$(VENV)/bin/ruff format --check service client tests bench
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
 fmt: $(STAMP)
-	$(VENV)/bin/ruff format service client tests bench
-	$(VENV)/bin/ruff check --fix service client tests bench
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 test-main: $(STAMP)
 	$(PY) -m pytest -q tests

@@ -121,7 +121,11 @@ def render(
     malformed_rate: float = 0.02,
     filler_chars: int = 0,
 ) -> dict[str, Any]:
-    """A rollout object in ``form``: one assistant turn per call list, then an answer turn."""
+    """A rollout object in ``form``: one assistant turn per call list, then an answer turn.
+
+    ``filler_chars``: about that many characters of ``<think>`` text per assistant turn (``text`` and
+    ``messages``; ``turns`` has no free text).
+    """
     if form == "turns":
         return {"turns": [{"tool_calls": t} for t in turns] + [{"answer": answer}]}
     if form == "messages":
@@ -141,6 +145,11 @@ def render(
             msgs.append({"role": "assistant", "content": "", "tool_calls": tcs})
             msgs.extend({"role": "tool", "tool_call_id": tc["id"], "content": "ok"} for tc in tcs)
         msgs.append({"role": "assistant", "content": f"<answer>{answer}</answer>"})
+        if filler_chars > 0:  # the reasoning text goes in each assistant message's content
+            think = "<think>" + "reasoning " * (filler_chars // 10) + "</think>\n"
+            for msg in msgs:
+                if msg["role"] == "assistant":
+                    msg["content"] = think + msg["content"]
         return {"messages": msgs}
     pieces = []
     filler = "reasoning " * (filler_chars // 10)

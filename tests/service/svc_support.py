@@ -157,7 +157,7 @@ def score_request(**groups_kw: Any) -> dict[str, Any]:
     return {"groups": [{"id": "p", "gold": weather_gold(), "rollouts": weather_rollouts(), **groups_kw}]}
 
 
-def heavy_request(max_iter: int = 30_000, groups: int = 2, rollouts: int = 8) -> dict[str, Any]:
+def heavy_request(max_iter: int = 10_000, groups: int = 6, rollouts: int = 8) -> dict[str, Any]:
     """A small body that costs ~1 s of CPU: many Sinkhorn iterations (optimal transport, tiny threshold)."""
     rng = random.Random(0)
     n = 16

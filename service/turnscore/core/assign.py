@@ -2,8 +2,8 @@
 
 Hard assignments (``hungarian``, ``greedy``) work on the sparse list of positive similarities (names
 must match for S > 0), so most rollouts never build a matrix. Soft assignment (``ot``) solves every
-rollout of a request in a few padded batches with POT's batched Sinkhorn and falls back to
-``ot.sinkhorn`` for any problem whose batched plan has not converged.
+rollout of a request in a few padded batches with a batched Sinkhorn that iterates and stops each
+problem as ``ot.sinkhorn`` does, and falls back to ``ot.sinkhorn`` for a plan that is not finite.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import ot
-import ot.batch
 from scipy.optimize import linear_sum_assignment
 
 Entry = tuple[int, int, float]  # (predicted index, gold index, similarity > 0)
@@ -36,14 +35,17 @@ def dense(entries: list[Entry], m: int, n: int) -> np.ndarray:
 
 
 def _hard(pairs: list[tuple[int, int, float]], m: int, penalty: float) -> Assignment:
-    rewards = np.full(m, -penalty)
-    gold = np.full(m, -1, dtype=np.int64)
-    sim = np.zeros(m)
+    # filled as lists, converted once: cheaper than item assignment into numpy arrays for small m
+    rewards = [-float(penalty)] * m
+    gold = [-1] * m
+    sim = [0.0] * m
     for i, j, v in pairs:
         rewards[i] = v
         gold[i] = j
         sim[i] = v
-    return Assignment(rewards, gold, sim)
+    return Assignment(
+        np.array(rewards, dtype=np.float64), np.array(gold, dtype=np.int64), np.array(sim, dtype=np.float64)
+    )
 
 
 def hungarian(entries: list[Entry], m: int, n: int, penalty: float) -> Assignment:
@@ -77,18 +79,22 @@ def greedy(entries: list[Entry], m: int, n: int, penalty: float) -> Assignment:
 # -- optimal transport ------------------------------------------------------------------------------
 
 
-def ot_cost(s: np.ndarray, cost: str, tau: float) -> np.ndarray:
-    """Cost matrix from similarities (last two axes: predicted x gold)."""
+def ot_cost(s: np.ndarray, cost: str, tau: float, cols: np.ndarray | None = None) -> np.ndarray:
+    """Cost matrix from similarities (last two axes: predicted x gold).
+
+    ``cols`` (broadcastable to ``s``, 1 on real gold columns, 0 on padding) keeps padded columns out
+    of the row sums of the ``normalized`` and ``exp`` costs; the cost on padding is meaningless.
+    """
     if cost == "neg":
         return -s
     if cost == "linear":
         return 1.0 - s
     if cost == "normalized":
         d = 1.0 - s
-        tot = d.sum(axis=-1, keepdims=True)
+        tot = (d if cols is None else d * cols).sum(axis=-1, keepdims=True)
         return np.divide(d, tot, out=np.zeros_like(d), where=tot > 0)
     e = np.exp(-s / tau)
-    return e / e.sum(axis=-1, keepdims=True)
+    return e / (e if cols is None else e * cols).sum(axis=-1, keepdims=True)
 
 
 def sinkhorn_plan(
@@ -111,20 +117,54 @@ def _bucket(x: int) -> int:
     return 1 << max(0, (x - 1).bit_length())
 
 
-def _batch_plans(
-    kmat: np.ndarray, a: np.ndarray, b: np.ndarray, max_iter: int, stop_thr: float
-) -> np.ndarray:
-    """Sinkhorn plans of a padded batch, iterated exactly as ``ot.sinkhorn`` iterates each problem.
+_State = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
-    ``ot.sinkhorn`` (Sinkhorn-Knopp) updates the column scaling first and checks the column marginal
-    every 10 iterations. ``ot.batch.bregman_projection_batch`` updates the row scaling first, so it is
-    run on the transposed problems: the sequence of plans is then the same (Sinkhorn plans do not
-    depend on the scale of the initial vectors), and so is the stopping test.
+
+def _iterate(state: _State, start: int, stop: int, stop_thr: float, done: dict[int, np.ndarray]) -> _State:
+    """Sinkhorn-Knopp iterations ``start..stop-1`` of a padded batch, each problem stopping on its own.
+
+    ``state`` = (kt, p, q, f, g, ids): the kernels transposed (B, n, m), gold and predicted marginals
+    (0 on padding), the two scalings and each row's problem index. ``ot.sinkhorn`` updates the gold-side
+    scaling first and, every 10th iteration, stops when the gold marginal of the plan is within
+    ``stop_thr`` (2-norm); here every problem takes that test on its own, its plan (n x m) goes to
+    ``done`` and it leaves the batch. The updates are those of ``ot.batch.bregman_projection_batch``.
+    Returns the state of the problems still running.
     """
-    res = ot.batch.bregman_projection_batch(
-        np.ascontiguousarray(kmat.transpose(0, 2, 1)), b, a, max_iter=max_iter, tol=stop_thr
-    )
-    return np.asarray(res["T"]).transpose(0, 2, 1)
+    kt, p, q, f, g, ids = state
+    add = np.add.reduce  # what np.sum calls, without its Python-level dispatch (hot loop)
+    for it in range(start, stop):
+        f = p / add(kt * g[:, None, :], axis=2)
+        g = q / add(kt * f[:, :, None], axis=1)
+        if it % 10 == 0:
+            t = kt * f[:, :, None] * g[:, None, :]
+            err = add((add(t, axis=2) - p) ** 2, axis=1) ** 0.5
+            ok = err < stop_thr
+            if ok.any():
+                for r in np.flatnonzero(ok).tolist():
+                    done[int(ids[r])] = t[r]
+                keep = ~ok
+                kt, p, q, f, g, ids = kt[keep], p[keep], q[keep], f[keep], g[keep], ids[keep]
+                if not ids.size:
+                    break
+    return kt, p, q, f, g, ids
+
+
+def _merge(states: list[_State]) -> _State:
+    """One batch from several (padding the smaller problems again; the scalings carry over)."""
+    rows = sum(st[5].size for st in states)
+    n = max(st[0].shape[1] for st in states)
+    m = max(st[0].shape[2] for st in states)
+    kt, p, q = np.ones((rows, n, m)), np.zeros((rows, n)), np.zeros((rows, m))
+    f, g, ids = np.zeros((rows, n)), np.zeros((rows, m)), np.zeros(rows, dtype=np.int64)
+    r = 0
+    for skt, sp, sq, sf, sg, sids in states:
+        b, bn, bm = skt.shape
+        kt[r : r + b, :bn, :bm] = skt
+        p[r : r + b, :bn], q[r : r + b, :bm] = sp, sq
+        f[r : r + b, :bn], g[r : r + b, :bm] = sf, sg
+        ids[r : r + b] = sids
+        r += b
+    return kt, p, q, f, g, ids
 
 
 def ot_plans(
@@ -138,11 +178,12 @@ def ot_plans(
 ) -> list[np.ndarray]:
     """Transport plans for many similarity matrices (each m x n, m, n >= 1), as ``ot.sinkhorn`` gives them.
 
-    Problems are padded with zero-mass rows and columns (which leaves the iterates of the real block
-    unchanged) into power-of-two buckets and solved together with POT's batched Sinkhorn. A first pass of
-    ``first_pass`` iterations settles most problems; the ones whose column marginal is still off by
-    ``stop_thr`` or more run again from the start for the full ``max_iter``, as ``ot.sinkhorn`` would.
-    A problem whose plan is not finite (underflow with a tiny ``reg``) is solved with ``ot.sinkhorn``.
+    Problems are padded with zero-mass rows and columns into power-of-two buckets and iterated together
+    (the padding leaves the iterates of the real block unchanged: the initial scaling is 1 on the real
+    predicted calls and 0 on padding), each problem stopping when ``ot.sinkhorn`` would (see
+    :func:`_iterate`). After ``first_pass`` iterations the few problems still running, from every
+    bucket, continue as one batch up to ``max_iter``. A problem whose plan is not finite (underflow
+    with a tiny ``reg``) is solved with ``ot.sinkhorn``.
     """
     out: list[np.ndarray] = [np.empty((0, 0))] * len(problems)
     buckets: dict[tuple[int, int], list[int]] = {}
@@ -152,31 +193,53 @@ def ot_plans(
             out[k] = np.ones((1, 1))
             continue
         buckets.setdefault((_bucket(m), _bucket(n)), []).append(k)
-    for (bm, bn), idx in buckets.items():
-        size = len(idx)
-        kmat = np.ones((size, bm, bn))
-        a = np.zeros((size, bm))
-        b = np.zeros((size, bn))
-        for r, k in enumerate(idx):
-            s = problems[k]
-            m, n = s.shape
-            kmat[r, :m, :n] = np.exp(-ot_cost(s, cost, tau) / reg)
-            a[r, :m] = 1.0 / m
-            b[r, :n] = 1.0 / n
-        with np.errstate(all="ignore"):
-            plans = _batch_plans(kmat, a, b, min(first_pass, max_iter), stop_thr)
-            if first_pass < max_iter:
-                err = np.linalg.norm(plans.sum(axis=1) - b, axis=1)
-                slow = np.flatnonzero(~(err < stop_thr))
-                if slow.size:
-                    plans[slow] = _batch_plans(kmat[slow], a[slow], b[slow], max_iter, stop_thr)
-        for r, k in enumerate(idx):
-            m, n = problems[k].shape
-            plan = plans[r, :m, :n]
-            if not np.all(np.isfinite(plan)):
-                plan = sinkhorn_plan(problems[k], cost, tau, reg, max_iter, stop_thr)
-            out[k] = plan
+    done: dict[int, np.ndarray] = {}
+    running: list[_State] = []
+    split = min(first_pass, max_iter)
+    with np.errstate(all="ignore"):
+        for (bm, bn), idx in buckets.items():
+            state = _bucket_state(problems, idx, bm, bn, cost, tau, reg)
+            state = _iterate(state, 0, split, stop_thr, done)
+            if state[5].size:
+                running.append(state)
+        unconverged: list[int] = []
+        if running:
+            kt, _, _, f, g, ids = _iterate(_merge(running), split, max_iter, stop_thr, done)
+            t = kt * f[:, :, None] * g[:, None, :]
+            unconverged = ids.tolist()
+            for r, k in enumerate(unconverged):
+                done[k] = t[r]
+    for k, t in done.items():
+        m, n = problems[k].shape
+        out[k] = t[:n, :m].T
+    # a converged plan is finite (its marginal error is); only the others can need the fallback
+    for k in unconverged:
+        if not np.all(np.isfinite(out[k])):
+            out[k] = sinkhorn_plan(problems[k], cost, tau, reg, max_iter, stop_thr)
     return out
+
+
+def _bucket_state(
+    problems: list[np.ndarray], idx: list[int], bm: int, bn: int, cost: str, tau: float, reg: float
+) -> _State:
+    """The initial state of one bucket: kernels exp(-C/reg) transposed, 1 on padding; marginals 1/m, 1/n."""
+    size = len(idx)
+    s = np.zeros((size, bm, bn))
+    ms = np.empty(size, dtype=np.int64)
+    ns = np.empty(size, dtype=np.int64)
+    for r, k in enumerate(idx):
+        prob = problems[k]
+        m, n = prob.shape
+        s[r, :m, :n] = prob
+        ms[r], ns[r] = m, n
+    rows = np.arange(bm)[None, :] < ms[:, None]  # (size, bm) real predicted calls
+    cols = np.arange(bn)[None, :] < ns[:, None]  # (size, bn) real gold calls
+    real = rows[:, :, None] & cols[:, None, :]
+    kmat = np.where(real, np.exp(-ot_cost(s, cost, tau, cols[:, None, :]) / reg), 1.0)
+    kt = np.ascontiguousarray(kmat.transpose(0, 2, 1))
+    p = np.where(cols, 1.0 / ns[:, None], 0.0)
+    q = np.where(rows, 1.0 / ms[:, None], 0.0)
+    return kt, p, q, np.zeros((size, bn)), rows.astype(float), np.array(idx, dtype=np.int64)
 
 
 def ot_assignment(s: np.ndarray, plan: np.ndarray, row_normalize: bool) -> Assignment:

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from .errors import ConfigError, UnknownPreset
+from .tags import Scanner, scanner
 
 QWEN_SEPARATOR = "\n<|im_start|>assistant\n"
 
@@ -56,7 +57,7 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "toolrl_format_max": (-1e6, 1e6, False),
     "toolrl_format_min": (-1e6, 1e6, False),
 }
-INT_RANGES: dict[str, tuple[int, int]] = {"ot_max_iter": (1, 100_000)}
+INT_RANGES: dict[str, tuple[int, int]] = {"ot_max_iter": (1, 10_000)}
 BOOL_KEYS = ("name_case_sensitive", "row_normalize", "toolrl_schedule")
 FORMAT_KEYS = ("style", "turn_separator", "tool_call_pattern", "answer_pattern", "call_layout")
 
@@ -84,21 +85,18 @@ class FormatConfig:
     answer_pattern: str = FORMAT_STYLES["qwen"]["answer_pattern"]
     call_layout: str = "object"  # "object": one JSON object per block; "lines": one per line
 
-    def compiled(self) -> tuple[re.Pattern[str], re.Pattern[str]]:
-        return _compile_patterns(self.tool_call_pattern, self.answer_pattern)
+    def scanners(self) -> tuple[Scanner, Scanner]:
+        """(tool-call scanner, answer scanner) for these patterns (cached)."""
+        key = (self.tool_call_pattern, self.answer_pattern)
+        got = _SCANNER_CACHE.get(key)
+        if got is None:
+            got = (scanner(self.tool_call_pattern), scanner(self.answer_pattern))
+            if len(_SCANNER_CACHE) < 256:
+                _SCANNER_CACHE[key] = got
+        return got
 
 
-_PATTERN_CACHE: dict[tuple[str, str], tuple[re.Pattern[str], re.Pattern[str]]] = {}
-
-
-def _compile_patterns(call: str, answer: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
-    key = (call, answer)
-    got = _PATTERN_CACHE.get(key)
-    if got is None:
-        got = (re.compile(call, re.DOTALL), re.compile(answer, re.DOTALL))
-        if len(_PATTERN_CACHE) < 256:
-            _PATTERN_CACHE[key] = got
-    return got
+_SCANNER_CACHE: dict[tuple[str, str], tuple[Scanner, Scanner]] = {}
 
 
 @dataclass(frozen=True, slots=True)

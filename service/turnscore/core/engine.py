@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
+import orjson
 
 from . import advantages as adv
 from . import assign, similarity, toolrl
@@ -210,12 +211,12 @@ def _match(rollouts: list[_Rollout], cfg: ScoringConfig, penalty: float, step: i
     """Fill ``assignments`` (or ``toolrl`` scores) of every rollout against each of its references."""
     if cfg.reward == "toolrl":
         b = toolrl.bounds(cfg, step)
-        call_re, answer_re = cfg.format.compiled()
+        calls_scan, answers_scan = cfg.format.scanners()
         for r in rollouts:
             blocks = sum(t.blocks for t in r.parsed.turns)
             for gold in r.golds:
                 corr = toolrl.correctness(r.calls, gold, blocks > 0, r.parsed.malformed, b)
-                fmt_ok = toolrl.format_ok(r.parsed, gold, call_re, answer_re)
+                fmt_ok = toolrl.format_ok(r.parsed, gold, calls_scan, answers_scan)
                 r.toolrl.append((b.format_max if fmt_ok else b.format_min, corr))
         return
     if cfg.assignment == "none":
@@ -272,6 +273,8 @@ def _final_answer(parsed: ParsedRollout) -> str | None:
 
 
 def _choose(r: _Rollout, cfg: ScoringConfig) -> int:
+    if len(r.golds) == 1:
+        return 0  # one reference: nothing to choose (the common case; skips the totals)
     if cfg.reward == "toolrl":
         totals = [f + c for f, c in r.toolrl]
     elif cfg.assignment == "none":
@@ -279,7 +282,7 @@ def _choose(r: _Rollout, cfg: ScoringConfig) -> int:
         totals = [outcome_score(final, g.answer_tokens, g.answer, cfg.outcome) for g in r.golds]
     else:
         totals = [float(a.rewards.sum()) if a is not None else 0.0 for a in r.assignments]
-    return int(np.argmax(totals)) if len(totals) > 1 else 0
+    return int(np.argmax(totals))
 
 
 def _score_rollout(r: _Rollout, cfg: ScoringConfig) -> _Scored:
@@ -336,6 +339,11 @@ def _finite(x: float) -> float:
     return x if math.isfinite(x) else 0.0
 
 
+def _finite_list(x: np.ndarray) -> list[float]:
+    """``[_finite(v) for v in x]`` for a float array, in one vectorized pass."""
+    return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).tolist()
+
+
 def _advantage_rows(
     rows: list[tuple[int, list[float], float, float | None]], cfg: ScoringConfig
 ) -> tuple[list[dict[str, Any]], float]:
@@ -353,20 +361,21 @@ def _advantage_rows(
     t0 = time.perf_counter()
     out = adv.compute(inp, cfg)
     elapsed = time.perf_counter() - t0
-    traj_l = out.trajectory.tolist()
-    turn_l = out.turn.tolist()
-    comb_l = out.combined.tolist()
+    traj_l = _finite_list(out.trajectory)
+    rt_l = _finite_list(inp.turn_rewards)
+    turn_l = _finite_list(out.turn)
+    comb_l = _finite_list(out.combined)
     result = []
     pos = 0
     for i, (u, (_, _rt, ro, traj)) in enumerate(zip(used, rows, strict=True)):
         n = len(u[0])
         row: dict[str, Any] = {
-            "turn_rewards": [_finite(x) for x in u[0]],
+            "turn_rewards": rt_l[pos : pos + n],
             "outcome_reward": _finite(ro),
             "return": _finite(u[2]),
-            "trajectory_advantage": _finite(traj_l[i]),
-            "turn_advantages": [_finite(x) for x in turn_l[pos : pos + n]],
-            "advantages": [_finite(x) for x in comb_l[pos : pos + n]],
+            "trajectory_advantage": traj_l[i],
+            "turn_advantages": turn_l[pos : pos + n],
+            "advantages": comb_l[pos : pos + n],
             "num_turns": n,
         }
         if traj is not None:
@@ -392,6 +401,25 @@ def _effective(cfg: ScoringConfig, step: int, penalty: float) -> dict[str, Any]:
 # -- entry points -----------------------------------------------------------------------------------
 
 
+def _dedupe_key(rollout: Any) -> str | bytes | None:
+    """A key equal for identical rollout objects (GRPO groups often repeat outputs), or ``None``.
+
+    A text-only rollout is keyed by its text; any other object by its JSON encoding (dict order kept,
+    so only byte-identical objects share a key). Rollouts with the same key get the same scores, so
+    the first one's parse and match are reused. Objects orjson cannot encode are never deduplicated.
+    """
+    if type(rollout) is not dict:
+        return None
+    if len(rollout) == 1:
+        text = rollout.get("text")
+        if type(text) is str:
+            return text
+    try:
+        return orjson.dumps(rollout)
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+
+
 def score(
     request: Any, *, golds: Mapping[str, CompiledGold] | None = None, limits: Limits | None = None
 ) -> ScoreResult:
@@ -406,24 +434,35 @@ def score(
     missing: list[str] = []
     rlimits = limits.rollout()
     group_meta: list[tuple[Any, list[CompiledGold], str]] = []
-    rollouts: list[_Rollout] = []
+    unique: list[_Rollout] = []  # distinct rollouts; identical ones in a group are scored once
+    order: list[int] = []  # per rollout of the request, its index in ``unique``
     for gi, g in enumerate(groups):
         path = f"groups[{gi}]"
         gobj, raw_rollouts = _group_obj(g, gi, limits)
         gl = _resolve_golds(gobj, path, limits, lookup, compiled, missing)
         group_meta.append((gobj.get("id"), gl, _gold_source(gobj, path)))
+        seen: dict[str | bytes, int] = {}
         for ri, ro in enumerate(raw_rollouts):
-            parsed = parse_rollout(ro, cfg.format, rlimits, f"{path}.rollouts[{ri}]")
-            rollouts.append(_Rollout(gi, parsed, gl))
+            key = _dedupe_key(ro)
+            k = seen.get(key) if key is not None else None
+            if k is None:
+                parsed = parse_rollout(ro, cfg.format, rlimits, f"{path}.rollouts[{ri}]")
+                k = len(unique)
+                unique.append(_Rollout(gi, parsed, gl))
+                if key is not None:
+                    seen[key] = k
+            order.append(k)
     if missing:
         raise UnknownGoldRef(missing)
     t_parse = time.perf_counter()
 
     penalty = cfg.penalty_at(step)
-    for r in rollouts:
+    for r in unique:
         _prepare(r, cfg)
-    _match(rollouts, cfg, penalty, step)
-    scored = [_score_rollout(r, cfg) for r in rollouts]
+    _match(unique, cfg, penalty, step)
+    scored_unique = [_score_rollout(r, cfg) for r in unique]
+    rollouts = [unique[k] for k in order]
+    scored = [scored_unique[k] for k in order]
     t_match = time.perf_counter()
 
     rows, _ = _advantage_rows(

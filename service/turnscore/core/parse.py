@@ -7,7 +7,6 @@ that is not an object, ``turns`` that is not a list, ...) is an :class:`InvalidR
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +15,7 @@ import orjson
 from .calls import Call, call_from_obj
 from .config import FormatConfig
 from .errors import InvalidRequest, LimitExceeded
+from .tags import Scanner
 
 
 @dataclass(slots=True)
@@ -52,11 +52,9 @@ def _decode_call(body: str) -> Call | None:
     return call_from_obj(obj)
 
 
-def parse_text_turn(piece: str, call_re: re.Pattern[str], answer_re: re.Pattern[str], layout: str) -> Turn:
+def parse_text_turn(piece: str, calls: Scanner, answers: Scanner, layout: str) -> Turn:
     turn = Turn(text=piece)
-    grouped = call_re.groups >= 1
-    for m in call_re.finditer(piece):
-        body = m.group(1) if grouped else m.group(0)
+    for _start, _end, body in calls.spans(piece):
         turn.blocks += 1
         if layout == "lines":
             for line in body.splitlines():
@@ -74,19 +72,17 @@ def parse_text_turn(piece: str, call_re: re.Pattern[str], answer_re: re.Pattern[
                 turn.malformed += 1
             else:
                 turn.calls.append(call)
-    a = answer_re.search(piece)
-    if a is not None:
-        turn.answer = a.group(1) if answer_re.groups >= 1 else a.group(0)
+    turn.answer = answers.first(piece)
     return turn
 
 
 def parse_text(text: str, fmt: FormatConfig) -> list[Turn]:
     """Split on the assistant-turn separator; a leading separator does not open an empty turn."""
-    call_re, answer_re = fmt.compiled()
+    calls, answers = fmt.scanners()
     pieces = text.split(fmt.turn_separator)
     if len(pieces) > 1 and pieces[0] == "":
         pieces = pieces[1:]
-    return [parse_text_turn(p, call_re, answer_re, fmt.call_layout) for p in pieces]
+    return [parse_text_turn(p, calls, answers, fmt.call_layout) for p in pieces]
 
 
 def _content_text(content: Any, path: str) -> str:
@@ -124,7 +120,7 @@ def _structured_calls(raw: Any, path: str, turn: Turn) -> None:
 def parse_messages(messages: Any, fmt: FormatConfig, path: str) -> list[Turn]:
     if not isinstance(messages, list):
         raise InvalidRequest(path, "expected a list of chat messages")
-    _, answer_re = fmt.compiled()
+    _, answers = fmt.scanners()
     turns = []
     for k, msg in enumerate(messages):
         mpath = f"{path}[{k}]"
@@ -138,9 +134,7 @@ def parse_messages(messages: Any, fmt: FormatConfig, path: str) -> list[Turn]:
         content = _content_text(msg.get("content"), f"{mpath}.content")
         turn = Turn(text=None)
         _structured_calls(msg.get("tool_calls"), f"{mpath}.tool_calls", turn)
-        a = answer_re.search(content)
-        if a is not None:
-            turn.answer = a.group(1) if answer_re.groups >= 1 else a.group(0)
+        turn.answer = answers.first(content)
         turns.append(turn)
     return turns
 

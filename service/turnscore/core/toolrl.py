@@ -10,6 +10,7 @@ from .calls import Call
 from .config import ScoringConfig
 from .gold import CompiledGold
 from .parse import ParsedRollout
+from .tags import Scanner
 from .values import python_key
 
 _THINK = re.compile(r"\s*<think>.*?</think>", re.DOTALL)
@@ -80,19 +81,19 @@ def correctness(pred: list[Call], gold: CompiledGold, any_block: bool, malformed
 
 
 def _text_turn_ok(
-    text: str, call_re: re.Pattern[str], answer_re: re.Pattern[str], need_call: bool, need_ans: bool
+    text: str, calls_scan: Scanner, answers_scan: Scanner, need_call: bool, need_ans: bool
 ) -> bool:
     text = text.split(_TURN_END, 1)[0]
     m = _THINK.match(text)
     if m is None:
         return False
     rest = text[m.end() :]
-    calls = list(call_re.finditer(rest))
-    answers = list(answer_re.finditer(rest))
+    calls = calls_scan.spans(rest)
+    answers = answers_scan.spans(rest)
     if len(calls) != int(need_call) or len(answers) != int(need_ans):
         return False
-    spans = sorted([(c.start(), c.end()) for c in calls] + [(a.start(), a.end()) for a in answers])
-    if need_call and need_ans and calls[0].start() > answers[0].start():
+    spans = sorted([(c[0], c[1]) for c in calls] + [(a[0], a[1]) for a in answers])
+    if need_call and need_ans and calls[0][0] > answers[0][0]:
         return False
     pos = 0
     for start, end in spans:
@@ -102,9 +103,7 @@ def _text_turn_ok(
     return not rest[pos:].strip()
 
 
-def format_ok(
-    rollout: ParsedRollout, gold: CompiledGold, call_re: re.Pattern[str], answer_re: re.Pattern[str]
-) -> bool:
+def format_ok(rollout: ParsedRollout, gold: CompiledGold, calls: Scanner, answers: Scanner) -> bool:
     """Every assistant turn is ``<think>…</think>`` followed by exactly the blocks the gold expects.
 
     ``text``: checked on the text of each turn up to its ``<|im_end|>``. ``messages`` and ``turns``
@@ -117,7 +116,7 @@ def format_ok(
         return False
     for turn in rollout.turns:
         if turn.text is not None:
-            if not _text_turn_ok(turn.text, call_re, answer_re, need_call, need_ans):
+            if not _text_turn_ok(turn.text, calls, answers, need_call, need_ans):
                 return False
         elif (turn.blocks > 0) != need_call or (turn.answer is not None) != need_ans:
             return False

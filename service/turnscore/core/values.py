@@ -21,6 +21,11 @@ Key = Hashable
 
 
 def exact_key(v: Any) -> Key:
+    t = type(v)  # fast path for the common exact types; subclasses fall through to isinstance below
+    if t is str:
+        return ("s", v)
+    if t is int or t is float:
+        return ("n", v)
     if isinstance(v, str):
         return ("s", v)
     if isinstance(v, bool):
@@ -37,6 +42,11 @@ def exact_key(v: Any) -> Key:
 
 
 def python_key(v: Any) -> Key:
+    t = type(v)  # fast path for the common exact types; subclasses fall through to isinstance below
+    if t is str:
+        return ("s", v)
+    if t is int or t is float or t is bool:
+        return ("n", v)
     if isinstance(v, str):
         return ("s", v)
     if isinstance(v, bool | int | float):
@@ -70,6 +80,9 @@ def _norm_str(s: str) -> Key:
 
 
 def normalized_key(v: Any) -> Key:
+    t = type(v)  # fast path for the common exact types; subclasses fall through to isinstance below
+    if t is int or t is float:
+        return ("n", v)
     if isinstance(v, str):
         return _norm_str(v)
     if isinstance(v, bool):
