@@ -38,6 +38,18 @@ def test_json_depth_matches_structure(value: Any) -> None:
         assert json_depth(text) == depth_of(value)
 
 
+def test_json_depth_on_escape_heavy_large_text() -> None:
+    """Escape runs of every parity next to quotes and brackets, in a body larger than the count shortcut."""
+    pieces = ["\\" * k + q for k in range(6) for q in ('"', "[", "]{", "\n", "")]
+    value = [{"text": "".join(pieces) * 600, "nested": [[{"a": ['\\"]']}]]}, ["}\\"] * 3]
+    text = orjson.dumps(value)
+    assert len(text) > 64 * 1024 and b'\\\\\\"' in text
+    assert json_depth(text) == depth_of(value) == 6
+    check_depth(text, 6)
+    with pytest.raises(LimitExceeded):
+        check_depth(text, 5)
+
+
 def test_check_depth() -> None:
     check_depth(b"[" * 64 + b"]" * 64, 64)
     with pytest.raises(LimitExceeded) as exc:

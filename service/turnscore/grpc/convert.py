@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from turnscore.core.errors import LimitExceeded
-from turnscore.http.body import json_depth
+from turnscore.http.body import json_depth, within_depth
 from turnscore.http.errors import ApiError
 
 from ._gen import turnscore_pb2 as pb
@@ -35,7 +35,7 @@ _ROLLOUT_DEPTH = 5
 def decode_value(data: bytes, path: str, max_depth: int, offset: int) -> Any:
     """One ``*_json`` field: depth check (counted from the document root), then ``orjson.loads``."""
     budget = max_depth - offset
-    if data.count(b"[") + data.count(b"{") > budget:
+    if not within_depth(data, budget):
         depth = json_depth(data)
         if depth > budget:
             raise LimitExceeded("max_json_depth", max_depth, path, depth + offset)
