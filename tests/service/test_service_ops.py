@@ -22,6 +22,16 @@ def _refused(port: int) -> bool:
     return False
 
 
+def test_heap_frozen_at_startup_unless_disabled(service_factory: ServiceFactory) -> None:
+    """``gc.freeze()`` after start-up keeps the imported modules out of every full GC collection."""
+    frozen = service_factory(name="frozen").readyz()["gc_frozen_objects"]
+    assert frozen > 10_000  # numpy, scipy, POT, FastAPI, ... (hundreds of thousands of objects)
+    assert service_factory("--no-gc-freeze", name="unfrozen").readyz()["gc_frozen_objects"] == 0
+    assert (
+        service_factory(env={"TURNSCORE_GC_FREEZE": "false"}, name="env").readyz()["gc_frozen_objects"] == 0
+    )
+
+
 def test_overload_answers_503_with_retry_after(service_factory: ServiceFactory) -> None:
     svc = service_factory("--max-inflight", "1", "--retry-after", "3")
     body = orjson.dumps(score_request())
