@@ -8,6 +8,7 @@ give the same tensor. The loop is timed on a subset of rows (it is slow); the ra
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,33 +72,6 @@ def torch_loop_place(mask: Any, values: list[list[float]]) -> Any:
     return out
 
 
-def place_by_segments(mask: np.ndarray, values: list[list[float]], fill: float = 0.0) -> np.ndarray:
-    """A candidate for ``place_per_turn`` (fill policy): one ``np.repeat`` over the flat output.
-
-    Row-major, the output is piecewise constant: 0 on every gap between runs, the turn's value on
-    every run. ``find_segments`` gives the runs; the pieces (gap, run, gap, run, ..., tail gap) and
-    their lengths go to one ``np.repeat`` (no (B, L) integer temporaries). Kept here to measure it.
-    """
-    from turnscore_client.tokens import find_segments, ragged_to_padded
-
-    rows, length = mask.shape
-    padded, lengths = ragged_to_padded(values, rows=rows)
-    seg = find_segments(mask)
-    n = seg.row.size
-    flat_start = seg.row * length + seg.start
-    flat_end = seg.row * length + seg.end + 1
-    have = seg.turn < lengths[seg.row]
-    run_val = np.full(n, fill, dtype=np.float32)
-    run_val[have] = padded[seg.row[have], seg.turn[have]]
-    piece_len = np.empty(2 * n + 1, dtype=np.int64)
-    prev_end = np.concatenate(([0], flat_end))
-    piece_len[0::2] = np.concatenate((flat_start, [rows * length])) - prev_end
-    piece_len[1::2] = flat_end - flat_start
-    piece_val = np.zeros(2 * n + 1, dtype=np.float32)
-    piece_val[1::2] = run_val
-    return np.repeat(piece_val, piece_len).reshape(rows, length)
-
-
 def run(
     rows: int = 4096,
     length: int = 8192,
@@ -108,81 +82,54 @@ def run(
     mask, values = make_batch(rows, length)
     sub_mask, sub_values = mask[:loop_rows], values[:loop_rows]
     ref = loop_place(sub_mask, sub_values)
-    got, _ = place_per_turn(sub_mask, sub_values)
-    assert np.array_equal(ref, got), "place_per_turn and the loop disagree"
-    t_loop = measure(lambda: loop_place(sub_mask, sub_values), max(1, repeats // 2), warmup=0).summary()
-    t_vec_sub = measure(lambda: place_per_turn(sub_mask, sub_values), repeats).summary()
-    t_vec = measure(lambda: place_per_turn(mask, values), repeats).summary()
-    cand_sub = place_by_segments(sub_mask, sub_values)
-    assert np.array_equal(cand_sub, ref), "place_by_segments and the loop disagree"
-    assert np.array_equal(place_by_segments(mask, values), place_per_turn(mask, values)[0])
-    t_cand_sub = measure(lambda: place_by_segments(sub_mask, sub_values), repeats).summary()
-    t_cand = measure(lambda: place_by_segments(mask, values), repeats).summary()
-    per_row_loop = t_loop["cpu_median"] / loop_rows
-    rows_out: list[dict[str, Any]] = [
-        {
-            "method": "per-token Python loop",
-            "rows": loop_rows,
-            "L": length,
-            "ms": 1e3 * t_loop["cpu_median"],
-            "us_per_row": 1e6 * per_row_loop,
-            "speedup": 1.0,
-        },
-        {
-            "method": "place_per_turn (same rows)",
-            "rows": loop_rows,
-            "L": length,
-            "ms": 1e3 * t_vec_sub["cpu_median"],
-            "us_per_row": 1e6 * t_vec_sub["cpu_median"] / loop_rows,
-            "speedup": t_loop["cpu_median"] / t_vec_sub["cpu_median"],
-        },
-        {
-            "method": "place_per_turn (full batch)",
-            "rows": rows,
-            "L": length,
-            "ms": 1e3 * t_vec["cpu_median"],
-            "us_per_row": 1e6 * t_vec["cpu_median"] / rows,
-            "speedup": per_row_loop / (t_vec["cpu_median"] / rows),
-        },
-        {
-            "method": "candidate: place_by_segments (same rows)",
-            "rows": loop_rows,
-            "L": length,
-            "ms": 1e3 * t_cand_sub["cpu_median"],
-            "us_per_row": 1e6 * t_cand_sub["cpu_median"] / loop_rows,
-            "speedup": t_loop["cpu_median"] / t_cand_sub["cpu_median"],
-        },
-        {
-            "method": "candidate: place_by_segments (full batch)",
-            "rows": rows,
-            "L": length,
-            "ms": 1e3 * t_cand["cpu_median"],
-            "us_per_row": 1e6 * t_cand["cpu_median"] / rows,
-            "speedup": per_row_loop / (t_cand["cpu_median"] / rows),
-        },
+    assert np.array_equal(ref, place_per_turn(sub_mask, sub_values)[0]), (
+        "place_per_turn and the loop disagree"
+    )
+    timed = [  # (method, rows, CPU seconds)
+        (
+            "per-token Python loop (numpy arrays)",
+            loop_rows,
+            _cpu(lambda: loop_place(sub_mask, sub_values), 1),
+        ),
+        (
+            "place_per_turn (same rows)",
+            loop_rows,
+            _cpu(lambda: place_per_turn(sub_mask, sub_values), repeats),
+        ),
+        ("place_per_turn (full batch)", rows, _cpu(lambda: place_per_turn(mask, values), repeats)),
     ]
     try:
         import torch
     except ImportError:
         torch = None
     if torch is not None:  # e.g. `.venv-verl/bin/python -m bench.run tokens`
-        few = 2
+        few = min(2, rows)
         tmask = torch.from_numpy(mask[:few].astype(np.int64))
-        t_torch = measure(lambda: torch_loop_place(tmask, values[:few]), 1, warmup=0).summary()
-        per_row_torch = t_torch["cpu_median"] / few
-        rows_out.insert(
+        got = torch_loop_place(tmask, values[:few]).numpy()
+        assert np.array_equal(got, ref[:few]), "the torch loop and the numpy loop disagree"
+        timed.insert(
             1,
-            {
-                "method": "per-token Python loop, torch tensors",
-                "rows": few,
-                "L": length,
-                "ms": 1e3 * t_torch["cpu_median"],
-                "us_per_row": 1e6 * per_row_torch,
-                "speedup": per_row_loop / per_row_torch,
-            },
+            (
+                "per-token Python loop (torch tensors, as verl holds them)",
+                few,
+                _cpu(lambda: torch_loop_place(tmask, values[:few]), 1),
+            ),
         )
-        for r in rows_out:
-            r["speedup_vs_torch_loop"] = per_row_torch / (float(r["us_per_row"]) / 1e6)
+    loop_row = timed[0][2] / timed[0][1]
+    torch_row = timed[1][2] / timed[1][1] if torch is not None else None
+    rows_out: list[dict[str, Any]] = []
+    for method, n, seconds in timed:
+        row: dict[str, Any] = {
+            "method": method,
+            "rows": n,
+            "L": length,
+            "ms": 1e3 * seconds,
+            "us_per_row": 1e6 * seconds / n,
+            "speedup": loop_row / (seconds / n),
+        }
+        if torch_row is not None:
+            row["speedup_vs_torch_loop"] = torch_row / (seconds / n)
+        rows_out.append(row)
     report(
         "tokens",
         "Token placement of per-turn advantages on (B, L) masks (CPU time)",
@@ -191,3 +138,8 @@ def run(
         out_dir,
     )
     return rows_out
+
+
+def _cpu(fn: Callable[[], Any], repeats: int) -> float:
+    """Median CPU seconds of ``fn`` (the loops are slow: no warm-up call for one repeat)."""
+    return float(measure(fn, repeats, warmup=0 if repeats == 1 else 1).summary()["cpu_median"])

@@ -148,13 +148,23 @@ def _like(out: np.ndarray, ref: Any, dtype: Any = None) -> Any:
     return out if dtype is None else out.astype(dtype, copy=False)
 
 
+def _host_dtype(ref: Any, dtype: Any) -> Any:
+    """The numpy dtype to compute a result in: float32 by default; for another torch dtype float64 (the
+    tensor conversion then rounds once, as from exact values)."""
+    if _is_torch(ref):
+        import torch
+
+        return np.float32 if dtype is None or dtype == torch.float32 else np.float64
+    return np.dtype(np.float32 if dtype is None else dtype)
+
+
 def _mask2d(mask: Any) -> np.ndarray:
     m = _to_numpy(mask)
     if m.ndim == 1:
         m = m[None, :]
     if m.ndim != 2:
         raise ValueError(f"response mask must be (B, L) or (L,), got shape {m.shape}")
-    return m != 0
+    return m if m.dtype == np.bool_ else m != 0
 
 
 def ragged_to_padded(
@@ -199,18 +209,25 @@ def ragged_to_padded(
 
 
 def find_segments(mask: Any) -> Segments:
-    """Every run of 1s of ``mask`` (``(B, L)`` or ``(L,)``, any nonzero counts as 1)."""
+    """Every run of 1s of ``mask`` (``(B, L)`` or ``(L,)``, any nonzero counts as 1).
+
+    One pass over the mask laid out row-major with a 0 before every row and at the end: value changes
+    alternate run start, run end, so a single ``flatnonzero`` finds both.
+    """
     m = _mask2d(mask)
     b, length = m.shape
-    edges = np.zeros((b, length + 2), dtype=np.int8)
-    edges[:, 1:-1] = m
-    d = np.diff(edges, axis=1)  # (B, L+1): +1 at a run start, -1 one past a run end
-    sr, sc = np.nonzero(d == 1)
-    _, ec = np.nonzero(d == -1)
-    counts = np.bincount(sr, minlength=b).astype(np.int64)
+    width = length + 1
+    flat = np.zeros(b * width + 1, dtype=bool)
+    flat[:-1].reshape(b, width)[:, 1:] = m
+    changes = np.flatnonzero(flat[1:] != flat[:-1])
+    row, start = np.divmod(changes[0::2] + 1, width)
+    end = changes[1::2] - row * width
+    counts = np.bincount(row, minlength=b).astype(np.int64)
     offsets = np.cumsum(counts) - counts
-    turn = np.arange(sr.size, dtype=np.int64) - offsets[sr]
-    return Segments(sr.astype(np.int64), turn, sc.astype(np.int64), (ec - 1).astype(np.int64), counts)
+    turn = np.arange(row.size, dtype=np.int64) - offsets[row]
+    return Segments(
+        row.astype(np.int64), turn, (start - 1).astype(np.int64), (end - 1).astype(np.int64), counts
+    )
 
 
 def _check(
@@ -253,22 +270,26 @@ def place_per_turn(
     seg = find_segments(m)
     stats = SegmentStats()
     _check(seg, lengths, on_mismatch, stats)
-    # turn index of every token: number of run starts up to it, minus 1 (only meaningful on the mask)
-    edges = np.zeros((b, length + 1), dtype=np.int8)
-    edges[:, 1:] = m
-    starts = np.diff(edges, axis=1) == 1
-    tid = np.cumsum(starts, axis=1) - 1  # (B, L)
-    have = m & (tid < lengths[:, None])
-    out = np.zeros((b, length), dtype=np.float64)
-    if padded.shape[1]:
-        rr, cc = np.nonzero(have)
-        out[rr, cc] = padded[rr, tid[rr, cc]]
-    out[m & ~have] = fill
+    out_dtype = _host_dtype(mask, dtype)
+    # Row-major the output is piecewise constant: 0 on the gaps, the turn's value on each run. One
+    # np.repeat of (gap, run, gap, ..., run, tail gap) writes it without (B, L) temporaries.
+    n = seg.row.size
+    run_value = np.full(n, fill, dtype=np.float64)
+    have = seg.turn < lengths[seg.row]
+    run_value[have] = padded[seg.row[have], seg.turn[have]]
+    flat_start = seg.row * length + seg.start
+    flat_stop = flat_start + seg.length
+    piece_len = np.empty(2 * n + 1, dtype=np.int64)
+    piece_len[0::2] = np.append(flat_start, b * length) - np.insert(flat_stop, 0, 0)
+    piece_len[1::2] = flat_stop - flat_start
+    piece_value = np.zeros(2 * n + 1, dtype=out_dtype)
+    piece_value[1::2] = run_value
+    out = np.repeat(piece_value, piece_len).reshape(b, length)
     if _is_torch(mask):
         import torch
 
         return _like(out, mask, dtype if dtype is not None else torch.float32), stats
-    return out.astype(dtype if dtype is not None else np.float32), stats
+    return out, stats
 
 
 def read_segment_ends(x: Any, mask: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -117,6 +117,23 @@ def test_place_per_turn_random_against_reference() -> None:
     assert stats.ok
 
 
+@pytest.mark.parametrize("as_bool", [False, True])
+def test_place_per_turn_mismatched_rows_against_reference(as_bool: bool) -> None:
+    """Rows with fewer and more values than runs, ``fill`` on unvalued runs, default float32 output."""
+    rng = np.random.default_rng(2)
+    m = random_mask(rng, 60, 50)
+    m[-1] = 1  # a row that is one run touching both ends
+    vals = [rng.normal(size=max(0, len(runs_slow(r)) + int(rng.integers(-2, 3)))).tolist() for r in m]
+    out, stats = place_per_turn(m.astype(bool) if as_bool else m, vals, fill=-7.5)
+    ref = np.zeros(m.shape, dtype=np.float32)
+    for i, row in enumerate(m):
+        for t, (s, e) in enumerate(runs_slow(row)):
+            ref[i, s : e + 1] = vals[i][t] if t < len(vals[i]) else -7.5
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, ref)
+    assert stats.rows_more_segments + stats.rows_fewer_segments == len(stats.mismatched_rows) > 0
+
+
 def test_place_per_turn_padded_array_with_lengths() -> None:
     padded = np.array([[1.0, 2.0, 3.0], [4.0, 9.0, 9.0], [9.0, 9.0, 9.0], [5.0, 6.0, 9.0]])
     out, stats = place_per_turn(MASK, padded, np.array([3, 1, 0, 2]))
