@@ -6,8 +6,6 @@ import contextlib
 import gc
 import os
 import platform
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -17,7 +15,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import orjson
 
@@ -171,45 +168,23 @@ def report(
 
 # -- the service ------------------------------------------------------------------------------------
 
-CLI = "import sys; from turnscore.cli import app; sys.argv[0] = 'turnscore'; app()"
+# The `turnscore serve` subprocess helper is tests/serve_support.py, shared with the test suites (it needs
+# only the standard library and httpx); tests/ is appended so nothing of bench is shadowed.
+if str(ROOT / "tests") not in sys.path:
+    sys.path.append(str(ROOT / "tests"))
+from serve_support import ServeProcess  # noqa: E402
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class Server(ServeProcess):
+    """A ``turnscore serve`` subprocess on 127.0.0.1 (one worker process unless told otherwise): warnings
+    only, no access log, ready when ``/readyz`` answers 200; output to ``log`` (else a temporary file)."""
 
-
-class Server:
-    """A ``turnscore serve`` subprocess on 127.0.0.1 (one worker process unless told otherwise)."""
+    start_timeout = 60.0
+    poll_interval = 0.2
+    ready_path = "/readyz"
 
     def __init__(self, *args: str, log: Path | None = None) -> None:
-        self.port = free_port()
-        self.args = list(args)
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 60.0) -> Server:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TURNSCORE_")}
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        cmd = [sys.executable, "-c", CLI, "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        cmd += ["--log-level", "warning", "--no-access-log", *self.args]
-        out = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"turnscore serve exited with {self.proc.returncode}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + "/readyz", timeout=1.0).status_code == 200:
-                    return self
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("turnscore serve did not become ready")
+        super().__init__(log, "--log-level", "warning", "--no-access-log", *args)
 
     def rss_bytes(self) -> int:
         """Resident memory of the server process (Linux)."""
@@ -218,16 +193,6 @@ class Server:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
         return 0
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
 
 
 @contextlib.contextmanager

@@ -20,12 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from serve_support import free_port
 
 
 def redis_ping(host: str, port: int, timeout: float = 0.5) -> bool:

@@ -12,11 +12,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
-import tempfile
+import sys
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,50 +23,19 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# tests/serve_support.py: the `turnscore serve` subprocess helper of every suite (stdlib + httpx only)
+sys.path.append(str(ROOT / "tests"))
+from serve_support import RealService  # noqa: E402
+
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class RealService:
-    def __init__(self) -> None:
-        exe = os.environ.get("TURNSCORE_BIN") or str(ROOT / ".venv" / "bin" / "turnscore")
-        if not Path(exe).exists() and not shutil.which(exe):
-            raise RuntimeError(
-                f"turnscore executable not found: {exe} (run `make venv`, or set TURNSCORE_BIN)"
-            )
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the service)
-        for _ in range(3):
-            port = _free_port()
-            self.url = f"http://127.0.0.1:{port}"
-            cmd = [exe, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
-            self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                try:
-                    if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
-            self.stop()
-        self.log.seek(0)
-        raise RuntimeError(
-            "turnscore serve did not start:\n" + self.log.read().decode(errors="replace")[-3000:]
-        )
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+def turnscore_exe() -> str:
+    """The main .venv's ``turnscore`` (``$TURNSCORE_BIN``): this environment has the client only."""
+    exe = os.environ.get("TURNSCORE_BIN") or str(ROOT / ".venv" / "bin" / "turnscore")
+    if not Path(exe).exists() and not shutil.which(exe):
+        raise RuntimeError(f"turnscore executable not found: {exe} (run `make venv`, or set TURNSCORE_BIN)")
+    return exe
 
 
 class FaultProxy:
@@ -133,7 +99,7 @@ class FaultProxy:
 
 @pytest.fixture(scope="session")
 def service() -> Iterator[RealService]:
-    svc = RealService()
+    svc = RealService(binary=turnscore_exe())
     yield svc
     svc.stop()
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from fakeservice import FakeService, RealService
+from fakeservice import FakeService
+from serve_support import RealService
 
 
 @pytest.fixture

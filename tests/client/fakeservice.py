@@ -170,55 +170,6 @@ def make_group(i: int, turns: int = 2, gold_name: str = "get_weather") -> dict[s
     }
 
 
-class RealService:
-    """The real service (``turnscore serve``) in a subprocess on a free loopback port."""
-
-    def __init__(self, *args: str, binary: str | None = None) -> None:
-        import os
-        import socket
-        import subprocess
-        import sys
-        import tempfile
-        import time
-        from pathlib import Path
-
-        import httpx
-
-        exe = binary or os.environ.get("TURNSCORE_BIN") or str(Path(sys.executable).parent / "turnscore")
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the service)
-        for _ in range(3):  # a free port can be taken between probing and binding: try again
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
-            self.url = f"http://127.0.0.1:{port}"
-            cmd = [exe, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-access-log", *args]
-            self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                try:
-                    if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
-            self.stop()
-        self.log.seek(0)
-        raise RuntimeError(
-            "turnscore serve did not start:\n" + self.log.read().decode(errors="replace")[-3000:]
-        )
-
-    def stop(self) -> None:
-        import subprocess
-
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-
 def gold_records(per_file: int = 4) -> list[dict[str, Any]]:
     """Real gold traces: ``per_file`` records of each file of the shared set (tests/data sample if absent)."""
     import os

@@ -9,7 +9,8 @@ import sys
 from typing import Any
 
 import pytest
-from fakeservice import RealService, gold_records, rollouts_for
+from fakeservice import gold_records, rollouts_for
+from serve_support import RealService
 from turnscore_client import (
     AsyncTurnScoreClient,
     AuthenticationError,

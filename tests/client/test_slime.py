@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from fakeservice import FakeService, RealService, gold_records, qwen_text
+from fakeservice import FakeService, gold_records, qwen_text
+from serve_support import RealService
 from turnscore_client import TurnScoreClient, gold_from_record
 from turnscore_client.slime import group_rm
 

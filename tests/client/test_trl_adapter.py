@@ -9,7 +9,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from fakeservice import FakeService, RealService, gold_records
+from fakeservice import FakeService, gold_records
+from serve_support import RealService
 from turnscore_client import TurnScoreClient, gold_from_record
 from turnscore_client.trl import AsyncTurnScoreReward, TurnScoreReward
 

@@ -13,6 +13,12 @@ from turnscore.core import engine
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "gold_sample.jsonl"
 
 
+def score_file(src: Path, out: str, *options: str) -> subprocess.CompletedProcess[str]:
+    """``turnscore score SRC -o OUT --no-progress *options`` in a subprocess (output captured as text)."""
+    cmd = [sys.executable, "-m", "turnscore", "score", str(src), "-o", out, "--no-progress", *options]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
 def test_score_file_keeps_every_line(tmp_path):
     recs = workload.load_traces([SAMPLE])
     good1 = workload.make_request(recs, 3, 2, seed=1)
@@ -27,23 +33,7 @@ def test_score_file_keeps_every_line(tmp_path):
         + b"\n"
     )
     out = tmp_path / "out.jsonl"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "turnscore",
-            "score",
-            str(src),
-            "-o",
-            str(out),
-            "--preset",
-            "matchtir-ot",
-            "--no-progress",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = score_file(src, str(out), "--preset", "matchtir-ot")
     assert proc.returncode == 1, proc.stderr
     assert "line 2: invalid_request" in proc.stderr
     assert "line 4: invalid_request at groups[0].gold.calls" in proc.stderr
@@ -59,22 +49,7 @@ def test_score_file_keeps_every_line(tmp_path):
 def test_all_good_lines_exit_zero(tmp_path):
     src = tmp_path / "in.jsonl"
     src.write_bytes(orjson.dumps({"groups": []}) + b"\n")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "turnscore",
-            "score",
-            str(src),
-            "-o",
-            "-",
-            "--no-progress",
-            "--config",
-            '{"gamma": 0.5}',
-        ],
-        capture_output=True,
-        timeout=120,
-    )
+    proc = score_file(src, "-", "--config", '{"gamma": 0.5}')
     assert proc.returncode == 0
     rec = orjson.loads(proc.stdout.splitlines()[0])
     assert rec["response"]["config"]["gamma"] == 0.5

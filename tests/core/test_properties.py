@@ -114,16 +114,7 @@ def test_permuting_gold_order_keeps_hungarian_totals(gold, rollouts, rnd: random
 @given(
     golds,
     st.lists(turns, min_size=1, max_size=6),
-    st.sampled_from(
-        [
-            "matchtir-km",
-            "matchtir-ot",
-            "matchtir-reference-km",
-            "matchtir-reference-ot",
-            "toolrl",
-            "grpo-outcome",
-        ]
-    ),
+    st.sampled_from(list(engine.presets())),  # every preset (tests/core/test_engine.py lists them)
 )
 def test_advantages_finite_and_deterministic(gold, rollouts, preset):
     a = _rows(preset, gold, rollouts)

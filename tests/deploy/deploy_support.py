@@ -3,21 +3,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shlex
-import signal
-import socket
-import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+from serve_support import ServeProcess
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "docker" / "Dockerfile"
@@ -28,12 +24,6 @@ K8S = REPO / "k8s"
 
 #: the Kubernetes version every rendered object is validated against (kubernetes-validate schemas)
 KUBERNETES_VERSION = "1.33.0"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def settings_from_env(env: dict[str, str]) -> Any:
@@ -229,8 +219,13 @@ def turnscore_command(bin_dir: Path | None = None) -> list[str]:
     return [str(script)]
 
 
-class Server:
-    """One ``turnscore serve`` process on a free port, with a clean TURNSCORE_* environment."""
+class Server(ServeProcess):
+    """One ``turnscore serve`` process on a free port, with a clean TURNSCORE_* environment (or exactly
+    ``base_env``), the console script by default (``command``), host and port also given as
+    TURNSCORE_HOST / TURNSCORE_PORT as a container would."""
+
+    start_timeout = 60.0
+    stop_timeout = 30.0
 
     def __init__(
         self,
@@ -239,58 +234,13 @@ class Server:
         command: list[str] | None = None,
         base_env: dict[str, str] | None = None,
     ) -> None:
-        self.port = free_port()
-        self.log_path = log_path
-        self.env = env or {}
-        self.command = command or turnscore_command()
-        self.base_env = base_env
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(log_path, command=command or turnscore_command(), env=env, base_env=base_env)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def address_args(self) -> list[str]:
+        return ["--port", str(self.port)]
 
-    def start(self, timeout: float = 60.0) -> Server:
-        if self.base_env is not None:
-            env = dict(self.base_env)
-        else:
-            env = {k: v for k, v in os.environ.items() if not k.startswith("TURNSCORE_")}
-            env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        env.update(self.env)
-        env.update({"TURNSCORE_HOST": "127.0.0.1", "TURNSCORE_PORT": str(self.port)})
-        env["PYTHONUNBUFFERED"] = "1"
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [*self.command, "serve", "--port", str(self.port)],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"service exited with {self.proc.returncode}:\n{self.logs()[-4000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
-                    return self
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"service did not become healthy:\n{self.logs()[-4000:]}")
-            time.sleep(0.05)
-
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self, timeout: float = 30.0) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        return self.proc.returncode
+    def process_env(self) -> dict[str, str]:
+        return {**super().process_env(), "TURNSCORE_HOST": "127.0.0.1", "TURNSCORE_PORT": str(self.port)}
 
     def metrics(self) -> Samples:
         r = httpx.get(self.url + "/metrics", timeout=10.0)

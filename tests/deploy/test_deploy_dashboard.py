@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 import promql_parser
 import pytest
-from deploy_support import DASHBOARD, Samples, Server, free_port
+from deploy_support import DASHBOARD, Samples, Server
+from serve_support import free_port
 
 pytestmark = pytest.mark.redis
 

@@ -29,12 +29,12 @@ from deploy_support import (
     Stage,
     build_context,
     dockerignore_filter,
-    free_port,
     run_mounts,
     settings_from_env,
     stage_args,
     stage_env,
 )
+from serve_support import free_port
 
 COMPILERS = ("gcc", "g++", "cc ", "clang", "build-essential", "make ", "gfortran", "rustc", "cargo")
 

@@ -5,17 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import grpc
-import httpx
+import serve_support
 from turnscore.config import Settings
 from turnscore.grpc.server import GrpcServer
 from turnscore.http.runtime import Runtime
@@ -23,14 +18,7 @@ from turnscore.workload import load_traces, make_request
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLD_DIR = Path(os.environ.get("TURNSCORE_GOLD_DIR", ROOT.parent / "shared" / "data" / "gold"))
-CLI = "import sys; from turnscore.cli import app; sys.argv[0] = 'turnscore'; app()"
 SERVICE = "turnscore.v1.RewardService"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def gold_records() -> list[dict[str, Any]]:
@@ -71,85 +59,14 @@ async def grpc_server(**settings: Any) -> AsyncIterator[tuple[GrpcServer, Runtim
         await rt.close()
 
 
-class ServeProcess:
-    """`turnscore serve` in a subprocess (HTTP and/or gRPC on free ports)."""
+class ServeProcess(serve_support.ServeProcess):
+    """`turnscore serve` in a subprocess: HTTP and gRPC on free ports (gRPC alone with ``http=False``),
+    ready when gRPC health says SERVING (and ``/healthz`` answers)."""
+
+    stop_timeout = 20.0
 
     def __init__(self, log_path: Path, *args: str, http: bool = True, env: dict[str, str] | None = None):
-        self.http_port = free_port()
-        self.grpc_port = free_port()
-        self.log_path = log_path
-        self.http = http
-        self.args = [
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.http_port),
-            "--grpc-port",
-            str(self.grpc_port),
-            *([] if http else ["--no-http"]),
-            *args,
-        ]
-        self.env = env or {}
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
-
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.grpc_port}"
-
-    def start(self, timeout: float = 30.0) -> ServeProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TURNSCORE_")}
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        env.update(self.env)
-        env["PYTHONUNBUFFERED"] = "1"
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", CLI, *self.args], env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-        deadline = time.monotonic() + timeout
-        with grpc.insecure_channel(self.target) as ch:
-            stub = health_pb2_grpc.HealthStub(ch)
-            while True:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"serve exited with {self.proc.returncode}:\n{self.logs()[-4000:]}")
-                ok = False
-                with contextlib.suppress(grpc.RpcError):
-                    ok = stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1
-                if ok and self.http:
-                    with contextlib.suppress(httpx.HTTPError):
-                        ok = httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200
-                if ok:
-                    return self
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"serve did not become healthy:\n{self.logs()[-4000:]}")
-                time.sleep(0.05)
-
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def signal(self, sig: int = signal.SIGTERM) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-
-    def wait(self, timeout: float = 30.0) -> int:
-        assert self.proc is not None
-        return self.proc.wait(timeout)
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        super().__init__(log_path, *args, env=env, grpc=True, http=http)
 
 
 def big_int_group() -> dict[str, Any]:

@@ -10,14 +10,8 @@ from typing import Any
 
 import grpc
 import pytest
-from grpc_support import (
-    ServeProcess,
-    free_port,
-    gold_records,
-    grpc_server,
-    random_advantages_request,
-    real_requests,
-)
+from grpc_support import ServeProcess, gold_records, grpc_server, random_advantages_request, real_requests
+from serve_support import free_port
 from turnscore_client import (
     AsyncTurnScoreClient,
     AuthenticationError,
@@ -111,6 +105,18 @@ def test_typed_errors(both: ServeProcess) -> None:
         with pytest.raises(TurnScoreError) as t:
             g.openrlhf(["q"], ["p"], [GOLD])
         assert t.value.code == "not_available"
+
+
+async def test_local_mode_constructors_keep_the_grpc_classes() -> None:
+    with GrpcTurnScoreClient.local_mode() as g:
+        assert type(g) is GrpcTurnScoreClient and g.local and g.targets == []
+        assert g.health().body == {"status": "ok", "mode": "local"}
+    async with AsyncGrpcTurnScoreClient.local_mode() as a:
+        assert type(a) is AsyncGrpcTurnScoreClient and a.local and a.targets == []
+        assert (await a.health()).body == {"status": "ok", "mode": "local"}
+        with pytest.raises(TurnScoreError) as t:
+            await a.openrlhf(["q"], ["p"], [GOLD])
+    assert t.value.code == "not_available"
 
 
 def test_connection_failure_retries_then_local_fallback() -> None:

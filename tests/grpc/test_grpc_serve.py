@@ -12,7 +12,8 @@ import grpc
 import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_support import CLI, ServeProcess
+from grpc_support import ServeProcess
+from serve_support import CLI
 from turnscore_client._gen import turnscore_pb2 as pb
 from turnscore_client._gen import turnscore_pb2_grpc as pb_grpc
 

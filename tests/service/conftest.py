@@ -14,7 +14,7 @@ def service_factory(tmp_path: Path) -> Iterator[ServiceFactory]:
     started: list[Service] = []
 
     def make(*args: str, env: dict[str, str] | None = None, name: str = "svc") -> Service:
-        svc = Service(tmp_path / f"{name}-{len(started)}.log", list(args), env or {})
+        svc = Service(tmp_path / f"{name}-{len(started)}.log", *args, env=env)
         started.append(svc)
         return svc.start()
 
@@ -29,8 +29,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     log_dir = tmp_path_factory.mktemp("service")
     svc = Service(
         log_dir / "service.log",
-        [],
-        {
+        env={
             "TURNSCORE_MAX_BODY_BYTES": str(256 * 1024),
             "TURNSCORE_MAX_ROLLOUTS_PER_GROUP": "64",
             "TURNSCORE_MAX_JSON_DEPTH": "32",

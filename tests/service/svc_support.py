@@ -2,97 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import random
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
+from serve_support import ServeProcess
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-CLI = "import sys; from turnscore.cli import app; sys.argv[0] = 'turnscore'; app()"
-
-
-class Service:
+class Service(ServeProcess):
     """One ``turnscore serve`` subprocess; its log (JSON lines) goes to ``log_path``."""
-
-    def __init__(self, log_path: Path, args: list[str], env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.log_path = log_path
-        self.args = args
-        self.env = env
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 30.0) -> Service:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TURNSCORE_")}
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        env.update(self.env)
-        env["PYTHONUNBUFFERED"] = "1"
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    CLI,
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    *self.args,
-                ],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"service exited with {self.proc.returncode}:\n{self.logs()[-4000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + "/healthz", timeout=1.0).status_code == 200:
-                    return self
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"service did not become healthy:\n{self.logs()[-4000:]}")
-            time.sleep(0.05)
-
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def signal(self, sig: int = signal.SIGTERM) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-
-    def wait(self, timeout: float = 20.0) -> int:
-        assert self.proc is not None
-        return self.proc.wait(timeout)
-
-    def stop(self) -> int | None:
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait(5)
 
     def get(self, path: str, **kw: Any) -> httpx.Response:
         return httpx.get(self.url + path, timeout=kw.pop("timeout", 30.0), **kw)
