@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -116,8 +116,14 @@ def _env_kwargs(overrides: Mapping[str, Any]) -> dict[str, Any]:
     return kw
 
 
+_Outcome = tuple[bool, Any]
+"""What one attempt came to: ``(True, result)``, or ``(False, seconds to wait before the next attempt)``."""
+
+
 class _Common:
-    """Settings and the transport-independent request logic shared by both clients."""
+    """Settings and the transport-independent request logic shared by both clients: request bodies, chunking,
+    retry decisions, error mapping, local fallback, response merging. The sync and async classes add only
+    the sending, sleeping and fan-out."""
 
     def __init__(
         self,
@@ -158,6 +164,15 @@ class _Common:
         self._local: LocalBackend | None = LocalBackend() if local else None
         self._local_lock = threading.Lock()
 
+    def _http_options(self, transport: Any) -> dict[str, Any]:
+        """Arguments of the ``httpx.Client`` / ``httpx.AsyncClient``."""
+        return {
+            "timeout": self.timeout,
+            "headers": self.headers,
+            "transport": transport,
+            "limits": httpx.Limits(max_connections=max(10, 2 * self.max_concurrency)),
+        }
+
     # -- local backend -------------------------------------------------------------------------------
     def _local_backend(self) -> LocalBackend:
         with self._local_lock:
@@ -175,11 +190,73 @@ class _Common:
     def _fallback_worthy(err: TurnScoreError) -> bool:
         return isinstance(err, (ConnectionFailed, ServiceUnavailableError))
 
+    def _falls_back(self, err: TurnScoreError) -> bool:
+        """Whether to score in-process after ``err`` (local fallback on, service unreachable); counts it."""
+        if not (self.local_fallback and self._fallback_worthy(err)):
+            return False
+        log.warning("turnscore: service unreachable (%s); scoring in-process (local fallback)", err)
+        self.stats.add(local_fallbacks=1)
+        return True
+
     # -- bodies --------------------------------------------------------------------------------------
     def _chunks(self, groups: Iterable[Any], refs: bool) -> list[ScoreChunk]:
         gs = normalize_groups(groups)
         memory = self.gold_memory if refs else None
         return [ScoreChunk(c, memory) for c in split(gs, self.max_groups_per_request)]
+
+    def _score_body(self, chunk: ScoreChunk, common: dict[str, Any]) -> dict[str, Any]:
+        """The ``/v1/score`` body for one chunk (gold traces sent before go out as ``gold_ref``)."""
+        self.stats.add(gold_refs_sent=chunk.refs_sent)
+        return {**common, "groups": chunk.wire_groups()}
+
+    @staticmethod
+    def _scored(chunk: ScoreChunk, data: Any) -> dict[str, Any]:
+        chunk.learn(data)
+        return dict(data)
+
+    def _gold_restored(self, chunk: ScoreChunk, err: UnknownGoldRefError) -> bool:
+        """After a 409 ``unknown_gold_ref``: whether the chunk now carries the missing golds in full
+        (then it is sent once more)."""
+        if not chunk.restore(err.missing):
+            return False
+        self.stats.add(gold_resends=1)
+        return True
+
+    def _advantages_bodies(
+        self, groups: Iterable[Any], preset: str | None, config: Mapping[str, Any] | None, step: int | None
+    ) -> list[dict[str, Any]]:
+        """One ``/v1/advantages`` body per chunk of at most ``max_groups_per_request`` groups."""
+        common = common_fields(preset, config, step, None)
+        return [{**common, "groups": c.groups} for c in self._chunks(groups, refs=False)]
+
+    def _openrlhf_body(
+        self,
+        queries: list[str],
+        prompts: list[str],
+        labels: list[Any],
+        preset: str | None,
+        config: Mapping[str, Any] | None,
+        step: int | None,
+    ) -> dict[str, Any]:
+        if self.local:
+            raise _openrlhf_unavailable()
+        body = common_fields(preset, config, step, None)
+        return {**body, "query": queries, "prompts": prompts, "labels": labels}
+
+    # -- retries -------------------------------------------------------------------------------------
+    def _new_attempts(self) -> Attempts:
+        """The retry bookkeeping of one request (counted)."""
+        attempts = Attempts(self.retry)
+        self.stats.add(requests=1)
+        return attempts
+
+    def _next_attempt(self, attempts: Attempts) -> str:
+        """Count one more attempt and pick its base URL (or gRPC target), round-robin."""
+        assert self._ring is not None
+        target = self._ring.next()
+        attempts.count += 1
+        self.stats.add(attempts=1)
+        return target
 
     def _attempt_failed(self, attempts: Attempts, err: TurnScoreError, retry_after: float | None) -> float:
         """Wait before the next attempt, or raise ``err`` when none is left."""
@@ -206,6 +283,51 @@ class _Common:
         err = error_from_response(resp.status_code, _decode(resp), url=url, retry_after=retry_after)
         return err, resp.status_code in RETRY_STATUSES, retry_after
 
+    def _transport_failed(self, attempts: Attempts, url: str, e: httpx.TransportError) -> _Outcome:
+        """No answer: retry after the wait, or raise :class:`ConnectionFailed` when no attempt is left."""
+        err = ConnectionFailed(f"{type(e).__name__}: {e}", url=url)
+        return False, self._attempt_failed(attempts, err, None)
+
+    def _http_outcome(self, attempts: Attempts, url: str, resp: httpx.Response) -> _Outcome:
+        """An answer: its decoded body, a retry after the wait, or its typed error raised."""
+        if resp.status_code < 400:
+            return True, _decode(resp)
+        err, retryable, retry_after = self._classify(url, resp)
+        if not retryable:
+            err.attempts = attempts.count
+            raise err
+        return False, self._attempt_failed(attempts, err, retry_after)
+
+    # -- health --------------------------------------------------------------------------------------
+    @property
+    def _probe_timeout(self) -> float:
+        return min(5.0, self.retry.deadline or 5.0)
+
+    def _health_url(self, ready: bool) -> str:
+        assert self._ring is not None
+        return self._ring.next() + ("/readyz" if ready else "/healthz")
+
+
+def _openrlhf_unavailable() -> TurnScoreError:
+    return TurnScoreError("/v1/openrlhf is served by the HTTP service only", code="not_available")
+
+
+def _merged(responses: list[Any]) -> ScoreResponse:
+    """The chunks' answers, in request order, as one typed response."""
+    return ScoreResponse.from_dict(merge([dict(r) for r in responses]))
+
+
+def _local_health() -> Health:
+    return Health(True, 200, {"status": "ok", "mode": "local"})
+
+
+def _http_health(resp: httpx.Response) -> Health:
+    return Health(resp.status_code < 300, resp.status_code, _decode(resp))
+
+
+def _no_health(e: Exception) -> Health:
+    return Health(False, 0, f"{type(e).__name__}: {e}")
+
 
 class TurnScoreClient(_Common):
     """Synchronous client. Thread-safe; use as a context manager or call :meth:`close`.
@@ -215,17 +337,13 @@ class TurnScoreClient(_Common):
     ``local_fallback=True`` does so only when the service stays unreachable after all retries.
     """
 
+    _pool: ThreadPoolExecutor | None = None  # created on the first concurrent fan-out
+    _pool_lock = threading.Lock()  # class-wide: guards only the creation of each client's pool
+
     def __init__(self, base_url: str | Sequence[str] | None = None, **kwargs: Any) -> None:
         transport = kwargs.pop("transport", None)
         super().__init__(base_url, **kwargs)
-        self._http = httpx.Client(
-            timeout=self.timeout,
-            headers=self.headers,
-            transport=transport,
-            limits=httpx.Limits(max_connections=max(10, 2 * self.max_concurrency)),
-        )
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
+        self._http = httpx.Client(**self._http_options(transport))
 
     @classmethod
     def local_mode(cls, **kwargs: Any) -> TurnScoreClient:
@@ -254,35 +372,31 @@ class TurnScoreClient(_Common):
         try:
             return self._request_http(method, path, body)
         except TurnScoreError as err:
-            if self.local_fallback and self._fallback_worthy(err):
-                log.warning("turnscore: service unreachable (%s); scoring in-process (local fallback)", err)
-                self.stats.add(local_fallbacks=1)
+            if self._falls_back(err):
                 return self._local_call(method, path, body)
             raise
 
-    def _request_http(self, method: str, path: str, body: Any) -> Any:
-        assert self._ring is not None
-        content, headers = encode_body(body, self.gzip_min_bytes) if body is not None else (None, {})
-        attempts = Attempts(self.retry)
-        self.stats.add(requests=1)
+    def _with_retries(self, attempt: Callable[[str, Attempts], _Outcome]) -> Any:
+        """Run ``attempt(base URL or target, attempts)`` until it has a result (it raises on giving up)."""
+        attempts = self._new_attempts()
         while True:
-            url = self._ring.next() + path
-            attempts.count += 1
-            self.stats.add(attempts=1)
-            timeout = self._attempt_timeout(attempts)
+            done, value = attempt(self._next_attempt(attempts), attempts)
+            if done:
+                return value
+            time.sleep(value)
+
+    def _request_http(self, method: str, path: str, body: Any) -> Any:
+        content, headers = encode_body(body, self.gzip_min_bytes) if body is not None else (None, {})
+
+        def attempt(base: str, attempts: Attempts) -> _Outcome:
+            url, timeout = base + path, self._attempt_timeout(attempts)
             try:
                 resp = self._http.request(method, url, content=content, headers=headers, timeout=timeout)
             except httpx.TransportError as e:
-                err: TurnScoreError = ConnectionFailed(f"{type(e).__name__}: {e}", url=url)
-                time.sleep(self._attempt_failed(attempts, err, None))
-                continue
-            if resp.status_code < 400:
-                return _decode(resp)
-            err, retryable, retry_after = self._classify(url, resp)
-            if not retryable:
-                err.attempts = attempts.count
-                raise err
-            time.sleep(self._attempt_failed(attempts, err, retry_after))
+                return self._transport_failed(attempts, url, e)
+            return self._http_outcome(attempts, url, resp)
+
+        return self._with_retries(attempt)
 
     def _map(self, fn: Any, items: list[Any]) -> list[Any]:
         if len(items) == 1 or self.max_concurrency == 1:
@@ -299,18 +413,15 @@ class TurnScoreClient(_Common):
             raise
 
     def _score_chunk(self, chunk: ScoreChunk, common: dict[str, Any]) -> dict[str, Any]:
-        for resend in (False, True):
-            self.stats.add(gold_refs_sent=chunk.refs_sent)
-            try:
-                data = self._request("POST", "/v1/score", {**common, "groups": chunk.wire_groups()})
-            except UnknownGoldRefError as e:
-                if not resend and chunk.restore(e.missing):
-                    self.stats.add(gold_resends=1)
-                    continue
+        try:
+            data = self._request("POST", "/v1/score", self._score_body(chunk, common))
+        except UnknownGoldRefError as e:
+            if not self._gold_restored(chunk, e):
                 raise
-            chunk.learn(data)
-            return dict(data)
-        raise AssertionError("unreachable")
+        else:
+            return self._scored(chunk, data)
+        data = self._request("POST", "/v1/score", self._score_body(chunk, common))
+        return self._scored(chunk, data)
 
     # -- API -----------------------------------------------------------------------------------------
     def score(
@@ -325,7 +436,7 @@ class TurnScoreClient(_Common):
         """``POST /v1/score`` for any number of groups (API.md group dicts); results in request order."""
         common = common_fields(preset, config, step, explain)
         chunks = self._chunks(groups, refs=True)
-        return ScoreResponse.from_dict(merge(self._map(lambda c: self._score_chunk(c, common), chunks)))
+        return _merged(self._map(lambda c: self._score_chunk(c, common), chunks))
 
     def advantages(
         self,
@@ -336,13 +447,8 @@ class TurnScoreClient(_Common):
         step: int | None = None,
     ) -> ScoreResponse:
         """``POST /v1/advantages``: groups of ``{"id", "rollouts": [{"turn_rewards", "outcome_reward"}]}``."""
-        common = common_fields(preset, config, step, None)
-        chunks = self._chunks(groups, refs=False)
-
-        def one(c: ScoreChunk) -> dict[str, Any]:
-            return dict(self._request("POST", "/v1/advantages", {**common, "groups": c.groups}))
-
-        return ScoreResponse.from_dict(merge(self._map(one, chunks)))
+        bodies = self._advantages_bodies(groups, preset, config, step)
+        return _merged(self._map(lambda b: self._request("POST", "/v1/advantages", b), bodies))
 
     def presets(self) -> dict[str, dict[str, Any]]:
         """``GET /v1/presets``: ``{name: resolved settings}``."""
@@ -360,29 +466,19 @@ class TurnScoreClient(_Common):
     ) -> dict[str, Any]:
         """``POST /v1/openrlhf`` (OpenRLHF's remote-RM shape): ``{"rewards", "scores", "extra_logs"}``.
         HTTP only (the OpenRLHF mapping lives in the service)."""
-        if self.local:
-            raise TurnScoreError("/v1/openrlhf is served by the HTTP service only", code="not_available")
-        body = {
-            **common_fields(preset, config, step, None),
-            "query": queries,
-            "prompts": prompts,
-            "labels": labels,
-        }
+        body = self._openrlhf_body(queries, prompts, labels, preset, config, step)
         return dict(self._request("POST", "/v1/openrlhf", body))
 
     def health(self, *, ready: bool = False) -> Health:
         """One probe (no retry) of ``/healthz`` (or ``/readyz``) on the next base URL."""
-        path = "/readyz" if ready else "/healthz"
         if self.local:
             self._local_backend()
-            return Health(True, 200, {"status": "ok", "mode": "local"})
-        assert self._ring is not None
-        url = self._ring.next() + path
+            return _local_health()
         try:
-            resp = self._http.get(url, timeout=min(5.0, self.retry.deadline or 5.0))
+            resp = self._http.get(self._health_url(ready), timeout=self._probe_timeout)
         except httpx.TransportError as e:
-            return Health(False, 0, f"{type(e).__name__}: {e}")
-        return Health(resp.status_code < 300, resp.status_code, _decode(resp))
+            return _no_health(e)
+        return _http_health(resp)
 
 
 class AsyncTurnScoreClient(_Common):
@@ -391,12 +487,7 @@ class AsyncTurnScoreClient(_Common):
     def __init__(self, base_url: str | Sequence[str] | None = None, **kwargs: Any) -> None:
         transport = kwargs.pop("transport", None)
         super().__init__(base_url, **kwargs)
-        self._http = httpx.AsyncClient(
-            timeout=self.timeout,
-            headers=self.headers,
-            transport=transport,
-            limits=httpx.Limits(max_connections=max(10, 2 * self.max_concurrency)),
-        )
+        self._http = httpx.AsyncClient(**self._http_options(transport))
 
     @classmethod
     def local_mode(cls, **kwargs: Any) -> AsyncTurnScoreClient:
@@ -422,37 +513,32 @@ class AsyncTurnScoreClient(_Common):
         try:
             return await self._request_http(method, path, body)
         except TurnScoreError as err:
-            if self.local_fallback and self._fallback_worthy(err):
-                log.warning("turnscore: service unreachable (%s); scoring in-process (local fallback)", err)
-                self.stats.add(local_fallbacks=1)
+            if self._falls_back(err):
                 return await asyncio.to_thread(self._local_call, method, path, body)
             raise
 
-    async def _request_http(self, method: str, path: str, body: Any) -> Any:
-        assert self._ring is not None
-        content, headers = encode_body(body, self.gzip_min_bytes) if body is not None else (None, {})
-        attempts = Attempts(self.retry)
-        self.stats.add(requests=1)
+    async def _with_retries(self, attempt: Callable[[str, Attempts], Awaitable[_Outcome]]) -> Any:
+        attempts = self._new_attempts()
         while True:
-            url = self._ring.next() + path
-            attempts.count += 1
-            self.stats.add(attempts=1)
-            timeout = self._attempt_timeout(attempts)
+            done, value = await attempt(self._next_attempt(attempts), attempts)
+            if done:
+                return value
+            await asyncio.sleep(value)
+
+    async def _request_http(self, method: str, path: str, body: Any) -> Any:
+        content, headers = encode_body(body, self.gzip_min_bytes) if body is not None else (None, {})
+
+        async def attempt(base: str, attempts: Attempts) -> _Outcome:
+            url, timeout = base + path, self._attempt_timeout(attempts)
             try:
                 resp = await self._http.request(
                     method, url, content=content, headers=headers, timeout=timeout
                 )
             except httpx.TransportError as e:
-                err: TurnScoreError = ConnectionFailed(f"{type(e).__name__}: {e}", url=url)
-                await asyncio.sleep(self._attempt_failed(attempts, err, None))
-                continue
-            if resp.status_code < 400:
-                return _decode(resp)
-            err, retryable, retry_after = self._classify(url, resp)
-            if not retryable:
-                err.attempts = attempts.count
-                raise err
-            await asyncio.sleep(self._attempt_failed(attempts, err, retry_after))
+                return self._transport_failed(attempts, url, e)
+            return self._http_outcome(attempts, url, resp)
+
+        return await self._with_retries(attempt)
 
     async def _map(self, fn: Any, items: list[Any]) -> list[Any]:
         if len(items) == 1:
@@ -473,18 +559,15 @@ class AsyncTurnScoreClient(_Common):
             raise
 
     async def _score_chunk(self, chunk: ScoreChunk, common: dict[str, Any]) -> dict[str, Any]:
-        for resend in (False, True):
-            self.stats.add(gold_refs_sent=chunk.refs_sent)
-            try:
-                data = await self._request("POST", "/v1/score", {**common, "groups": chunk.wire_groups()})
-            except UnknownGoldRefError as e:
-                if not resend and chunk.restore(e.missing):
-                    self.stats.add(gold_resends=1)
-                    continue
+        try:
+            data = await self._request("POST", "/v1/score", self._score_body(chunk, common))
+        except UnknownGoldRefError as e:
+            if not self._gold_restored(chunk, e):
                 raise
-            chunk.learn(data)
-            return dict(data)
-        raise AssertionError("unreachable")
+        else:
+            return self._scored(chunk, data)
+        data = await self._request("POST", "/v1/score", self._score_body(chunk, common))
+        return self._scored(chunk, data)
 
     async def score(
         self,
@@ -497,7 +580,7 @@ class AsyncTurnScoreClient(_Common):
     ) -> ScoreResponse:
         common = common_fields(preset, config, step, explain)
         chunks = self._chunks(groups, refs=True)
-        return ScoreResponse.from_dict(merge(await self._map(lambda c: self._score_chunk(c, common), chunks)))
+        return _merged(await self._map(lambda c: self._score_chunk(c, common), chunks))
 
     async def advantages(
         self,
@@ -507,13 +590,8 @@ class AsyncTurnScoreClient(_Common):
         config: Mapping[str, Any] | None = None,
         step: int | None = None,
     ) -> ScoreResponse:
-        common = common_fields(preset, config, step, None)
-        chunks = self._chunks(groups, refs=False)
-
-        async def one(c: ScoreChunk) -> dict[str, Any]:
-            return dict(await self._request("POST", "/v1/advantages", {**common, "groups": c.groups}))
-
-        return ScoreResponse.from_dict(merge(await self._map(one, chunks)))
+        bodies = self._advantages_bodies(groups, preset, config, step)
+        return _merged(await self._map(lambda b: self._request("POST", "/v1/advantages", b), bodies))
 
     async def presets(self) -> dict[str, dict[str, Any]]:
         return parse_presets(await self._request("GET", "/v1/presets"))
@@ -528,25 +606,15 @@ class AsyncTurnScoreClient(_Common):
         config: Mapping[str, Any] | None = None,
         step: int | None = None,
     ) -> dict[str, Any]:
-        if self.local:
-            raise TurnScoreError("/v1/openrlhf is served by the HTTP service only", code="not_available")
-        body = {
-            **common_fields(preset, config, step, None),
-            "query": queries,
-            "prompts": prompts,
-            "labels": labels,
-        }
+        body = self._openrlhf_body(queries, prompts, labels, preset, config, step)
         return dict(await self._request("POST", "/v1/openrlhf", body))
 
     async def health(self, *, ready: bool = False) -> Health:
-        path = "/readyz" if ready else "/healthz"
         if self.local:
             await asyncio.to_thread(self._local_backend)
-            return Health(True, 200, {"status": "ok", "mode": "local"})
-        assert self._ring is not None
-        url = self._ring.next() + path
+            return _local_health()
         try:
-            resp = await self._http.get(url, timeout=min(5.0, self.retry.deadline or 5.0))
+            resp = await self._http.get(self._health_url(ready), timeout=self._probe_timeout)
         except httpx.TransportError as e:
-            return Health(False, 0, f"{type(e).__name__}: {e}")
-        return Health(resp.status_code < 300, resp.status_code, _decode(resp))
+            return _no_health(e)
+        return _http_health(resp)

@@ -21,13 +21,11 @@ would give.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import numbers
 import os
 import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -41,7 +39,14 @@ except ImportError as _e:  # pragma: no cover - depends on the environment
     ) from _e
 
 from ._base import UrlRing, dumps
-from ._client import AsyncTurnScoreClient, TurnScoreClient, _Common, _env_kwargs
+from ._client import (
+    AsyncTurnScoreClient,
+    TurnScoreClient,
+    _Common,
+    _env_kwargs,
+    _openrlhf_unavailable,
+    _Outcome,
+)
 from ._gen import turnscore_pb2 as pb
 from ._gen import turnscore_pb2_grpc as pb_grpc
 from ._retry import RETRY_STATUSES, Attempts, parse_retry_after
@@ -125,15 +130,8 @@ def _rollouts(g: Mapping[str, Any], path: str) -> list[Any]:
     return list(rollouts)
 
 
-def score_request(body: Mapping[str, Any]) -> pb.ScoreRequest:
-    """A ``POST /v1/score`` body as a ``ScoreRequest``."""
-    req = pb.ScoreRequest()
-    _common(req, body)
-    explain = body.get("explain")
-    if explain is not None:
-        if not isinstance(explain, bool):
-            raise _fail("explain", "expected true or false")
-        req.explain = explain
+def _groups(req: Any, body: Mapping[str, Any]) -> Iterator[tuple[Any, Mapping[str, Any], str]]:
+    """Each group of ``body`` (checked) with its new message in ``req`` (id set) and its JSON path."""
     groups = body.get("groups")
     if not isinstance(groups, list | tuple):
         raise _fail("groups", "expected a list of groups")
@@ -143,6 +141,19 @@ def score_request(body: Mapping[str, Any]) -> pb.ScoreRequest:
             raise _fail(path, "expected a group object")
         group = req.groups.add()
         _set_id(group, g.get("id"))
+        yield group, g, path
+
+
+def score_request(body: Mapping[str, Any]) -> pb.ScoreRequest:
+    """A ``POST /v1/score`` body as a ``ScoreRequest``."""
+    req = pb.ScoreRequest()
+    _common(req, body)
+    explain = body.get("explain")
+    if explain is not None:
+        if not isinstance(explain, bool):
+            raise _fail("explain", "expected true or false")
+        req.explain = explain
+    for group, g, path in _groups(req, body):
         given = [k for k in _GOLD_KEYS if g.get(k) is not None]
         if len(given) > 1:
             raise _fail(path, f"expected exactly one of gold, references, gold_ref (got {', '.join(given)})")
@@ -188,15 +199,7 @@ def advantages_request(body: Mapping[str, Any]) -> pb.AdvantagesRequest:
     """A ``POST /v1/advantages`` body as an ``AdvantagesRequest``."""
     req = pb.AdvantagesRequest()
     _common(req, body)
-    groups = body.get("groups")
-    if not isinstance(groups, list | tuple):
-        raise _fail("groups", "expected a list of groups")
-    for gi, g in enumerate(groups):
-        path = f"groups[{gi}]"
-        if not isinstance(g, Mapping):
-            raise _fail(path, "expected a group object")
-        group = req.groups.add()
-        _set_id(group, g.get("id"))
+    for group, g, path in _groups(req, body):
         for ri, r in enumerate(_rollouts(g, path)):
             rp = f"{path}.rollouts[{ri}]"
             if not isinstance(r, Mapping):
@@ -345,22 +348,22 @@ _RPCS: dict[tuple[str, str], tuple[str, Callable[[Any], Any], Callable[[Any, Any
 }
 
 
-class _GrpcMixin:
-    """State and helpers both gRPC clients share (combined with a ``_Common`` subclass)."""
+class _GrpcMixin(_Common):
+    """What both gRPC clients share: settings, channels, request encoding, status mapping and retry
+    decisions (placed before :class:`TurnScoreClient` / :class:`AsyncTurnScoreClient` in their bases)."""
 
-    timeout: Any
-    headers: dict[str, str]
-
-    def _grpc_init(
+    def __init__(
         self,
-        target: str | Sequence[str] | None,
-        local: bool,
-        credentials: grpc.ChannelCredentials | None,
-        options: Sequence[tuple[str, Any]],
-        compression: grpc.Compression | None,
-        metadata: Sequence[tuple[str, str]],
+        target: str | Sequence[str] | None = None,
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        options: Sequence[tuple[str, Any]] = (),
+        compression: grpc.Compression | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
+        **kwargs: Any,
     ) -> None:
-        self.targets = [] if local else parse_targets(target)
+        _Common.__init__(self, _PLACEHOLDER_URL, **kwargs)
+        self.targets = [] if self.local else parse_targets(target)
         self.urls = list(self.targets)
         self._ring = UrlRing(self.targets) if self.targets else None
         self.credentials = credentials
@@ -369,14 +372,34 @@ class _GrpcMixin:
         auth = [("authorization", v) for k, v in self.headers.items() if k.lower() == "authorization"]
         self.metadata = tuple(auth) + tuple((k.lower(), v) for k, v in metadata)
         self._channel_lock = threading.Lock()
+        self._channels: dict[str, Any] = {}
 
-    def _rpc(self, method: str, path: str) -> tuple[str, Callable[[Any], Any], Callable[[Any, Any], Any]]:
+    def _channel(self, target: str) -> Any:
+        raise NotImplementedError
+
+    def _channel_from(self, api: Any, target: str) -> Any:
+        """The channel to ``target``, created on first use by ``api`` (``grpc`` or ``grpc.aio``)."""
+        ch = self._channels.get(target)
+        if ch is None:
+            if self.credentials is not None:
+                ch = api.secure_channel(target, self.credentials, self.channel_options, self.compression)
+            else:
+                ch = api.insecure_channel(target, self.channel_options, self.compression)
+            self._channels[target] = ch
+        return ch
+
+    def _rpc_request(self, method: str, path: str, body: Any) -> tuple[str, Any, Callable[[Any, Any], Any]]:
+        """(RPC name, request message, response decoder) for an HTTP route."""
         try:
-            return _RPCS[(method, path)]
+            name, encode, decode = _RPCS[(method, path)]
         except KeyError:
             raise TurnScoreError(
                 f"{method} {path} has no gRPC method (HTTP only)", code="not_available"
             ) from None
+        return name, encode(body if body is not None else {}), decode
+
+    def _rpc_call(self, target: str, name: str) -> Any:
+        return getattr(pb_grpc.RewardServiceStub(self._channel(target)), name)
 
     def _attempt_seconds(self, attempts: Attempts) -> float | None:
         t = self.timeout
@@ -385,6 +408,20 @@ class _GrpcMixin:
         if left is None:
             return None if base is None else float(base)
         return max(0.001, left if base is None else min(float(base), left))
+
+    def _rpc_failed(self, attempts: Attempts, e: grpc.RpcError, target: str) -> _Outcome:
+        """A failed call: retry after the wait, or raise its typed error (not retryable, no attempt left)."""
+        err, retryable, retry_after = error_from_rpc(e, target)
+        if not retryable:
+            err.attempts = attempts.count
+            raise err from None
+        return False, self._attempt_failed(attempts, err, retry_after)
+
+    def _health_check(self, ready: bool) -> Any:
+        """The ``grpc.health.v1`` Check on the next target (an awaitable call with ``grpc.aio``)."""
+        assert self._ring is not None
+        stub = _health_stub(self._channel(self._ring.next()))
+        return stub.Check(_health_request(ready), timeout=self._probe_timeout, metadata=self.metadata)
 
     @staticmethod
     def _health_result(resp: Any) -> Health:
@@ -405,6 +442,10 @@ def _health_request(ready: bool) -> Any:
     return health_pb2.HealthCheckRequest(service=SERVICE_NAME if ready else "")
 
 
+def _no_health(e: grpc.RpcError) -> Health:
+    return Health(False, 0, f"{e.code().name}: {e.details()}")  # type: ignore[attr-defined]
+
+
 class GrpcTurnScoreClient(_GrpcMixin, TurnScoreClient):
     """Synchronous gRPC client: :class:`TurnScoreClient`'s surface over ``turnscore.v1.RewardService``.
 
@@ -413,22 +454,6 @@ class GrpcTurnScoreClient(_GrpcMixin, TurnScoreClient):
     ``health()`` uses ``grpc.health.v1`` (needs grpcio-health-checking); ``ready=True`` asks for the
     RewardService itself.
     """
-
-    def __init__(
-        self,
-        target: str | Sequence[str] | None = None,
-        *,
-        credentials: grpc.ChannelCredentials | None = None,
-        options: Sequence[tuple[str, Any]] = (),
-        compression: grpc.Compression | None = None,
-        metadata: Sequence[tuple[str, str]] = (),
-        **kwargs: Any,
-    ) -> None:
-        _Common.__init__(self, _PLACEHOLDER_URL, **kwargs)
-        self._grpc_init(target, self.local, credentials, options, compression, metadata)
-        self._pool = None
-        self._pool_lock = threading.Lock()
-        self._channels: dict[str, grpc.Channel] = {}
 
     @classmethod
     def from_env(  # type: ignore[override]
@@ -446,14 +471,7 @@ class GrpcTurnScoreClient(_GrpcMixin, TurnScoreClient):
 
     def _channel(self, target: str) -> grpc.Channel:
         with self._channel_lock:
-            ch = self._channels.get(target)
-            if ch is None:
-                if self.credentials is not None:
-                    ch = grpc.secure_channel(target, self.credentials, self.channel_options, self.compression)
-                else:
-                    ch = grpc.insecure_channel(target, self.channel_options, self.compression)
-                self._channels[target] = ch
-            return ch
+            return self._channel_from(grpc, target)
 
     def close(self) -> None:
         with self._channel_lock:
@@ -464,61 +482,34 @@ class GrpcTurnScoreClient(_GrpcMixin, TurnScoreClient):
             self._pool.shutdown(wait=False)
 
     def _request_http(self, method: str, path: str, body: Any) -> Any:
-        assert self._ring is not None
-        name, encode, decode = self._rpc(method, path)
-        request = encode(body if body is not None else {})
-        attempts = Attempts(self.retry)
-        self.stats.add(requests=1)
-        while True:
-            target = self._ring.next()
-            attempts.count += 1
-            self.stats.add(attempts=1)
-            call = getattr(pb_grpc.RewardServiceStub(self._channel(target)), name)
+        name, request, decode = self._rpc_request(method, path, body)
+
+        def attempt(target: str, attempts: Attempts) -> _Outcome:
+            call = self._rpc_call(target, name)
             try:
                 resp = call(request, timeout=self._attempt_seconds(attempts), metadata=self.metadata)
             except grpc.RpcError as e:
-                err, retryable, retry_after = error_from_rpc(e, target)
-                if not retryable:
-                    err.attempts = attempts.count
-                    raise err from None
-                time.sleep(self._attempt_failed(attempts, err, retry_after))
-                continue
-            return decode(resp, body)
+                return self._rpc_failed(attempts, e, target)
+            return True, decode(resp, body)
+
+        return self._with_retries(attempt)
 
     def openrlhf(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        raise TurnScoreError("/v1/openrlhf is served by the HTTP service only", code="not_available")
+        raise _openrlhf_unavailable()
 
     def health(self, *, ready: bool = False) -> Health:
         """One ``grpc.health.v1`` Check (no retry) on the next target."""
         if self.local:
             return super().health(ready=ready)
-        assert self._ring is not None
-        target = self._ring.next()
         try:
-            resp = _health_stub(self._channel(target)).Check(
-                _health_request(ready), timeout=min(5.0, self.retry.deadline or 5.0), metadata=self.metadata
-            )
+            resp = self._health_check(ready)
         except grpc.RpcError as e:
-            return Health(False, 0, f"{e.code().name}: {e.details()}")  # type: ignore[attr-defined]
+            return _no_health(e)
         return self._health_result(resp)
 
 
 class AsyncGrpcTurnScoreClient(_GrpcMixin, AsyncTurnScoreClient):
     """Asynchronous twin of :class:`GrpcTurnScoreClient` (grpc.aio; same arguments, awaitable methods)."""
-
-    def __init__(
-        self,
-        target: str | Sequence[str] | None = None,
-        *,
-        credentials: grpc.ChannelCredentials | None = None,
-        options: Sequence[tuple[str, Any]] = (),
-        compression: grpc.Compression | None = None,
-        metadata: Sequence[tuple[str, str]] = (),
-        **kwargs: Any,
-    ) -> None:
-        _Common.__init__(self, _PLACEHOLDER_URL, **kwargs)
-        self._grpc_init(target, self.local, credentials, options, compression, metadata)
-        self._channels: dict[str, grpc.aio.Channel] = {}
 
     @classmethod
     def from_env(  # type: ignore[override]
@@ -535,14 +526,7 @@ class AsyncGrpcTurnScoreClient(_GrpcMixin, AsyncTurnScoreClient):
 
     def _channel(self, target: str) -> grpc.aio.Channel:
         # grpc.aio channels belong to the running event loop: created lazily, inside it.
-        ch = self._channels.get(target)
-        if ch is None:
-            if self.credentials is not None:
-                ch = grpc.aio.secure_channel(target, self.credentials, self.channel_options, self.compression)
-            else:
-                ch = grpc.aio.insecure_channel(target, self.channel_options, self.compression)
-            self._channels[target] = ch
-        return ch
+        return self._channel_from(grpc.aio, target)
 
     async def aclose(self) -> None:
         channels = list(self._channels.values())
@@ -551,39 +535,26 @@ class AsyncGrpcTurnScoreClient(_GrpcMixin, AsyncTurnScoreClient):
             await ch.close()
 
     async def _request_http(self, method: str, path: str, body: Any) -> Any:
-        assert self._ring is not None
-        name, encode, decode = self._rpc(method, path)
-        request = encode(body if body is not None else {})
-        attempts = Attempts(self.retry)
-        self.stats.add(requests=1)
-        while True:
-            target = self._ring.next()
-            attempts.count += 1
-            self.stats.add(attempts=1)
-            call = getattr(pb_grpc.RewardServiceStub(self._channel(target)), name)
+        name, request, decode = self._rpc_request(method, path, body)
+
+        async def attempt(target: str, attempts: Attempts) -> _Outcome:
+            call = self._rpc_call(target, name)
             try:
                 resp = await call(request, timeout=self._attempt_seconds(attempts), metadata=self.metadata)
             except grpc.RpcError as e:
-                err, retryable, retry_after = error_from_rpc(e, target)
-                if not retryable:
-                    err.attempts = attempts.count
-                    raise err from None
-                await asyncio.sleep(self._attempt_failed(attempts, err, retry_after))
-                continue
-            return decode(resp, body)
+                return self._rpc_failed(attempts, e, target)
+            return True, decode(resp, body)
+
+        return await self._with_retries(attempt)
 
     async def openrlhf(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        raise TurnScoreError("/v1/openrlhf is served by the HTTP service only", code="not_available")
+        raise _openrlhf_unavailable()
 
     async def health(self, *, ready: bool = False) -> Health:
         if self.local:
             return await super().health(ready=ready)
-        assert self._ring is not None
-        target = self._ring.next()
         try:
-            resp = await _health_stub(self._channel(target)).Check(
-                _health_request(ready), timeout=min(5.0, self.retry.deadline or 5.0), metadata=self.metadata
-            )
+            resp = await self._health_check(ready)
         except grpc.RpcError as e:
-            return Health(False, 0, f"{e.code().name}: {e.details()}")  # type: ignore[attr-defined]
+            return _no_health(e)
         return self._health_result(resp)

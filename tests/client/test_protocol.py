@@ -11,15 +11,18 @@ import numpy as np
 import pytest
 from fakeservice import FakeService, Fault, err, make_group
 from turnscore_client import (
+    APIError,
     AsyncTurnScoreClient,
     AuthenticationError,
     ConnectionFailed,
+    Health,
     RateLimitedError,
     RetryPolicy,
     ScoreResponse,
     ServerError,
     ServiceUnavailableError,
     TurnScoreClient,
+    TurnScoreError,
     UnknownGoldRefError,
     ValidationError,
 )
@@ -223,6 +226,22 @@ def test_presets_health_and_advantages(fake: FakeService) -> None:
     assert not TurnScoreClient(_dead_url()).health().ok
 
 
+def test_openrlhf_body(fake: FakeService) -> None:
+    with TurnScoreClient(fake.url, retry=FAST) as c, pytest.raises(APIError):  # the fake has no /v1/openrlhf
+        c.openrlhf(["q"], ["p"], ["l"], step=1)
+    (seen,) = fake.posts("/v1/openrlhf")
+    assert seen.body == {"step": 1, "query": ["q"], "prompts": ["p"], "labels": ["l"]}
+
+
+def test_local_mode_constructor_health_and_openrlhf_refusal() -> None:
+    with TurnScoreClient.local_mode() as c:
+        assert type(c) is TurnScoreClient and c.local and c.urls == []
+        assert c.health() == Health(True, 200, {"status": "ok", "mode": "local"})
+        with pytest.raises(TurnScoreError) as t:
+            c.openrlhf(["q"], ["p"], ["l"])
+    assert t.value.code == "not_available"
+
+
 # ---- async twin ---------------------------------------------------------------------------------------
 
 
@@ -275,3 +294,28 @@ async def test_async_failed_chunk_cancels_the_rest(fake: FakeService) -> None:
         with pytest.raises(ValidationError):
             await c.score([make_group(i) for i in range(4)])
     assert len(fake.posts()) == 1
+
+
+async def test_async_advantages_openrlhf_and_probes(fake: FakeService) -> None:
+    groups = [
+        {"id": f"a{i}", "rollouts": [{"turn_rewards": [1.0, 0.0], "outcome_reward": 0.5}]} for i in range(3)
+    ]
+    async with AsyncTurnScoreClient(fake.url, retry=FAST, max_groups_per_request=1) as c:
+        res = await c.advantages(groups, step=2)
+        assert [g.id for g in res.groups] == ["a0", "a1", "a2"] and res.groups[2].rollouts[0].num_turns == 2
+        with pytest.raises(APIError):  # the fake has no /v1/openrlhf
+            await c.openrlhf(["q"], ["p"], ["l"], preset="toolrl")
+    assert [seen.body["step"] for seen in fake.posts("/v1/advantages")] == [2, 2, 2]
+    (seen,) = fake.posts("/v1/openrlhf")
+    assert seen.body == {"preset": "toolrl", "query": ["q"], "prompts": ["p"], "labels": ["l"]}
+    async with AsyncTurnScoreClient(_dead_url(), retry=FAST) as c:
+        assert not (await c.health()).ok
+
+
+async def test_async_local_mode_constructor_health_and_openrlhf_refusal() -> None:
+    async with AsyncTurnScoreClient.local_mode() as c:
+        assert type(c) is AsyncTurnScoreClient and c.local and c.urls == []
+        assert await c.health() == Health(True, 200, {"status": "ok", "mode": "local"})
+        with pytest.raises(TurnScoreError) as t:
+            await c.openrlhf(["q"], ["p"], ["l"])
+    assert t.value.code == "not_available"

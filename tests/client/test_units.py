@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import random
@@ -11,11 +12,13 @@ from typing import Any
 import pytest
 from fakeservice import gold_records
 from turnscore_client import (
+    AsyncTurnScoreClient,
     RateLimitedError,
     RetryPolicy,
     ScoreResponse,
     ServerError,
     ServiceUnavailableError,
+    TurnScoreClient,
     UnknownGoldRefError,
     ValidationError,
     gold_from_record,
@@ -171,3 +174,31 @@ def test_group_fields_accepts_label_shapes() -> None:
     assert group_fields(turns)["gold"]["calls"] == [{"name": "f", "arguments": {}}]
     with pytest.raises(TypeError):
         group_fields(3)
+
+
+def test_verl_client_cache_one_client_per_settings_and_event_loop() -> None:
+    from turnscore_client.verl._clients import ClientCache
+    from turnscore_client.verl.settings import Settings
+
+    def http(url: str) -> Settings:
+        return Settings.from_dict({"url": url, "backend": "http"})
+
+    sync = ClientCache(TurnScoreClient, prefer_local=True)
+    a = sync.get(http("http://h1:1"))
+    assert type(a) is TurnScoreClient and a.urls == ["http://h1:1"] and not a.local
+    assert sync.get(http("http://h1:1")) is a and sync.get(http("http://h2:1")) is not a
+
+    per_loop = ClientCache(AsyncTurnScoreClient, prefer_local=False, per_loop=True)
+
+    async def get() -> AsyncTurnScoreClient:
+        return per_loop.get(http("http://h1:1"))
+
+    loops = [asyncio.new_event_loop() for _ in range(2)]
+    try:
+        first, again, other = (loop.run_until_complete(get()) for loop in (loops[0], loops[0], loops[1]))
+    finally:
+        for loop in loops:
+            loop.close()
+    assert type(first) is AsyncTurnScoreClient and again is first and other is not first
+    with pytest.raises(RuntimeError):  # async clients only inside a running loop
+        per_loop.get(http("http://h1:1"))

@@ -25,7 +25,6 @@ token instead, which would lose the per-turn rewards, so it is rejected at start
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -35,6 +34,7 @@ from verl.experimental.agent_loop.tool_agent_loop import ToolAgentLoop
 from .. import tokens
 from .._client import AsyncTurnScoreClient
 from ..gold import group_fields
+from ._clients import ClientCache
 from .settings import Settings
 
 __all__ = ["AGENT_LOOP_NAME", "TurnscoreAgentLoopOutput", "TurnscoreToolAgentLoop", "build_output"]
@@ -45,7 +45,7 @@ AGENT_LOOP_NAME = "turnscore_tool_agent"
 EXTRA_TURN_REWARDS = "turnscore_turn_rewards"
 EXTRA_OUTCOME = "turnscore_outcome_reward"
 
-_clients: dict[tuple[Any, ...], AsyncTurnScoreClient] = {}
+_clients = ClientCache(AsyncTurnScoreClient, prefer_local=False, per_loop=True)
 
 
 class TurnscoreAgentLoopOutput(AgentLoopOutput):  # type: ignore[misc]
@@ -85,21 +85,6 @@ def build_output(
     data["reward_score"] = float(ret)
     new = TurnscoreAgentLoopOutput.model_construct(_fields_set=set(data), **data)
     return new
-
-
-def _client(settings: Settings) -> AsyncTurnScoreClient:
-    """One client per process, event loop and settings (agent loops are created per rollout)."""
-    loop = asyncio.get_running_loop()
-    local = settings.use_local(prefer_local=False)
-    key = (id(loop), local, settings.urls, settings.api_key, settings.timeout)
-    c = _clients.get(key)
-    if c is None:
-        if local:
-            c = AsyncTurnScoreClient.local_mode(**settings.client_kwargs())
-        else:
-            c = AsyncTurnScoreClient(list(settings.urls), **settings.client_kwargs())
-        _clients[key] = c
-    return c
 
 
 def _plain(x: Any) -> Any:
@@ -180,7 +165,7 @@ class TurnscoreToolAgentLoop(ToolAgentLoop):  # type: ignore[misc]
         group = {"id": str(_plain(kwargs.get("uid", "0"))), **group_fields(gold_of(kwargs))}
         group["rollouts"] = [{"messages": self.turnscore_turns}]
         step = _plain(kwargs.get("global_steps"))
-        resp = await _client(settings).score(
+        resp = await _clients.get(settings).score(
             [group],
             preset=settings.preset,
             config=settings.config or None,

@@ -18,7 +18,6 @@ Returns ``(advantages, returns)`` with ``returns = advantages`` (as verl's GRPO 
 from __future__ import annotations
 
 import logging
-import threading
 from collections import Counter
 from typing import Any
 
@@ -26,6 +25,7 @@ import numpy as np
 
 from .. import tokens
 from .._client import TurnScoreClient
+from ._clients import ClientCache
 from .settings import Settings
 
 __all__ = ["ESTIMATOR_NAMES", "STATS", "compute_turnscore_advantage", "compute_turnscore_dual_advantage"]
@@ -36,22 +36,7 @@ ESTIMATOR_NAMES = ("turnscore", "turnscore_dual")
 STATS: Counter[str] = Counter()
 """Process-wide counts of layout mismatches seen by the estimator (for logs and tests)."""
 
-_clients: dict[tuple[Any, ...], TurnScoreClient] = {}
-_lock = threading.Lock()
-
-
-def _client(settings: Settings) -> TurnScoreClient:
-    local = settings.use_local(prefer_local=True)
-    key = (local, settings.urls, settings.api_key, settings.timeout)
-    with _lock:
-        c = _clients.get(key)
-        if c is None:
-            if local:
-                c = TurnScoreClient.local_mode(**settings.client_kwargs())
-            else:
-                c = TurnScoreClient(list(settings.urls), **settings.client_kwargs())
-            _clients[key] = c
-        return c
+_clients = ClientCache(TurnScoreClient, prefer_local=True)
 
 
 def _check_config(config: Any) -> None:
@@ -124,7 +109,7 @@ def _compute(
         }
         for gid, rows in groups
     ]
-    resp = _client(settings).advantages(body, preset=settings.preset, config=overrides or None)
+    resp = _clients.get(settings).advantages(body, preset=settings.preset, config=overrides or None)
     per_row: list[list[float]] = [[] for _ in range(int(counts.size))]
     for (_gid, rows), g in zip(groups, resp.groups, strict=True):
         for i, r in zip(rows, g.rollouts, strict=True):

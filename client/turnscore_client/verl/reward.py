@@ -18,32 +18,18 @@ are gone, so turns are split on ``turn_separator`` (default ``"\\nassistant\\n"`
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from .._client import AsyncTurnScoreClient
 from ..gold import group_fields
+from ._clients import ClientCache
 from .settings import Settings
 
 __all__ = ["DECODED_QWEN_SEPARATOR", "compute_score"]
 
 DECODED_QWEN_SEPARATOR = "\nassistant\n"
 
-_clients: dict[tuple[Any, ...], AsyncTurnScoreClient] = {}
-
-
-def _client(settings: Settings) -> AsyncTurnScoreClient:
-    loop = asyncio.get_running_loop()
-    local = settings.use_local(prefer_local=False)
-    key = (id(loop), local, settings.urls, settings.api_key, settings.timeout)
-    c = _clients.get(key)
-    if c is None:
-        if local:
-            c = AsyncTurnScoreClient.local_mode(**settings.client_kwargs())
-        else:
-            c = AsyncTurnScoreClient(list(settings.urls), **settings.client_kwargs())
-        _clients[key] = c
-    return c
+_clients = ClientCache(AsyncTurnScoreClient, prefer_local=False, per_loop=True)
 
 
 async def compute_score(
@@ -73,7 +59,7 @@ async def compute_score(
         **group_fields(ground_truth),
         "rollouts": [{"text": solution_str}],
     }
-    resp = await _client(settings).score([group], preset=settings.preset, config=overrides)
+    resp = await _clients.get(settings).score([group], preset=settings.preset, config=overrides)
     r = resp.groups[0].rollouts[0]
     return {
         "score": float(r.return_),
