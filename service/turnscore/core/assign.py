@@ -2,18 +2,22 @@
 
 Hard assignments (``hungarian``, ``greedy``) work on the sparse list of positive similarities (names
 must match for S > 0), so most rollouts never build a matrix. Soft assignment (``ot``) solves every
-rollout of a request in a few padded batches with a batched Sinkhorn that iterates and stops each
-problem as ``ot.sinkhorn`` does, and falls back to ``ot.sinkhorn`` for a plan that is not finite.
+rollout of a request at once, as one block-diagonal sparse system, with a Sinkhorn that iterates and
+stops each problem as ``ot.sinkhorn`` does, and falls back to ``ot.sinkhorn`` for a plan that is not
+finite.
 """
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import ot
 from scipy.optimize import linear_sum_assignment
+
+from . import sparse
 
 Entry = tuple[int, int, float]  # (predicted index, gold index, similarity > 0)
 
@@ -113,58 +117,213 @@ def sinkhorn_plan(
     return np.nan_to_num(np.asarray(z, dtype=float), nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def _bucket(x: int) -> int:
-    return 1 << max(0, (x - 1).bit_length())
+# CSR kernels (module ``sparse``): y += A @ x for A in CSR (csr_matvec) or in CSC (csc_matvec: the CSR
+# arrays of K are the CSC arrays of K^T).
+_CHUNK = 8192  # entries per temporary in _flat_cost: below malloc's mmap threshold (128 KB)
 
 
-_State = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+@dataclass(slots=True)
+class _System:
+    """Problems as one block-diagonal system K in CSR form (int64 indices), no padding.
 
-
-def _iterate(state: _State, start: int, stop: int, stop_thr: float, done: dict[int, np.ndarray]) -> _State:
-    """Sinkhorn-Knopp iterations ``start..stop-1`` of a padded batch, each problem stopping on its own.
-
-    ``state`` = (kt, p, q, f, g, ids): the kernels transposed (B, n, m), gold and predicted marginals
-    (0 on padding), the two scalings and each row's problem index. ``ot.sinkhorn`` updates the gold-side
-    scaling first and, every 10th iteration, stops when the gold marginal of the plan is within
-    ``stop_thr`` (2-norm); here every problem takes that test on its own, its plan (n x m) goes to
-    ``done`` and it leaves the batch. The updates are those of ``ot.batch.bregman_projection_batch``.
-    Returns the state of the problems still running.
+    Rows are the predicted calls of every problem, columns the gold calls, both in problem order; each
+    problem is a dense m x n block. ``t`` is K^T in CSR form once built (else K^T products use K's
+    arrays as CSC). ``rows`` / ``cols`` / ``pids`` number rows, columns and problems as in the system
+    the solver started from.
     """
-    kt, p, q, f, g, ids = state
-    add = np.add.reduce  # what np.sum calls, without its Python-level dispatch (hot loop)
-    for it in range(start, stop):
-        f = p / add(kt * g[:, None, :], axis=2)
-        g = q / add(kt * f[:, :, None], axis=1)
-        if it % 10 == 0:
-            t = kt * f[:, :, None] * g[:, None, :]
-            err = add((add(t, axis=2) - p) ** 2, axis=1) ** 0.5
-            ok = err < stop_thr
-            if ok.any():
-                for r in np.flatnonzero(ok).tolist():
-                    done[int(ids[r])] = t[r]
-                keep = ~ok
-                kt, p, q, f, g, ids = kt[keep], p[keep], q[keep], f[keep], g[keep], ids[keep]
-                if not ids.size:
-                    break
-    return kt, p, q, f, g, ids
+
+    kp: np.ndarray  # indptr, indices, data
+    kj: np.ndarray
+    kx: np.ndarray
+    t: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+    a: np.ndarray  # predicted marginal of each row (1/m)
+    b: np.ndarray  # gold marginal of each column (1/n)
+    row_pid: np.ndarray  # problem (numbered in this system) of each row / column
+    col_pid: np.ndarray
+    first_col: np.ndarray  # first column of each problem
+    sizes: np.ndarray  # m * n of each problem
+    rows: np.ndarray
+    cols: np.ndarray
+    pids: np.ndarray
+
+    def compact(self, keep: np.ndarray) -> _System:
+        """The system of the problems with ``keep`` set, with K^T built."""
+        rk, ck = keep[self.row_pid], keep[self.col_pid]
+        lengths = np.diff(self.kp)
+        entries = np.repeat(rk, lengths)
+        kp = np.zeros(int(rk.sum()) + 1, dtype=np.int64)
+        np.cumsum(lengths[rk], out=kp[1:])
+        kj = (np.cumsum(ck) - 1)[self.kj[entries]]
+        kx = self.kx[entries]
+        nr, nc, nnz = kp.size - 1, int(ck.sum()), kx.size
+        t = (np.empty(nc + 1, dtype=np.int64), np.empty(nnz, dtype=np.int64), np.empty(nnz))
+        sparse.csr_tocsc(nr, nc, kp, kj, kx, *t)
+        new_pid = np.cumsum(keep) - 1
+        col_pid = new_pid[self.col_pid[ck]]
+        return _System(
+            kp=kp,
+            kj=kj,
+            kx=kx,
+            t=t,
+            a=self.a[rk],
+            b=self.b[ck],
+            row_pid=new_pid[self.row_pid[rk]],
+            col_pid=col_pid,
+            first_col=np.flatnonzero(np.diff(col_pid, prepend=-1)),
+            sizes=self.sizes[keep],
+            rows=self.rows[rk],
+            cols=self.cols[ck],
+            pids=self.pids[keep],
+        )
 
 
-def _merge(states: list[_State]) -> _State:
-    """One batch from several (padding the smaller problems again; the scalings carry over)."""
-    rows = sum(st[5].size for st in states)
-    n = max(st[0].shape[1] for st in states)
-    m = max(st[0].shape[2] for st in states)
-    kt, p, q = np.ones((rows, n, m)), np.zeros((rows, n)), np.zeros((rows, m))
-    f, g, ids = np.zeros((rows, n)), np.zeros((rows, m)), np.zeros(rows, dtype=np.int64)
-    r = 0
-    for skt, sp, sq, sf, sg, sids in states:
-        b, bn, bm = skt.shape
-        kt[r : r + b, :bn, :bm] = skt
-        p[r : r + b, :bn], q[r : r + b, :bm] = sp, sq
-        f[r : r + b, :bn], g[r : r + b, :bm] = sf, sg
-        ids[r : r + b] = sids
-        r += b
-    return kt, p, q, f, g, ids
+def _system(s: np.ndarray, ms: np.ndarray, ns: np.ndarray, cost: str, tau: float, reg: float) -> _System:
+    """The system of the problems whose similarities ``s`` are the m x n blocks (row-major, concatenated).
+
+    ``s`` becomes K's data. Temporaries of s's size are avoided: a fresh array above malloc's mmap
+    threshold costs a page fault per 4 KB when first written, which is as much as the work on it.
+    """
+    count = ms.size
+    pid = np.arange(count, dtype=np.int32)  # int32 index arrays: fewer pages to touch
+    row_pid = np.repeat(pid, ms)
+    col_pid = np.repeat(pid, ns)
+    nrows, ncols, nnz = row_pid.size, col_pid.size, s.size
+    row_len = np.repeat(ns, ms)
+    kp = np.zeros(nrows + 1, dtype=np.int64)
+    np.cumsum(row_len, out=kp[1:])
+    first_col = np.cumsum(ns) - ns
+    # column of each entry: a running count that jumps, at each row start, to the block's first column
+    row_col = np.repeat(first_col, ms)
+    kj = np.ones(nnz, dtype=np.int64)
+    kj[0] = 0
+    kj[kp[1:-1]] = row_col[1:] - row_col[:-1] - row_len[:-1] + 1
+    np.cumsum(kj, out=kj)
+    _flat_cost(s, cost, tau, kp, kj, row_len, ncols)
+    np.divide(s, -reg, out=s)  # K = exp(M / -reg), as POT computes it
+    np.exp(s, out=s)
+    return _System(
+        kp=kp,
+        kj=kj,
+        kx=s,
+        t=None,
+        a=(1.0 / ms)[row_pid],
+        b=(1.0 / ns)[col_pid],
+        row_pid=row_pid,
+        col_pid=col_pid,
+        first_col=first_col,
+        sizes=ms * ns,
+        rows=np.arange(nrows, dtype=np.int32),
+        cols=np.arange(ncols, dtype=np.int32),
+        pids=pid,
+    )
+
+
+def _flat_cost(
+    s: np.ndarray, cost: str, tau: float, kp: np.ndarray, kj: np.ndarray, row_len: np.ndarray, ncols: int
+) -> None:
+    """:func:`ot_cost` in place on the concatenated blocks (K's CSR structure ``kp``, ``kj``)."""
+    if cost == "neg":
+        np.negative(s, out=s)
+        return
+    if cost == "exp":
+        np.divide(s, -tau, out=s)  # exp(-S / tau)
+        np.exp(s, out=s)
+    else:
+        np.subtract(1.0, s, out=s)
+        if cost == "linear":
+            return
+    tot = np.zeros(kp.size - 1)
+    sparse.csr_matvec(tot.size, ncols, kp, kj, s, np.ones(ncols), tot)  # row sums
+    # each entry over its row's total, a chunk of rows at a time (np.repeat has no ``out``)
+    step = max(1, _CHUNK // int(row_len.max()))
+    for r in range(0, tot.size, step):
+        e0, e1 = int(kp[r]), int(kp[min(r + step, tot.size)])
+        den = np.repeat(tot[r : r + step], row_len[r : r + step])
+        if cost == "exp":
+            np.divide(s[e0:e1], den, out=s[e0:e1])
+        else:
+            np.divide(s[e0:e1], den, out=s[e0:e1], where=den > 0)
+            s[e0:e1][~(den > 0)] = 0.0
+
+
+def _sinkhorn(
+    sys_: _System, max_iter: int, stop_thr: float, u_out: np.ndarray, v_out: np.ndarray, compact: float
+) -> np.ndarray:
+    """Sinkhorn-Knopp on every block of ``sys_`` at once, each stopping as ``ot.sinkhorn`` does.
+
+    ``ot.sinkhorn`` starts from u = a, updates v = b / K^T u, then u = a / K v, and on every 10th
+    iteration (0, 10, ...) stops when the gold marginal v * K^T u of the plan is within ``stop_thr``
+    (2-norm). Here each block takes that test on its own and, when it passes, its scalings go to
+    ``u_out`` / ``v_out`` (numbered as in ``sys_``). A finished block keeps iterating (harmlessly:
+    blocks do not interact) until finished blocks hold a ``compact`` share of the entries; then the
+    system is rebuilt without them, with K^T. Returns the problems that ran all ``max_iter``
+    iterations, whose last scalings also go to ``u_out`` / ``v_out``.
+    """
+    s = sys_
+    u, v = s.a.copy(), s.b.copy()  # ot.sinkhorn's initial scalings
+    ktu = np.zeros(s.b.size)
+    sparse.csc_matvec(s.b.size, s.a.size, s.kp, s.kj, s.kx, u, ktu)
+    alive = np.ones(s.pids.size, dtype=bool)
+    divide, matvec, cscmatvec = np.divide, sparse.csr_matvec, sparse.csc_matvec
+    start = 0
+    while True:
+        nr, nc, kp, kj, kx, a, b = s.a.size, s.b.size, s.kp, s.kj, s.kx, s.a, s.b
+        tmatvec, tp, tj, tx = (cscmatvec, kp, kj, kx) if s.t is None else (matvec, *s.t)
+        ku = np.empty(nr)
+        finished = 0  # entries of the blocks that finished
+        for it in range(start, max_iter):
+            divide(b, ktu, out=v)
+            ku.fill(0.0)
+            matvec(nr, nc, kp, kj, kx, v, ku)
+            divide(a, ku, out=u)
+            ktu.fill(0.0)
+            tmatvec(nc, nr, tp, tj, tx, u, ktu)
+            if it % 10:
+                continue
+            if _finish(s, u, v, ktu, alive, stop_thr, u_out, v_out):
+                finished = int(s.sizes[~alive].sum())
+                if finished == kx.size:
+                    return np.zeros(0, dtype=np.int64)
+            # compact once finished blocks hold a ``compact`` share, and at iteration 10 at the latest
+            # (which builds K^T: a K^T product from K's arrays, as CSC, is ~1.4x slower)
+            if (finished >= compact * kx.size or (s.t is None and it)) and it + 1 < max_iter:
+                break
+        else:
+            rm, cm = alive[s.row_pid], alive[s.col_pid]
+            u_out[s.rows[rm]] = u[rm]
+            v_out[s.cols[cm]] = v[cm]
+            return s.pids[alive]
+        start = it + 1
+        rk, ck = alive[s.row_pid], alive[s.col_pid]
+        u, v, ktu = u[rk], v[ck], ktu[ck]
+        s = s.compact(alive)
+        alive = np.ones(s.pids.size, dtype=bool)
+
+
+def _finish(
+    s: _System,
+    u: np.ndarray,
+    v: np.ndarray,
+    ktu: np.ndarray,
+    alive: np.ndarray,
+    stop_thr: float,
+    u_out: np.ndarray,
+    v_out: np.ndarray,
+) -> bool:
+    """``ot.sinkhorn``'s stopping test on every running block: those passing it leave ``alive`` and their
+    scalings go to ``u_out`` / ``v_out``. Whether any did."""
+    d = v * ktu
+    d -= s.b
+    d *= d
+    ok = np.sqrt(np.add.reduceat(d, s.first_col)) < stop_thr
+    ok &= alive
+    if not ok.any():
+        return False
+    rm, cm = ok[s.row_pid], ok[s.col_pid]
+    u_out[s.rows[rm]] = u[rm]
+    v_out[s.cols[cm]] = v[cm]
+    alive &= ~ok
+    return True
 
 
 def ot_plans(
@@ -174,72 +333,41 @@ def ot_plans(
     reg: float,
     max_iter: int,
     stop_thr: float,
-    first_pass: int = 100,
+    compact: float = 0.25,
 ) -> list[np.ndarray]:
     """Transport plans for many similarity matrices (each m x n, m, n >= 1), as ``ot.sinkhorn`` gives them.
 
-    Problems are padded with zero-mass rows and columns into power-of-two buckets and iterated together
-    (the padding leaves the iterates of the real block unchanged: the initial scaling is 1 on the real
-    predicted calls and 0 on padding), each problem stopping when ``ot.sinkhorn`` would (see
-    :func:`_iterate`). After ``first_pass`` iterations the few problems still running, from every
-    bucket, continue as one batch up to ``max_iter``. A problem whose plan is not finite (underflow
-    with a tiny ``reg``) is solved with ``ot.sinkhorn``.
+    All problems are solved together as one block-diagonal system (see :func:`_sinkhorn`), each
+    stopping when ``ot.sinkhorn`` would; a 1 x 1 plan is set to exactly [[1]]. A problem whose plan is
+    not finite (underflow with a tiny ``reg``) is solved with ``ot.sinkhorn``. The plans are views
+    into one array. ``compact``: the share of the running entries that, once their problems have
+    finished, makes the solver rebuild the system without them.
     """
-    out: list[np.ndarray] = [np.empty((0, 0))] * len(problems)
-    buckets: dict[tuple[int, int], list[int]] = {}
-    for k, s in enumerate(problems):
-        m, n = s.shape
-        if m == 1 and n == 1:
-            out[k] = np.ones((1, 1))
-            continue
-        buckets.setdefault((_bucket(m), _bucket(n)), []).append(k)
-    done: dict[int, np.ndarray] = {}
-    running: list[_State] = []
-    split = min(first_pass, max_iter)
+    if not problems:
+        return []
+    shapes = [s.shape for s in problems]
+    mn = np.fromiter(itertools.chain.from_iterable(shapes), dtype=np.int64, count=2 * len(shapes))
+    ms, ns = mn[0::2], mn[1::2]
+    flat = np.concatenate([s.ravel() for s in problems]).astype(np.float64, copy=False)
     with np.errstate(all="ignore"):
-        for (bm, bn), idx in buckets.items():
-            state = _bucket_state(problems, idx, bm, bn, cost, tau, reg)
-            state = _iterate(state, 0, split, stop_thr, done)
-            if state[5].size:
-                running.append(state)
-        unconverged: list[int] = []
-        if running:
-            kt, _, _, f, g, ids = _iterate(_merge(running), split, max_iter, stop_thr, done)
-            t = kt * f[:, :, None] * g[:, None, :]
-            unconverged = ids.tolist()
-            for r, k in enumerate(unconverged):
-                done[k] = t[r]
-    for k, t in done.items():
-        m, n = problems[k].shape
-        out[k] = t[:n, :m].T
+        sys_ = _system(flat, ms, ns, cost, tau, reg)
+        nr, nc = sys_.a.size, sys_.b.size
+        u, v = np.zeros(nr), np.zeros(nc)
+        unconverged = _sinkhorn(sys_, max_iter, stop_thr, u, v, compact)
+        # K's data becomes the plans: u_i K_ij v_j, multiplied in POT's order
+        sparse.csr_scale_rows(nr, nc, sys_.kp, sys_.kj, sys_.kx, u)
+        sparse.csr_scale_columns(nr, nc, sys_.kp, sys_.kj, sys_.kx, v)
+    plan = sys_.kx
+    ends = np.cumsum(ms * ns)
+    plan[ends[ms * ns == 1] - 1] = 1.0  # 1 x 1: [[1]] exactly
+    stops = ends.tolist()
+    starts = [0, *stops[:-1]]
+    out = [plan[a:b].reshape(shape) for a, b, shape in zip(starts, stops, shapes, strict=True)]
     # a converged plan is finite (its marginal error is); only the others can need the fallback
-    for k in unconverged:
-        if not np.all(np.isfinite(out[k])):
+    for k in unconverged.tolist():
+        if out[k].size > 1 and not np.all(np.isfinite(out[k])):
             out[k] = sinkhorn_plan(problems[k], cost, tau, reg, max_iter, stop_thr)
     return out
-
-
-def _bucket_state(
-    problems: list[np.ndarray], idx: list[int], bm: int, bn: int, cost: str, tau: float, reg: float
-) -> _State:
-    """The initial state of one bucket: kernels exp(-C/reg) transposed, 1 on padding; marginals 1/m, 1/n."""
-    size = len(idx)
-    s = np.zeros((size, bm, bn))
-    ms = np.empty(size, dtype=np.int64)
-    ns = np.empty(size, dtype=np.int64)
-    for r, k in enumerate(idx):
-        prob = problems[k]
-        m, n = prob.shape
-        s[r, :m, :n] = prob
-        ms[r], ns[r] = m, n
-    rows = np.arange(bm)[None, :] < ms[:, None]  # (size, bm) real predicted calls
-    cols = np.arange(bn)[None, :] < ns[:, None]  # (size, bn) real gold calls
-    real = rows[:, :, None] & cols[:, None, :]
-    kmat = np.where(real, np.exp(-ot_cost(s, cost, tau, cols[:, None, :]) / reg), 1.0)
-    kt = np.ascontiguousarray(kmat.transpose(0, 2, 1))
-    p = np.where(cols, 1.0 / ns[:, None], 0.0)
-    q = np.where(rows, 1.0 / ms[:, None], 0.0)
-    return kt, p, q, np.zeros((size, bn)), rows.astype(float), np.array(idx, dtype=np.int64)
 
 
 def ot_assignment(s: np.ndarray, plan: np.ndarray, row_normalize: bool) -> Assignment:
