@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from turnscore.core.errors import LimitExceeded
-from turnscore.http.body import GzipInflater, check_depth, json_depth
+from turnscore.http.body import GzipInflater, decode_json, json_depth, loads_within_depth, value_depth
 from turnscore.http.errors import ApiError
 
 
@@ -36,6 +36,7 @@ json_values = st.recursive(
 def test_json_depth_matches_structure(value: Any) -> None:
     for text in (orjson.dumps(value), json.dumps(value, indent=1).encode()):
         assert json_depth(text) == depth_of(value)
+    assert value_depth(value) == depth_of(value)
 
 
 def test_json_depth_on_escape_heavy_large_text() -> None:
@@ -45,17 +46,31 @@ def test_json_depth_on_escape_heavy_large_text() -> None:
     text = orjson.dumps(value)
     assert len(text) > 64 * 1024 and b'\\\\\\"' in text
     assert json_depth(text) == depth_of(value) == 6
-    check_depth(text, 6)
-    with pytest.raises(LimitExceeded):
-        check_depth(text, 5)
+    assert loads_within_depth(text, 6) == value
 
 
-def test_check_depth() -> None:
-    check_depth(b"[" * 64 + b"]" * 64, 64)
+def test_depth_limit_on_valid_invalid_and_beyond_orjson_text() -> None:
+    assert loads_within_depth(b"[" * 64 + b"]" * 64, 64) is not None
     with pytest.raises(LimitExceeded) as exc:
-        check_depth(b"[" * 65 + b"]" * 65, 64)
+        loads_within_depth(b"[" * 65 + b"]" * 65, 64)
     assert exc.value.details["limit"] == "max_json_depth" and exc.value.details["actual"] == 65
-    check_depth(b'["' + b"[" * 500 + b'"]', 4)  # inside a string
+    assert loads_within_depth(b'["' + b"[" * 500 + b'"]', 4) == ["[" * 500]  # inside a string
+    # counted from an offset (gRPC fields sit inside the document)
+    with pytest.raises(LimitExceeded) as exc:
+        loads_within_depth(b"[[1]]", 6, "groups[0].gold", 5)
+    assert exc.value.details["actual"] == 7 and exc.value.details["path"] == "groups[0].gold"
+    # too deep and not valid JSON: still the 413, measured on the bytes
+    with pytest.raises(LimitExceeded):
+        loads_within_depth(b"[" * 65 + b"]" * 64, 64)
+    # deeper than orjson parses (1024): the 413, not a parse error
+    with pytest.raises(LimitExceeded) as exc:
+        decode_json(b"[" * 2000 + b"]" * 2000, 64)
+    assert exc.value.details["actual"] == 2000
+    with pytest.raises(ApiError) as api:
+        decode_json(b'{"a": [1, 2}', 64)
+    assert api.value.code == "malformed_json"
+    with pytest.raises(orjson.JSONDecodeError):
+        loads_within_depth(b"[[[", 64)
 
 
 def test_gzip_inflater_roundtrip_members_and_bomb() -> None:

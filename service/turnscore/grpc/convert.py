@@ -17,8 +17,7 @@ from typing import Any
 
 import orjson
 
-from turnscore.core.errors import LimitExceeded
-from turnscore.http.body import json_depth, within_depth
+from turnscore.http.body import loads_within_depth
 from turnscore.http.errors import ApiError
 
 from ._gen import turnscore_pb2 as pb
@@ -33,14 +32,9 @@ _ROLLOUT_DEPTH = 5
 
 
 def decode_value(data: bytes, path: str, max_depth: int, offset: int) -> Any:
-    """One ``*_json`` field: depth check (counted from the document root), then ``orjson.loads``."""
-    budget = max_depth - offset
-    if not within_depth(data, budget):
-        depth = json_depth(data)
-        if depth > budget:
-            raise LimitExceeded("max_json_depth", max_depth, path, depth + offset)
+    """One ``*_json`` field: ``orjson.loads`` and the depth limit (counted from the document root)."""
     try:
-        return orjson.loads(data)
+        return loads_within_depth(data, max_depth, path, offset)
     except orjson.JSONDecodeError as exc:
         raise ApiError(400, "malformed_json", f"{path}: not valid JSON: {exc}", {"path": path}) from None
 

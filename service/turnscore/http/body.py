@@ -1,12 +1,13 @@
-"""Request bodies: bounded streaming read, gzip with bomb protection, JSON nesting-depth check, orjson decode.
+"""Request bodies: bounded streaming read, gzip with bomb protection, orjson decode, JSON nesting-depth check.
 
-Nothing here builds Python objects for a body before its size and depth are known to be within limits:
+Nothing here builds Python objects for a body before its size is known to be within limits:
 
 - the wire body is read chunk by chunk and refused (413) as soon as it exceeds ``max_body_bytes``;
 - ``Content-Encoding: gzip`` is inflated incrementally with ``max_length``, so at most
   ``max_body_bytes + 1`` bytes are ever inflated: a gzip bomb costs one limit's worth of CPU and memory;
-- the nesting depth is measured on the bytes (vectorized, strings skipped) before ``orjson.loads``;
-  on text-heavy bodies it costs about half of ``orjson.loads`` itself.
+- the nesting depth is checked on the decoded containers, before anything else sees the document
+  (orjson itself stops at 1024 levels; a body that does not decode is measured on its bytes, so a
+  too-deep body is always a 413).
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ _KEEP = b'[]{}"'
 _DROP = bytes(c for c in range(256) if c not in _KEEP)
 _BACKSLASH = ord("\\")
 _SPACE = ord(" ")
-_COUNT_FIRST_BYTES = 64 * 1024  # above this, counting brackets costs more than it saves
 
 
 def _blank_escapes(data: bytes | bytearray) -> bytearray:
@@ -55,9 +55,9 @@ def _blank_escapes(data: bytes | bytearray) -> bytearray:
 def json_depth(data: bytes | bytearray) -> int:
     """Maximum nesting depth of arrays/objects in JSON text (brackets inside strings ignored).
 
-    Exact for valid JSON; for invalid JSON some number (``orjson`` rejects the text afterwards).
-    Cost: one copy of the body when it holds escapes, one ``translate``, then numpy on the few
-    bytes that are brackets or quotes.
+    Exact for valid JSON; for invalid JSON some number. Used on text ``orjson`` rejected (is it too deep,
+    or malformed?). Cost: one copy of the text when it holds escapes, one ``translate``, then numpy on
+    the few bytes that are brackets or quotes.
     """
     if b"\\" in data:
         data = _blank_escapes(data)
@@ -70,24 +70,54 @@ def json_depth(data: bytes | bytearray) -> int:
     return int(np.cumsum(delta, dtype=np.int32).max(initial=0))
 
 
-def within_depth(data: bytes | bytearray, max_depth: int) -> bool:
-    """Cheap sufficient test: at most ``max_depth`` opening brackets (only worth it on small bodies)."""
-    return len(data) <= _COUNT_FIRST_BYTES and data.count(b"[") + data.count(b"{") <= max_depth
+def value_depth(value: Any) -> int:
+    """Nesting depth of a decoded JSON value (an object or array is 1 deeper than its members, a scalar 0).
+
+    Iterative: a value from ``orjson.loads`` (which stops at 1024 levels) never exhausts the stack. It
+    visits containers only, so text-heavy documents cost what their structure costs, not their bytes.
+    """
+    t = type(value)
+    if t is not dict and t is not list:
+        return 0
+    deepest = 1
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        obj, d = pop()
+        if d > deepest:
+            deepest = d
+        for v in obj.values() if type(obj) is dict else obj:
+            t = type(v)
+            if t is dict or t is list:
+                push((v, d + 1))
+    return deepest
 
 
-def check_depth(data: bytes, max_depth: int) -> None:
-    if within_depth(data, max_depth):
-        return
-    depth = json_depth(data)
-    if depth > max_depth:
-        raise LimitExceeded("max_json_depth", max_depth, "body", depth)
+def loads_within_depth(data: bytes | bytearray, max_depth: int, path: str = "body", offset: int = 0) -> Any:
+    """``orjson.loads``, then the nesting limit (counted from ``offset`` levels down): 413 beyond it.
 
-
-def decode_json(data: bytes, max_depth: int) -> dict[str, Any]:
-    """Depth check + ``orjson.loads``; the body must be a JSON object (large bodies: call it off-loop)."""
-    check_depth(data, max_depth)
+    Parsing first is safe (the body is size-limited and orjson stops at 1024 levels) and checks the depth
+    on the decoded containers instead of on every byte. Text that does not decode raises
+    ``orjson.JSONDecodeError``, unless it is too deep (measured on the bytes: that is the 413).
+    """
     try:
         doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        depth = json_depth(data)
+        if depth + offset > max_depth:
+            raise LimitExceeded("max_json_depth", max_depth, path, depth + offset) from None
+        raise
+    depth = value_depth(doc)
+    if depth + offset > max_depth:
+        raise LimitExceeded("max_json_depth", max_depth, path, depth + offset)
+    return doc
+
+
+def decode_json(data: bytes | bytearray, max_depth: int) -> dict[str, Any]:
+    """``orjson.loads`` within the depth limit; the body must be a JSON object (large bodies: call it
+    off-loop)."""
+    try:
+        doc = loads_within_depth(data, max_depth)
     except orjson.JSONDecodeError as exc:
         raise ApiError(
             400, "malformed_json", f"request body is not valid JSON: {exc}", {"path": "body"}
