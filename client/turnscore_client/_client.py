@@ -26,6 +26,7 @@ from ._base import (
     UrlRing,
     common_fields,
     encode_body,
+    loads,
     merge,
     normalize_groups,
     parse_presets,
@@ -78,8 +79,8 @@ class ClientStats:
 
 def _decode(resp: httpx.Response) -> Any:
     try:
-        return resp.json()
-    except ValueError:
+        return loads(resp.content)
+    except ValueError:  # json.JSONDecodeError and orjson.JSONDecodeError
         return resp.text
 
 

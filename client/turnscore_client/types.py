@@ -10,7 +10,7 @@ __all__ = ["GroupScore", "Health", "Match", "RolloutScore", "ScoreResponse"]
 
 
 def _floats(value: Any) -> list[float]:
-    return [float(x) for x in value] if isinstance(value, list) else []
+    return list(map(float, value)) if isinstance(value, list) else []
 
 
 @dataclass(frozen=True)

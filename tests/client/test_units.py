@@ -91,16 +91,36 @@ def test_parse_urls() -> None:
         parse_urls(" , ")
 
 
-def test_dumps_handles_numpy_and_refuses_nan() -> None:
+@pytest.mark.parametrize("fast", [True, False])
+def test_dumps_handles_numpy_and_refuses_nan(fast: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     import numpy as np
+    from turnscore_client import _base
 
+    if not fast:
+        monkeypatch.setattr(_base, "_orjson", None)  # loads() without the ``fast`` extra
+    else:
+        assert _base._orjson is not None  # the main environment has orjson (the service needs it)
     assert json.loads(dumps({"a": np.float32(0.5), "b": np.arange(3), "c": (1, 2)})) == {
         "a": 0.5,
         "b": [0, 1, 2],
         "c": [1, 2],
     }
-    with pytest.raises(ValueError):
-        dumps({"x": float("nan")})
+    for bad in (float("nan"), float("inf"), np.array([1.0, np.nan]), [np.float64("nan")]):
+        with pytest.raises(ValueError):
+            dumps({"x": bad})
+    odd = {
+        "none": None,
+        "set": {3},
+        "big": 2**70,
+        "keys": {1: "a", 2.5: "b"},
+        "strided": np.arange(6.0)[::2],
+        "text": "é ☃ \u2028",
+        "f": 1e-05,
+    }
+    assert json.loads(dumps(odd)) == json.loads(json.dumps(odd, default=_base._default))
+    with pytest.raises(TypeError):
+        dumps({"x": object()})
+    assert _base.loads(dumps(odd)) == json.loads(dumps(odd))
 
 
 def test_score_chunk_substitutes_refs_and_restores() -> None:
