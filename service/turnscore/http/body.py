@@ -167,7 +167,7 @@ async def read_body(
     content_encoding: str | None,
     content_length: str | None,
     max_bytes: int,
-) -> tuple[bytes, int]:
+) -> tuple[bytes | bytearray, int]:
     """Read the whole body within ``max_bytes`` (wire and decoded); returns (decoded body, wire bytes)."""
     encoding = (content_encoding or "identity").strip().lower()
     if encoding in ("", "identity"):
@@ -189,7 +189,9 @@ async def read_body(
         if declared > max_bytes:
             raise body_too_large("max_body_bytes", max_bytes, declared)
     wire = 0
-    parts: list[bytes] = []
+    # identity bodies accumulate in one growing buffer (realloc; chunks are dropped at once and their
+    # memory reused), so a large body is held once instead of as chunks plus their joined copy
+    body = bytearray()
     async for chunk in stream:
         if not chunk:
             continue
@@ -199,7 +201,7 @@ async def read_body(
         if gz is not None:
             gz.feed(chunk)
         else:
-            parts.append(chunk)
+            body += chunk
     if gz is not None:
         return gz.finish(), wire
-    return b"".join(parts), wire
+    return body, wire

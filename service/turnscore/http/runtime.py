@@ -120,7 +120,7 @@ class Runtime:
         call = functools.partial(fn, *args, **kwargs) if kwargs else functools.partial(fn, *args)
         return await asyncio.get_running_loop().run_in_executor(self.executor, call)
 
-    async def decode(self, data: bytes) -> dict[str, Any]:
+    async def decode(self, data: bytes | bytearray) -> dict[str, Any]:
         from .body import decode_json
 
         if len(data) > OFFLOOP_DECODE_BYTES:
