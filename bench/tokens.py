@@ -38,27 +38,18 @@ def make_batch(rows: int, length: int, seed: int = 0) -> tuple[np.ndarray, list[
 
 def loop_place(mask: np.ndarray, values: list[list[float]]) -> np.ndarray:
     """The straightforward per-token loop (reference-code shape)."""
-    rows, length = mask.shape
-    out = np.zeros((rows, length), dtype=np.float32)
-    for i in range(rows):
-        turn = -1
-        prev = 0
-        for j in range(length):
-            cur = mask[i, j]
-            if cur == 1 and prev == 0:
-                turn += 1
-            if cur == 1 and turn < len(values[i]):
-                out[i, j] = values[i][turn]
-            prev = cur
-    return out
+    return _loop(mask, values, np.zeros(mask.shape, dtype=np.float32))
 
 
 def torch_loop_place(mask: Any, values: list[list[float]]) -> Any:
     """The same loop on torch tensors (how a verl-based trainer holds the mask); needs torch."""
     import torch
 
+    return _loop(mask, values, torch.zeros(tuple(mask.shape), dtype=torch.float32))
+
+
+def _loop(mask: Any, values: list[list[float]], out: Any) -> Any:
     rows, length = mask.shape
-    out = torch.zeros((rows, length), dtype=torch.float32)
     for i in range(rows):
         turn = -1
         prev = 0

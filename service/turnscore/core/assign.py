@@ -83,22 +83,18 @@ def greedy(entries: list[Entry], m: int, n: int, penalty: float) -> Assignment:
 # -- optimal transport ------------------------------------------------------------------------------
 
 
-def ot_cost(s: np.ndarray, cost: str, tau: float, cols: np.ndarray | None = None) -> np.ndarray:
-    """Cost matrix from similarities (last two axes: predicted x gold).
-
-    ``cols`` (broadcastable to ``s``, 1 on real gold columns, 0 on padding) keeps padded columns out
-    of the row sums of the ``normalized`` and ``exp`` costs; the cost on padding is meaningless.
-    """
+def ot_cost(s: np.ndarray, cost: str, tau: float) -> np.ndarray:
+    """Cost matrix from similarities (predicted x gold)."""
     if cost == "neg":
         return -s
     if cost == "linear":
         return 1.0 - s
     if cost == "normalized":
         d = 1.0 - s
-        tot = (d if cols is None else d * cols).sum(axis=-1, keepdims=True)
+        tot = d.sum(axis=-1, keepdims=True)
         return np.divide(d, tot, out=np.zeros_like(d), where=tot > 0)
     e = np.exp(-s / tau)
-    return e / (e if cols is None else e * cols).sum(axis=-1, keepdims=True)
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 def sinkhorn_plan(
@@ -117,8 +113,6 @@ def sinkhorn_plan(
     return np.nan_to_num(np.asarray(z, dtype=float), nan=0.0, posinf=0.0, neginf=0.0)
 
 
-# CSR kernels (module ``sparse``): y += A @ x for A in CSR (csr_matvec) or in CSC (csc_matvec: the CSR
-# arrays of K are the CSC arrays of K^T).
 _CHUNK = 8192  # entries per temporary in _flat_cost: below malloc's mmap threshold (128 KB)
 
 
@@ -264,6 +258,7 @@ def _sinkhorn(
     ktu = np.zeros(s.b.size)
     sparse.csc_matvec(s.b.size, s.a.size, s.kp, s.kj, s.kx, u, ktu)
     alive = np.ones(s.pids.size, dtype=bool)
+    # y += A @ x with A in CSR (csr_matvec) or CSC (csc_matvec: K's CSR arrays are K^T's CSC arrays)
     divide, matvec, cscmatvec = np.divide, sparse.csr_matvec, sparse.csc_matvec
     start = 0
     while True:
