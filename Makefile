@@ -10,15 +10,23 @@ PORT ?= 8000
 # Extra test suites (trainer environments, deployment checks) add themselves here from mk/*.mk.
 TEST_TARGETS := test-main
 
-.PHONY: venv run test test-main lint fmt bench clean
+.PHONY: venv run test test-main lint fmt bench clean proto
+
+# The gRPC code is generated from the proto when a package is built or installed (editable too), never
+# committed: an edit of these reinstalls both packages, which regenerates it.
+PROTO_SOURCES := proto/turnscore/v1/turnscore.proto proto/generate.py proto/hatch_build.py client/hatch_build.py
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml client/pyproject.toml
+$(STAMP): pyproject.toml client/pyproject.toml $(PROTO_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
 	$(PY) -m pip install -q -e ./client -e '.[dev]'
 	touch $(STAMP)
+
+# Regenerate service/turnscore/grpc/_gen and client/turnscore_client/_gen (what an install does) by hand.
+proto: $(STAMP)
+	$(PY) proto/generate.py
 
 run: $(STAMP)
 	$(VENV)/bin/turnscore serve --host $(HOST) --port $(PORT)

@@ -1,6 +1,7 @@
 # Trainer test environment: real OpenRLHF / TRL code (CPU only) driving turnscore-client against the real
 # service. The service itself runs from the main .venv (`turnscore serve`) over a real socket, so this
-# environment only holds the client and the trainer packages. Idempotent: rebuilt only when a pin changes.
+# environment only holds the client and the trainer packages. Idempotent: rebuilt only when a pin or the
+# proto changes (the editable install of the client regenerates its gRPC code).
 TRAINERS_VENV := .venv-trainers
 TRAINERS_PY := $(TRAINERS_VENV)/bin/python
 TRAINERS_STAMP := $(TRAINERS_VENV)/.installed
@@ -13,7 +14,7 @@ TEST_TARGETS += test-trainers
 
 trainers-venv: $(TRAINERS_STAMP)
 
-$(TRAINERS_STAMP): $(TRAINERS_REQ) $(TRAINERS_REQ_NODEPS) client/pyproject.toml
+$(TRAINERS_STAMP): $(TRAINERS_REQ) $(TRAINERS_REQ_NODEPS) client/pyproject.toml $(PROTO_SOURCES)
 	test -x $(TRAINERS_PY) || $(PYTHON) -m venv $(TRAINERS_VENV)
 	$(TRAINERS_PY) -m pip install -q -U pip
 	# torch first and pinned (CPU build); the rest resolves against it.

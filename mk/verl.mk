@@ -1,6 +1,6 @@
 # verl plugin test environment: .venv-verl with the real verl 0.9.1 (CPU torch, no GPU, no model download).
 # `make test` runs it (TEST_TARGETS); `make venv-verl` only builds it. Idempotent: a stamp file, rebuilt
-# when the pins or the package metadata change.
+# when the pins, the package metadata or the proto change (the editable installs regenerate its code).
 VERL_VENV := .venv-verl
 VERL_PY := $(VERL_VENV)/bin/python
 VERL_STAMP := $(VERL_VENV)/.installed
@@ -13,7 +13,7 @@ TEST_TARGETS += test-verl
 
 venv-verl: $(VERL_STAMP)
 
-$(VERL_STAMP): $(VERL_REQS) client/pyproject.toml pyproject.toml mk/verl.mk
+$(VERL_STAMP): $(VERL_REQS) client/pyproject.toml pyproject.toml mk/verl.mk $(PROTO_SOURCES)
 	@start=$$(date +%s); \
 	set -e; \
 	test -x $(VERL_PY) || $(PYTHON) -m venv $(VERL_VENV); \

@@ -1,5 +1,6 @@
 """gRPC transport: ``turnscore.v1.RewardService`` on grpc.aio, sharing the HTTP service's runtime.
 
-The server is :mod:`turnscore.grpc.server` (not imported here, so ``python -m turnscore.grpc.codegen`` runs
-even when the generated code in ``turnscore.grpc._gen`` is missing or broken). See docs/grpc.md.
+The server is :mod:`turnscore.grpc.server` (not imported here). ``turnscore.grpc._gen`` is generated from
+proto/turnscore/v1/turnscore.proto when the package is built or installed (``make proto`` by hand).
+See docs/grpc.md.
 """
