@@ -19,7 +19,7 @@ from .errors import (
 )
 from .gold import gold_from_record
 from .local import local_available
-from .types import GroupScore, Health, Match, RolloutScore, ScoreResponse
+from .types import GroupScore, Health, Match, RolloutScore, ScoreResponse, ToolRLScore
 
 __all__ = [
     "APIError",
@@ -39,6 +39,7 @@ __all__ = [
     "ScoreResponse",
     "ServerError",
     "ServiceUnavailableError",
+    "ToolRLScore",
     "TurnScoreClient",
     "TurnScoreError",
     "UnknownGoldRefError",

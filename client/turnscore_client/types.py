@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["GroupScore", "Health", "Match", "RolloutScore", "ScoreResponse"]
+__all__ = ["GroupScore", "Health", "Match", "RolloutScore", "ScoreResponse", "ToolRLScore"]
 
 
 def _floats(value: Any) -> list[float]:
@@ -22,17 +22,32 @@ class Match:
     gold: int | None
     similarity: float
     reward: float
+    name: str | None = None  # the predicted call's tool name
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Match:
         gold = d.get("gold")
+        name = d.get("name")
         return cls(
             turn=int(d.get("turn", 0)),
             call=int(d.get("call", 0)),
             gold=None if gold is None else int(gold),
             similarity=float(d.get("similarity") or 0.0),
             reward=float(d.get("reward") or 0.0),
+            name=name if isinstance(name, str) else None,
         )
+
+
+@dataclass(frozen=True)
+class ToolRLScore:
+    """The two terms of the ToolRL reward (``toolrl`` presets): R = format + correctness."""
+
+    format: float
+    correctness: float
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ToolRLScore:
+        return cls(format=float(d.get("format") or 0.0), correctness=float(d.get("correctness") or 0.0))
 
 
 @dataclass(frozen=True)
@@ -51,12 +66,16 @@ class RolloutScore:
     malformed_calls: int = 0
     reference: int | None = None
     matches: list[Match] | None = None
+    trajectory_reward: float | None = None  # the trajectory reward schemes
+    toolrl: ToolRLScore | None = None  # toolrl presets
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RolloutScore:
         matches = d.get("matches")
         ref = d.get("reference")
+        traj = d.get("trajectory_reward")
+        toolrl = d.get("toolrl")
         turn_rewards = _floats(d.get("turn_rewards"))
         return cls(
             turn_rewards=turn_rewards,
@@ -70,27 +89,33 @@ class RolloutScore:
             malformed_calls=int(d.get("malformed_calls") or 0),
             reference=None if ref is None else int(ref),
             matches=[Match.from_dict(m) for m in matches] if isinstance(matches, list) else None,
+            trajectory_reward=None if traj is None else float(traj),
+            toolrl=ToolRLScore.from_dict(toolrl) if isinstance(toolrl, Mapping) else None,
             raw=dict(d),
         )
 
 
 @dataclass(frozen=True)
 class GroupScore:
-    """One group (prompt): its rollouts in request order; ``gold_ref``: the id of its gold in the service."""
+    """One group (prompt): its rollouts in request order; ``gold_ref``: the id of its gold in the service
+    (``gold_refs``: one per reference of a ``references`` group)."""
 
     id: str | None
     gold_ref: str | None
     rollouts: list[RolloutScore]
+    gold_refs: list[str] | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> GroupScore:
         gid = d.get("id")
         ref = d.get("gold_ref")
+        refs = d.get("gold_refs")
         return cls(
             id=None if gid is None else str(gid),
             gold_ref=ref if isinstance(ref, str) else None,
             rollouts=[RolloutScore.from_dict(r) for r in d.get("rollouts") or []],
+            gold_refs=[str(r) for r in refs] if isinstance(refs, list) else None,
             raw={k: v for k, v in d.items() if k != "rollouts"},
         )
 
@@ -101,11 +126,13 @@ class GroupScore:
 
 @dataclass(frozen=True)
 class ScoreResponse:
-    """The answer of ``score()`` / ``advantages()``: groups in request order (several chunks merged)."""
+    """The answer of ``score()`` / ``advantages()``: groups in request order (several chunks merged).
+    ``effective``: the schedule values in effect at the request's step."""
 
     preset: str | None
     config: dict[str, Any]
     groups: list[GroupScore]
+    effective: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ScoreResponse:
@@ -114,6 +141,7 @@ class ScoreResponse:
             preset=None if preset is None else str(preset),
             config=dict(d.get("config") or {}),
             groups=[GroupScore.from_dict(g) for g in d.get("groups") or []],
+            effective=dict(d.get("effective") or {}),
         )
 
     @property

@@ -25,6 +25,7 @@ class GoldTrace(BaseModel):
     model_config = _OPEN
     calls: list[ToolCall] | None = Field(None, description="Ground-truth calls (flat list).")
     turns: list[list[ToolCall]] | None = Field(None, description="Alternative: ground-truth calls per turn.")
+    turn_sizes: list[int] | None = Field(None, description="With `calls`: how many of them each turn makes.")
     answer: str | None = None
     accepted_values: list[dict[str, list[Any]] | None] | dict[str, list[Any]] | None = Field(
         None,
@@ -62,6 +63,7 @@ class Group(BaseModel):
     gold: GoldTrace | None = None
     references: list[GoldTrace] | None = None
     gold_ref: str | None = Field(None, description="`sha256:<hex>` of a trace sent before (409 if unknown).")
+    gold_refs: list[str] | None = Field(None, description="Several such refs (a `references` group).")
     rollouts: list[Rollout]
 
 
@@ -85,6 +87,11 @@ class Match(BaseModel):
     reward: float
 
 
+class ToolRLScore(BaseModel):
+    format: float
+    correctness: float
+
+
 class RolloutScore(BaseModel):
     model_config = _OPEN
     turn_rewards: list[float]
@@ -97,6 +104,8 @@ class RolloutScore(BaseModel):
     num_calls: int | None = None
     malformed_calls: int | None = None
     reference: int | None = None
+    trajectory_reward: float | None = None
+    toolrl: ToolRLScore | None = Field(None, description="The two ToolRL terms (toolrl presets).")
     matches: list[Match] | None = None
 
 
@@ -112,6 +121,7 @@ class ScoreResponse(BaseModel):
     model_config = _OPEN
     preset: str
     config: dict[str, Any] = Field(description="Every setting, resolved.")
+    effective: dict[str, Any] = Field(description="Schedule values in effect at this step.")
     groups: list[GroupScore]
 
 
