@@ -1,93 +1,27 @@
-"""gRPC clients with the surface of the HTTP ones: ``GrpcTurnScoreClient`` and ``AsyncGrpcTurnScoreClient``.
-
-Needs the ``grpc`` extra (``pip install 'turnscore-client[grpc]'``: grpcio and protobuf); the generated
-``turnscore.v1`` code ships in ``turnscore_client._gen``, so the service package is not needed.
-
-They subclass :class:`~turnscore_client.TurnScoreClient` / :class:`~turnscore_client.AsyncTurnScoreClient` and
-replace only the transport: the same ``score()``, ``advantages()``, ``presets()``, ``health()``, chunking,
-concurrency, retries (UNAVAILABLE, DEADLINE_EXCEEDED per attempt, and RESOURCE_EXHAUSTED "overloaded" are
-retried like connection errors and 503), gold_ref protocol (a FAILED_PRECONDITION ``unknown_gold_ref`` is
-resent with the full traces) and local fallback; the same typed results; the same typed errors (a gRPC status
-becomes the exception of the equivalent HTTP status, with the server's ``code``, ``message`` and ``details``).
-
-``target``: ``"host:port"``, several (list or comma-separated; round-robin, failover on retry) or ``None``
-for ``$TURNSCORE_GRPC_TARGET`` (default ``127.0.0.1:50051``). ``credentials=grpc.ssl_channel_credentials()``
-for TLS. ``/v1/openrlhf`` has no RPC (it is an HTTP compatibility shape).
+"""API.md bodies <-> ``turnscore.v1`` messages, for the gRPC transport (the reverse of the service's
+``grpc/convert.py``).
 
 A request the typed messages cannot express (e.g. a rollout with both ``text`` and ``turns``) raises
-:class:`ValidationError` before anything is sent, with the message and ``details.path`` the service
-would give.
+:class:`~turnscore_client.ValidationError` before anything is sent, with the message and ``details.path``
+the service would give.
 """
 
 from __future__ import annotations
 
 import json
 import numbers
-import os
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-import httpx
+from .._gen import turnscore_pb2 as pb
+from .._json import dumps
+from ..errors import ValidationError
 
-try:
-    import grpc
-    import grpc.aio
-except ImportError as _e:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        "turnscore_client.grpc needs grpcio and protobuf: pip install 'turnscore-client[grpc]'"
-    ) from _e
+__all__ = ["advantages_request", "presets_dict", "response_dict", "score_request"]
 
-from ._base import UrlRing, dumps
-from ._client import (
-    AsyncTurnScoreClient,
-    TurnScoreClient,
-    _Common,
-    _env_kwargs,
-    _openrlhf_unavailable,
-    _Outcome,
-)
-from ._gen import turnscore_pb2 as pb
-from ._gen import turnscore_pb2_grpc as pb_grpc
-from ._retry import RETRY_STATUSES, Attempts, parse_retry_after
-from .errors import ConnectionFailed, TurnScoreError, ValidationError, error_from_response
-from .types import Health
-
-__all__ = [
-    "AsyncGrpcTurnScoreClient",
-    "GrpcTurnScoreClient",
-    "advantages_request",
-    "error_from_rpc",
-    "response_dict",
-    "score_request",
-]
-
-DEFAULT_TARGET = "127.0.0.1:50051"
-SERVICE_NAME = "turnscore.v1.RewardService"
-ERROR_KEY = "turnscore-error-bin"
-_PLACEHOLDER_URL = "http://grpc.invalid"  # _Common wants an HTTP URL; the gRPC transport never uses it
 _FORMS = ("text", "messages", "turns")
 _GOLD_KEYS = ("gold", "references", "gold_ref", "gold_refs")
 _INT64 = (-(2**63), 2**63 - 1)
-_CHANNEL_OPTIONS = (
-    ("grpc.max_receive_message_length", -1),
-    ("grpc.max_send_message_length", -1),
-    ("grpc.primary_user_agent", "turnscore-client"),
-)
-
-
-def parse_targets(target: str | Sequence[str] | None) -> list[str]:
-    if target is None:
-        target = os.environ.get("TURNSCORE_GRPC_TARGET") or DEFAULT_TARGET
-    parts = target.split(",") if isinstance(target, str) else list(target)
-    out = []
-    for p in parts:
-        p = p.strip().removeprefix("grpc://").rstrip("/")  # other schemes (dns:///, unix:) pass through
-        if p:
-            out.append(p)
-    if not out:
-        raise ValueError("at least one gRPC target (host:port) is required")
-    return out
 
 
 # ---- API.md dict -> turnscore.v1 request ----------------------------------------------------------------
@@ -106,7 +40,7 @@ def _set_id(msg: Any, gid: Any) -> None:
         msg.id_json = dumps(gid)
 
 
-def _common(msg: Any, body: Mapping[str, Any]) -> None:
+def _set_common_fields(msg: Any, body: Mapping[str, Any]) -> None:
     preset = body.get("preset")
     if preset is not None:
         if not isinstance(preset, str):
@@ -147,7 +81,7 @@ def _groups(req: Any, body: Mapping[str, Any]) -> Iterator[tuple[Any, Mapping[st
 def score_request(body: Mapping[str, Any]) -> pb.ScoreRequest:
     """A ``POST /v1/score`` body as a ``ScoreRequest``."""
     req = pb.ScoreRequest()
-    _common(req, body)
+    _set_common_fields(req, body)
     explain = body.get("explain")
     if explain is not None:
         if not isinstance(explain, bool):
@@ -198,7 +132,7 @@ def _number(x: Any, path: str) -> float:
 def advantages_request(body: Mapping[str, Any]) -> pb.AdvantagesRequest:
     """A ``POST /v1/advantages`` body as an ``AdvantagesRequest``."""
     req = pb.AdvantagesRequest()
-    _common(req, body)
+    _set_common_fields(req, body)
     for group, g, path in _groups(req, body):
         for ri, r in enumerate(_rollouts(g, path)):
             rp = f"{path}.rollouts[{ri}]"
@@ -280,281 +214,3 @@ def response_dict(resp: pb.ScoreResponse) -> dict[str, Any]:
 
 def presets_dict(resp: pb.PresetsResponse) -> dict[str, Any]:
     return {name: json.loads(v) for name, v in resp.presets_json.items()}
-
-
-# ---- errors ---------------------------------------------------------------------------------------------
-
-_RETRY_CONNECTION = frozenset(
-    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
-)
-_BAD_REQUEST_CODES = frozenset({"malformed_json", "bad_request", "bad_encoding"})
-
-
-def _http_status(code: grpc.StatusCode, api_code: str | None) -> int:
-    if code == grpc.StatusCode.INVALID_ARGUMENT:
-        return 400 if api_code in _BAD_REQUEST_CODES else 422
-    if code == grpc.StatusCode.FAILED_PRECONDITION:
-        return 409
-    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        return 503 if api_code == "overloaded" else 413
-    if code == grpc.StatusCode.UNAUTHENTICATED:
-        return 401
-    if code == grpc.StatusCode.PERMISSION_DENIED:
-        return 403
-    if code == grpc.StatusCode.UNIMPLEMENTED:
-        return 404
-    return 500
-
-
-def error_from_rpc(err: grpc.RpcError, target: str) -> tuple[TurnScoreError, bool, float | None]:
-    """(typed error, retryable, retry_after) for a failed call; the server's API.md error body comes from
-    the trailing metadata ``turnscore-error-bin``."""
-    code: grpc.StatusCode = err.code()  # type: ignore[attr-defined]
-    message = err.details() or code.name  # type: ignore[attr-defined]
-    url = f"grpc://{target}"
-    trailers = dict(err.trailing_metadata() or ())  # type: ignore[attr-defined]
-    if code in _RETRY_CONNECTION:
-        why = "deadline_exceeded" if code == grpc.StatusCode.DEADLINE_EXCEEDED else "connection_failed"
-        return ConnectionFailed(f"{code.name}: {message}", code=why, url=url), True, None
-    body: Any = None
-    raw = trailers.get(ERROR_KEY)
-    if isinstance(raw, bytes | str):
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = None
-    api_code: str | None = None
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        api_code = str(body["error"].get("code"))
-    if body is None:
-        body = {"error": {"code": code.name.lower(), "message": message, "details": None}}
-    retry = trailers.get("retry-after")
-    retry_after = parse_retry_after(retry.decode() if isinstance(retry, bytes) else retry)
-    status = _http_status(code, api_code)
-    typed = error_from_response(status, body, url=url, retry_after=retry_after)
-    return typed, status in RETRY_STATUSES, retry_after
-
-
-# ---- shared transport logic -----------------------------------------------------------------------------
-
-_RPCS: dict[tuple[str, str], tuple[str, Callable[[Any], Any], Callable[[Any, Any], Any]]] = {
-    ("POST", "/v1/score"): ("Score", score_request, lambda resp, body: response_dict(resp)),
-    ("POST", "/v1/advantages"): ("Advantages", advantages_request, lambda resp, body: response_dict(resp)),
-    ("GET", "/v1/presets"): (
-        "Presets",
-        lambda body: pb.PresetsRequest(),
-        lambda resp, body: presets_dict(resp),
-    ),
-}
-
-
-class _GrpcMixin(_Common):
-    """What both gRPC clients share: settings, channels, request encoding, status mapping and retry
-    decisions (placed before :class:`TurnScoreClient` / :class:`AsyncTurnScoreClient` in their bases)."""
-
-    def __init__(
-        self,
-        target: str | Sequence[str] | None = None,
-        *,
-        credentials: grpc.ChannelCredentials | None = None,
-        options: Sequence[tuple[str, Any]] = (),
-        compression: grpc.Compression | None = None,
-        metadata: Sequence[tuple[str, str]] = (),
-        **kwargs: Any,
-    ) -> None:
-        _Common.__init__(self, _PLACEHOLDER_URL, **kwargs)
-        self.targets = [] if self.local else parse_targets(target)
-        self.urls = list(self.targets)
-        self._ring = UrlRing(self.targets) if self.targets else None
-        self.credentials = credentials
-        self.channel_options = (*_CHANNEL_OPTIONS, *options)
-        self.compression = compression
-        auth = [("authorization", v) for k, v in self.headers.items() if k.lower() == "authorization"]
-        self.metadata = tuple(auth) + tuple((k.lower(), v) for k, v in metadata)
-        self._channel_lock = threading.Lock()
-        self._channels: dict[str, Any] = {}
-
-    def _channel(self, target: str) -> Any:
-        raise NotImplementedError
-
-    def _channel_from(self, api: Any, target: str) -> Any:
-        """The channel to ``target``, created on first use by ``api`` (``grpc`` or ``grpc.aio``)."""
-        ch = self._channels.get(target)
-        if ch is None:
-            if self.credentials is not None:
-                ch = api.secure_channel(target, self.credentials, self.channel_options, self.compression)
-            else:
-                ch = api.insecure_channel(target, self.channel_options, self.compression)
-            self._channels[target] = ch
-        return ch
-
-    def _rpc_request(self, method: str, path: str, body: Any) -> tuple[str, Any, Callable[[Any, Any], Any]]:
-        """(RPC name, request message, response decoder) for an HTTP route."""
-        try:
-            name, encode, decode = _RPCS[(method, path)]
-        except KeyError:
-            raise TurnScoreError(
-                f"{method} {path} has no gRPC method (HTTP only)", code="not_available"
-            ) from None
-        return name, encode(body if body is not None else {}), decode
-
-    def _rpc_call(self, target: str, name: str) -> Any:
-        return getattr(pb_grpc.RewardServiceStub(self._channel(target)), name)
-
-    def _attempt_seconds(self, attempts: Attempts) -> float | None:
-        t = self.timeout
-        base = t.read if isinstance(t, httpx.Timeout) else t
-        left = attempts.remaining()
-        if left is None:
-            return None if base is None else float(base)
-        return max(0.001, left if base is None else min(float(base), left))
-
-    def _rpc_failed(self, attempts: Attempts, e: grpc.RpcError, target: str) -> _Outcome:
-        """A failed call: retry after the wait, or raise its typed error (not retryable, no attempt left)."""
-        err, retryable, retry_after = error_from_rpc(e, target)
-        if not retryable:
-            err.attempts = attempts.count
-            raise err from None
-        return False, self._attempt_failed(attempts, err, retry_after)
-
-    def _health_check(self, ready: bool) -> Any:
-        """The ``grpc.health.v1`` Check on the next target (an awaitable call with ``grpc.aio``)."""
-        assert self._ring is not None
-        stub = _health_stub(self._channel(self._ring.next()))
-        return stub.Check(_health_request(ready), timeout=self._probe_timeout, metadata=self.metadata)
-
-    @staticmethod
-    def _health_result(resp: Any) -> Health:
-        serving = resp.status == 1  # grpc.health.v1 HealthCheckResponse.SERVING
-        names = {0: "UNKNOWN", 1: "SERVING", 2: "NOT_SERVING", 3: "SERVICE_UNKNOWN"}
-        return Health(serving, 200 if serving else 503, {"status": names.get(resp.status, str(resp.status))})
-
-
-def _health_stub(channel: Any) -> Any:
-    from grpc_health.v1 import health_pb2_grpc  # grpcio-health-checking, when installed
-
-    return health_pb2_grpc.HealthStub(channel)
-
-
-def _health_request(ready: bool) -> Any:
-    from grpc_health.v1 import health_pb2
-
-    return health_pb2.HealthCheckRequest(service=SERVICE_NAME if ready else "")
-
-
-def _no_health(e: grpc.RpcError) -> Health:
-    return Health(False, 0, f"{e.code().name}: {e.details()}")  # type: ignore[attr-defined]
-
-
-class GrpcTurnScoreClient(_GrpcMixin, TurnScoreClient):
-    """Synchronous gRPC client: :class:`TurnScoreClient`'s surface over ``turnscore.v1.RewardService``.
-
-    Extra arguments: ``credentials`` (``grpc.ChannelCredentials``; default insecure), ``options`` (channel
-    arguments), ``compression`` (e.g. ``grpc.Compression.Gzip``), ``metadata`` (extra call metadata).
-    ``health()`` uses ``grpc.health.v1`` (needs grpcio-health-checking); ``ready=True`` asks for the
-    RewardService itself.
-    """
-
-    @classmethod
-    def from_env(  # type: ignore[override]
-        cls, target: str | Sequence[str] | None = None, **overrides: Any
-    ) -> GrpcTurnScoreClient:
-        """Configured like :meth:`TurnScoreClient.from_env`; the target from ``$TURNSCORE_GRPC_TARGET``."""
-        return cls(target, **_env_kwargs(overrides))
-
-    @classmethod
-    def local_mode(cls, **kwargs: Any) -> GrpcTurnScoreClient:
-        return cls(None, local=True, **kwargs)
-
-    def __enter__(self) -> GrpcTurnScoreClient:
-        return self
-
-    def _channel(self, target: str) -> grpc.Channel:
-        with self._channel_lock:
-            return self._channel_from(grpc, target)
-
-    def close(self) -> None:
-        with self._channel_lock:
-            for ch in self._channels.values():
-                ch.close()
-            self._channels.clear()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
-
-    def _request_http(self, method: str, path: str, body: Any) -> Any:
-        name, request, decode = self._rpc_request(method, path, body)
-
-        def attempt(target: str, attempts: Attempts) -> _Outcome:
-            call = self._rpc_call(target, name)
-            try:
-                resp = call(request, timeout=self._attempt_seconds(attempts), metadata=self.metadata)
-            except grpc.RpcError as e:
-                return self._rpc_failed(attempts, e, target)
-            return True, decode(resp, body)
-
-        return self._with_retries(attempt)
-
-    def openrlhf(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        raise _openrlhf_unavailable()
-
-    def health(self, *, ready: bool = False) -> Health:
-        """One ``grpc.health.v1`` Check (no retry) on the next target."""
-        if self.local:
-            return super().health(ready=ready)
-        try:
-            resp = self._health_check(ready)
-        except grpc.RpcError as e:
-            return _no_health(e)
-        return self._health_result(resp)
-
-
-class AsyncGrpcTurnScoreClient(_GrpcMixin, AsyncTurnScoreClient):
-    """Asynchronous twin of :class:`GrpcTurnScoreClient` (grpc.aio; same arguments, awaitable methods)."""
-
-    @classmethod
-    def from_env(  # type: ignore[override]
-        cls, target: str | Sequence[str] | None = None, **overrides: Any
-    ) -> AsyncGrpcTurnScoreClient:
-        return cls(target, **_env_kwargs(overrides))
-
-    @classmethod
-    def local_mode(cls, **kwargs: Any) -> AsyncGrpcTurnScoreClient:
-        return cls(None, local=True, **kwargs)
-
-    async def __aenter__(self) -> AsyncGrpcTurnScoreClient:
-        return self
-
-    def _channel(self, target: str) -> grpc.aio.Channel:
-        # grpc.aio channels belong to the running event loop: created lazily, inside it.
-        return self._channel_from(grpc.aio, target)
-
-    async def aclose(self) -> None:
-        channels = list(self._channels.values())
-        self._channels.clear()
-        for ch in channels:
-            await ch.close()
-
-    async def _request_http(self, method: str, path: str, body: Any) -> Any:
-        name, request, decode = self._rpc_request(method, path, body)
-
-        async def attempt(target: str, attempts: Attempts) -> _Outcome:
-            call = self._rpc_call(target, name)
-            try:
-                resp = await call(request, timeout=self._attempt_seconds(attempts), metadata=self.metadata)
-            except grpc.RpcError as e:
-                return self._rpc_failed(attempts, e, target)
-            return True, decode(resp, body)
-
-        return await self._with_retries(attempt)
-
-    async def openrlhf(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        raise _openrlhf_unavailable()
-
-    async def health(self, *, ready: bool = False) -> Health:
-        if self.local:
-            return await super().health(ready=ready)
-        try:
-            resp = await self._health_check(ready)
-        except grpc.RpcError as e:
-            return _no_health(e)
-        return self._health_result(resp)
