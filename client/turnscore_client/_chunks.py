@@ -86,7 +86,7 @@ class ScoreChunk:
     """One request's worth of groups and the gold_ref bookkeeping for it.
 
     Groups whose full gold was sent before (and answered with a ``gold_ref``) go out as ``gold_ref`` only;
-    on 409 ``unknown_gold_ref`` :meth:`restore` puts the full traces back for the refs the service misses.
+    on ``unknown_gold_ref`` (any transport) :meth:`restore` puts the full traces back for the refs missed.
     """
 
     def __init__(self, groups: list[dict[str, Any]], memory: GoldMemory | None) -> None:

@@ -110,8 +110,8 @@ class AuthenticationError(APIError):
 
 
 class UnknownGoldRefError(APIError):
-    """409 ``unknown_gold_ref``: the service knows none of ``missing`` (the client resends full golds
-    by itself; this is raised only if the resend is answered with 409 again)."""
+    """409 ``unknown_gold_ref`` (gRPC FAILED_PRECONDITION): the service knows none of ``missing`` (the client
+    resends full golds by itself; this is raised only if the resend is answered the same way)."""
 
     code = "unknown_gold_ref"
     kind = ErrorKind.UNKNOWN_GOLD_REF

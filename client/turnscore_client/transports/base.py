@@ -16,12 +16,10 @@ from typing import Any
 
 import httpx
 
-from .._version import __version__
 from ..errors import TurnScoreError
 
 __all__ = ["DEFAULT_TIMEOUT", "AsyncTransport", "EndpointRing", "Operation", "Transport", "http_only"]
 
-USER_AGENT = f"turnscore-client/{__version__}"
 #: Per attempt: 60 s, of which connecting at most 5 (gRPC uses the read timeout, 60 s).
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 

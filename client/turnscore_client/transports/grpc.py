@@ -97,7 +97,7 @@ _RPCS: dict[Operation, tuple[str, Callable[[Any], Any], Callable[[Any, str], Any
 }
 
 
-def prepare(operation: Operation, body: Any) -> GrpcRequest:
+def grpc_request(operation: Operation, body: Any) -> GrpcRequest:
     """The call of ``operation`` for ``body`` (``ValidationError`` for what the messages cannot hold)."""
     if operation in (Operation.HEALTH, Operation.READY):
         from grpc_health.v1 import health_pb2
@@ -248,7 +248,7 @@ class GrpcTransport(Transport):
         self.endpoints = self._channels.ring.endpoints
 
     def prepare(self, operation: Operation, body: Any) -> GrpcRequest:
-        return prepare(operation, body)
+        return grpc_request(operation, body)
 
     def call(self, operation: Operation, request: GrpcRequest, timeout: float | None) -> Any:
         target, method = self._channels.method(request)
@@ -286,7 +286,7 @@ class AsyncGrpcTransport(AsyncTransport):
         self.endpoints = self._channels.ring.endpoints
 
     def prepare(self, operation: Operation, body: Any) -> GrpcRequest:
-        return prepare(operation, body)
+        return grpc_request(operation, body)
 
     async def call(self, operation: Operation, request: GrpcRequest, timeout: float | None) -> Any:
         target, method = self._channels.method(request)

@@ -11,8 +11,9 @@ import httpx
 from .. import settings
 from .._json import dumps, loads
 from .._retry import parse_retry_after
+from .._version import __version__
 from ..errors import ConnectionFailed, error_from_response
-from .base import DEFAULT_TIMEOUT, USER_AGENT, AsyncTransport, EndpointRing, Operation, Transport
+from .base import DEFAULT_TIMEOUT, AsyncTransport, EndpointRing, Operation, Transport
 
 __all__ = ["AsyncHttpTransport", "HttpTransport", "parse_urls"]
 
@@ -25,7 +26,8 @@ ROUTES: dict[Operation, tuple[str, str]] = {
     Operation.READY: ("GET", "/readyz"),
 }
 
-Timeout = float | httpx.Timeout | None
+USER_AGENT = f"turnscore-client/{__version__}"
+TimeoutSetting = float | httpx.Timeout | None
 
 
 def parse_urls(base_url: str | Sequence[str] | None) -> list[str]:
@@ -90,7 +92,7 @@ class _Options:
         self,
         base_url: str | Sequence[str] | None,
         api_key: str | None,
-        timeout: Timeout,
+        timeout: TimeoutSetting,
         headers: Mapping[str, str] | None,
         gzip_min_bytes: int | None,
         max_connections: int,
@@ -136,7 +138,7 @@ class HttpTransport(Transport):
         base_url: str | Sequence[str] | None = None,
         *,
         api_key: str | None = None,
-        timeout: Timeout = DEFAULT_TIMEOUT,
+        timeout: TimeoutSetting = DEFAULT_TIMEOUT,
         headers: Mapping[str, str] | None = None,
         gzip_min_bytes: int | None = None,
         max_connections: int = 10,
@@ -177,7 +179,7 @@ class AsyncHttpTransport(AsyncTransport):
         base_url: str | Sequence[str] | None = None,
         *,
         api_key: str | None = None,
-        timeout: Timeout = DEFAULT_TIMEOUT,
+        timeout: TimeoutSetting = DEFAULT_TIMEOUT,
         headers: Mapping[str, str] | None = None,
         gzip_min_bytes: int | None = None,
         max_connections: int = 10,
