@@ -1,6 +1,7 @@
 """Client for the turnscore reward service, with trainer adapters."""
 
-from ._client import AsyncTurnScoreClient, ClientStats, TurnScoreClient
+from ._base_client import ClientStats
+from ._client import AsyncTurnScoreClient, TurnScoreClient
 from ._retry import RetryPolicy
 from ._version import __version__
 from .errors import (
@@ -8,6 +9,7 @@ from .errors import (
     AuthenticationError,
     BadRequestError,
     ConnectionFailed,
+    ErrorKind,
     LocalModeUnavailable,
     PayloadTooLargeError,
     RateLimitedError,
@@ -18,20 +20,23 @@ from .errors import (
     ValidationError,
 )
 from .gold import gold_from_record
-from .local import local_available
+from .transports import AsyncTransport, Operation, Transport, local_available
 from .types import GroupScore, Health, Match, RolloutScore, ScoreResponse, ToolRLScore
 
 __all__ = [
     "APIError",
+    "AsyncTransport",
     "AsyncTurnScoreClient",
     "AuthenticationError",
     "BadRequestError",
     "ClientStats",
     "ConnectionFailed",
+    "ErrorKind",
     "GroupScore",
     "Health",
     "LocalModeUnavailable",
     "Match",
+    "Operation",
     "PayloadTooLargeError",
     "RateLimitedError",
     "RetryPolicy",
@@ -40,6 +45,7 @@ __all__ = [
     "ServerError",
     "ServiceUnavailableError",
     "ToolRLScore",
+    "Transport",
     "TurnScoreClient",
     "TurnScoreError",
     "UnknownGoldRefError",

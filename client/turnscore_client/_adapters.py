@@ -1,33 +1,24 @@
-"""Helpers shared by the trainer adapters: settings from the environment, one client per event loop."""
+"""Helpers shared by the trainer adapters: preset and config from the environment, a client per event loop."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import threading
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ._base import GoldMemory
+from . import settings
+from ._chunks import GoldMemory
 from ._client import AsyncTurnScoreClient, TurnScoreClient
 
 
 def env_preset(preset: str | None) -> str | None:
-    return preset if preset is not None else (os.environ.get("TURNSCORE_PRESET") or None)
+    return preset if preset is not None else settings.PRESET.get()
 
 
 def env_config(config: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if config is not None:
-        return dict(config)
-    raw = os.environ.get("TURNSCORE_CONFIG")
-    if not raw:
-        return None
-    value = json.loads(raw)
-    if not isinstance(value, dict):
-        raise ValueError("TURNSCORE_CONFIG must be a JSON object of config overrides")
-    return value
+    return dict(config) if config is not None else settings.CONFIG.get()
 
 
 class PerLoopAsyncClient:

@@ -7,8 +7,6 @@ import random
 import time
 from dataclasses import dataclass
 
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
-
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -18,11 +16,12 @@ class RetryPolicy:
     - ``backoff_base`` / ``backoff_max``: the wait before attempt k+1 is uniform in
       ``[0, min(backoff_max, backoff_base * 2**(k-1))]`` (full jitter, so replicas that failed together do not
       come back together).
-    - ``retry_after_max``: a ``Retry-After`` from the service (429/503) is honoured up to this many seconds
-      (it replaces the jittered wait when longer).
+    - ``retry_after_max``: a ``Retry-After`` from the service (HTTP header or gRPC metadata) is honoured up to
+      this many seconds (it replaces the jittered wait when longer).
     - ``deadline``: total seconds for one request including every retry and wait; no attempt starts after it
       and no wait runs past it. ``None``: bounded by attempts only.
-    Retried: connection errors and timeouts, 502/503/504, 429. Never: any other 4xx, nor 500.
+    Retried: the errors with ``retryable`` set: no answer (connection errors, timeouts), rate limited,
+    overloaded, unavailable (HTTP 429/502/503/504). Never: any other error.
     """
 
     max_attempts: int = 5

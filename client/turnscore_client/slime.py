@@ -27,20 +27,21 @@ Written against slime's documented interface (``slime/utils/types.py`` ``Sample`
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
+from . import settings
 from ._adapters import PerLoopAsyncClient, env_config, env_preset
-from ._base import fingerprint
 from ._client import AsyncTurnScoreClient
+from ._json import fingerprint
 from .gold import group_fields
 
 __all__ = ["group_rm", "score_samples"]
 
 
 def _base_url(args: Any) -> str | None:
-    if os.environ.get("TURNSCORE_URL"):
-        return os.environ["TURNSCORE_URL"]
+    env_url = settings.URL.get()
+    if env_url:
+        return env_url
     url = getattr(args, "rm_url", None)
     if isinstance(url, str) and url.startswith(("http://", "https://")):
         return url

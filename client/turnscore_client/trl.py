@@ -26,8 +26,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._adapters import PerLoopAsyncClient, env_config, env_preset
-from ._base import fingerprint
 from ._client import AsyncTurnScoreClient, TurnScoreClient
+from ._json import fingerprint
 from .gold import group_fields
 from .types import RolloutScore, ScoreResponse
 

@@ -23,10 +23,12 @@ from turnscore_client import (
     ValidationError,
     gold_from_record,
 )
-from turnscore_client._base import GoldMemory, ScoreChunk, dumps, parse_urls
+from turnscore_client._chunks import GoldMemory, ScoreChunk
+from turnscore_client._json import dumps
 from turnscore_client._retry import Attempts, parse_retry_after
 from turnscore_client.errors import error_from_response
 from turnscore_client.gold import group_fields
+from turnscore_client.transports.http import parse_urls
 
 
 def test_backoff_is_bounded_jittered_and_honours_retry_after() -> None:
@@ -94,12 +96,12 @@ def test_parse_urls() -> None:
 @pytest.mark.parametrize("fast", [True, False])
 def test_dumps_handles_numpy_and_refuses_nan(fast: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     import numpy as np
-    from turnscore_client import _base
+    from turnscore_client import _json
 
     if not fast:
-        monkeypatch.setattr(_base, "_orjson", None)  # loads() without the ``fast`` extra
+        monkeypatch.setattr(_json, "_orjson", None)  # loads() without the ``fast`` extra
     else:
-        assert _base._orjson is not None  # the main environment has orjson (the service needs it)
+        assert _json._orjson is not None  # the main environment has orjson (the service needs it)
     assert json.loads(dumps({"a": np.float32(0.5), "b": np.arange(3), "c": (1, 2)})) == {
         "a": 0.5,
         "b": [0, 1, 2],
@@ -117,10 +119,10 @@ def test_dumps_handles_numpy_and_refuses_nan(fast: bool, monkeypatch: pytest.Mon
         "text": "é ☃ \u2028",
         "f": 1e-05,
     }
-    assert json.loads(dumps(odd)) == json.loads(json.dumps(odd, default=_base._default))
+    assert json.loads(dumps(odd)) == json.loads(json.dumps(odd, default=_json._default))
     with pytest.raises(TypeError):
         dumps({"x": object()})
-    assert _base.loads(dumps(odd)) == json.loads(dumps(odd))
+    assert _json.loads(dumps(odd)) == json.loads(dumps(odd))
 
 
 def test_score_chunk_substitutes_refs_and_restores() -> None:

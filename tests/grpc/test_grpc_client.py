@@ -213,3 +213,29 @@ def test_gzip_and_targets_from_env(both: ServeProcess, monkeypatch: pytest.Monke
         assert g.targets == [both.target, both.target] and g.retry.max_attempts == 1
         groups = [group(i) for i in range(3)]
         assert raw(g.score(groups, explain=True)) == raw(h.score(groups, explain=True))
+
+
+def test_every_transport_raises_the_same_errors(both: ServeProcess) -> None:
+    """The same refused requests over HTTP, gRPC and in-process: the same exception, kind, code, message,
+    details and status."""
+    refused: list[tuple[list[dict[str, Any]], dict[str, Any]]] = [
+        ([group()], {"config": {"no_such_setting": 1}}),
+        ([group()], {"preset": "no-such-preset"}),
+        ([{"id": "g", "gold": GOLD, "rollouts": [{"messages": "not a list"}]}], {}),
+        ([{"id": "g", "gold_ref": "sha256:" + "1" * 64, "rollouts": [{"turns": TURNS}]}], {}),
+        ([{"id": "g", "references": [GOLD] * 65, "rollouts": [{"turns": TURNS}]}], {}),
+    ]
+    with (
+        TurnScoreClient(both.url, retry=NO_RETRY) as h,
+        GrpcTurnScoreClient(both.target, retry=NO_RETRY) as g,
+        TurnScoreClient.local_mode() as local,
+    ):
+        for groups, kw in refused:
+            seen = []
+            for client in (h, g, local):
+                with pytest.raises(TurnScoreError) as e:
+                    client.score(groups, **kw)
+                err = e.value
+                seen.append((type(err), err.kind, err.code, err.message, err.details, err.status))
+            assert seen[0] == seen[1] == seen[2], seen
+            assert seen[0][0] in (ValidationError, UnknownGoldRefError, PayloadTooLargeError)

@@ -18,10 +18,11 @@ rejected by the service (422 / ``ConfigError``), never ignored.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
+
+from .. import settings as env
 
 __all__ = ["PREFIX", "Settings"]
 
@@ -80,7 +81,7 @@ class Settings:
         for k, v in d.items():
             if k not in TRANSPORT_KEYS:
                 overrides[k] = v
-        url = d.get("url") or os.environ.get("TURNSCORE_URL") or ""
+        url = d.get("url") or env.URL.get() or ""
         urls = tuple(u.strip() for u in (url if isinstance(url, list) else str(url).split(",")) if u.strip())
         backend = str(d.get("backend") or "auto")
         if backend not in BACKENDS:
@@ -104,7 +105,7 @@ class Settings:
         """Whether to run the core in-process (``prefer_local``: the estimator's ``auto`` choice)."""
         if self.backend != "auto":
             return self.backend == "local"
-        from ..local import local_available
+        from ..transports.local import local_available
 
         if prefer_local:
             return local_available() or not self.urls

@@ -1,99 +1,14 @@
-"""Transport-independent pieces shared by the sync and async clients: JSON encoding, chunking,
-the bounded gold memory (gold_ref protocol), URL rotation and response merging."""
+"""What a client call becomes on the wire, whatever the transport: groups split into chunks, the bounded
+gold memory of the gold_ref protocol, request bodies, and the chunks' answers merged back."""
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import itertools
-import json
-import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-import numpy as np
-
-from ._version import __version__
-
-try:  # optional speed-up (the ``fast`` extra): responses decode ~7x cheaper
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - exercised by tests that hide it
-    _orjson = None  # type: ignore[assignment]
-
-USER_AGENT = f"turnscore-client/{__version__}"
-DEFAULT_URL = "http://127.0.0.1:8000"
-
-
-def _default(obj: Any) -> Any:
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, (set, frozenset, tuple)):
-        return list(obj)
-    tolist = getattr(obj, "tolist", None)  # torch tensors and similar
-    if callable(tolist):
-        return tolist()
-    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
-
-
-def dumps(obj: Any) -> bytes:
-    """Compact UTF-8 JSON; numpy scalars/arrays and tensors become plain numbers/lists; NaN is refused.
-
-    Always the standard library: orjson would write NaN as ``null`` without a word, and telling such a
-    ``null`` from a real one costs a walk over the whole body, which is what encoding costs anyway.
-    """
-    text = json.dumps(obj, default=_default, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return text.encode()
-
-
-def loads(data: bytes) -> Any:
-    """JSON text to Python (orjson when installed; the service never sends NaN, so both agree)."""
-    return _orjson.loads(data) if _orjson is not None else json.loads(data)
-
-
-def fingerprint(gold: Any) -> str:
-    """Client-side identity of a gold trace as sent (canonical JSON); maps to the server's ``gold_ref``."""
-    text = json.dumps(gold, default=_default, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def encode_body(body: Any, gzip_min_bytes: int | None) -> tuple[bytes, dict[str, str]]:
-    data = dumps(body)
-    headers = {"Content-Type": "application/json"}
-    if gzip_min_bytes is not None and len(data) >= gzip_min_bytes:
-        data = gzip.compress(data, compresslevel=5)
-        headers["Content-Encoding"] = "gzip"
-    return data, headers
-
-
-def parse_urls(base_url: str | Sequence[str] | None) -> list[str]:
-    """One URL, a comma-separated string or a list; ``None`` reads ``TURNSCORE_URL`` (else localhost:8000)."""
-    if base_url is None:
-        base_url = os.environ.get("TURNSCORE_URL") or DEFAULT_URL
-    parts = base_url.split(",") if isinstance(base_url, str) else list(base_url)
-    urls = [p.strip().rstrip("/") for p in parts if p and p.strip()]
-    if not urls:
-        raise ValueError("at least one base URL is required")
-    for u in urls:
-        if not u.startswith(("http://", "https://")):
-            raise ValueError(f"base URL must start with http:// or https://: {u!r}")
-    return urls
-
-
-class UrlRing:
-    """Round-robin over base URLs (thread-safe); every attempt, retries included, takes the next one."""
-
-    def __init__(self, urls: list[str]) -> None:
-        self.urls = urls
-        self._cycle = itertools.cycle(urls)
-        self._lock = threading.Lock()
-
-    def next(self) -> str:
-        with self._lock:
-            return next(self._cycle)
+from ._json import fingerprint
 
 
 class GoldMemory:
@@ -171,7 +86,7 @@ class ScoreChunk:
     """One request's worth of groups and the gold_ref bookkeeping for it.
 
     Groups whose full gold was sent before (and answered with a ``gold_ref``) go out as ``gold_ref`` only;
-    on 409 ``unknown_gold_ref`` :meth:`restore` puts the full traces back for the refs the service misses.
+    on ``unknown_gold_ref`` (any transport) :meth:`restore` puts the full traces back for the refs missed.
     """
 
     def __init__(self, groups: list[dict[str, Any]], memory: GoldMemory | None) -> None:
