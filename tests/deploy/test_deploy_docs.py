@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from deploy_support import REPO
+from tests.support.deploy import REPO
 
 DOC = REPO / "docs" / "deploy.md"
 
