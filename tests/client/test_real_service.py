@@ -1,5 +1,5 @@
 """The client against the real service (``turnscore serve`` on a socket) and the real core (local mode),
-on real gold traces (shared/data/gold)."""
+on real gold traces (``tests.support.gold``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """HTTP and gRPC answer the same requests with the same results (one process serves both).
 
-The requests are the real gold traces of shared/data/gold perturbed into rollouts in all three forms
+The requests are the real gold traces (``tests.support.gold``) perturbed into rollouts in all three forms
 (``turnscore.workload.make_request``), under every preset, with and without ``explain``.
 """
 
