@@ -6,7 +6,6 @@ import contextlib
 import gc
 import os
 import platform
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,10 +17,11 @@ from typing import Any
 import numpy as np
 import orjson
 
+from tests.support.serve import ServeProcess
+
 _LOAD_AT_IMPORT = os.getloadavg()  # the harness process started (other jobs share the machine)
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-GOLD_DIR = ROOT.parent / "shared" / "data" / "gold"
 
 
 # -- the machine ------------------------------------------------------------------------------------
@@ -167,12 +167,6 @@ def report(
 
 
 # -- the service ------------------------------------------------------------------------------------
-
-# The `turnscore serve` subprocess helper is tests/serve_support.py, shared with the test suites (it needs
-# only the standard library and httpx); tests/ is appended so nothing of bench is shadowed.
-if str(ROOT / "tests") not in sys.path:
-    sys.path.append(str(ROOT / "tests"))
-from serve_support import ServeProcess  # noqa: E402
 
 
 class Server(ServeProcess):

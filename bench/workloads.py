@@ -1,4 +1,4 @@
-"""Benchmark workloads: the real gold traces of ``shared/data/gold`` perturbed into rollouts.
+"""Benchmark workloads: the real gold traces (``tests.support.gold``) perturbed into rollouts.
 
 Every workload is a list of ``/v1/score`` request dicts built with :mod:`turnscore.workload` (dropped,
 extra, renamed, wrong-valued and repeated calls, malformed blocks; all three input forms):
@@ -16,26 +16,26 @@ extra, renamed, wrong-valued and repeated calls, malformed blocks; all three inp
 from __future__ import annotations
 
 import random
+import sys
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import orjson
 from turnscore import workload
 
-from .common import GOLD_DIR
+from tests.support.gold import SAMPLE, full_set_dir, gold_records
 
 CHARS_PER_TOKEN = 4
 
 
 @cache
-def records(gold_dir: str = str(GOLD_DIR)) -> list[dict[str, Any]]:
-    """Every gold trace record (cached; the files are read once per process)."""
-    path = Path(gold_dir)
-    if not path.is_dir():
-        raise SystemExit(f"gold traces not found at {path} (expected ../shared/data/gold)")
-    return workload.load_traces([path])
+def records() -> list[dict[str, Any]]:
+    """Every gold trace record (cached; the files are read once per process): the full set, else the sample
+    (with a warning: its numbers are not comparable to docs/PERFORMANCE.md's)."""
+    if full_set_dir() is None:
+        print(f"warning: the full gold set is absent, measuring on the sample {SAMPLE.name}", file=sys.stderr)
+    return gold_records()
 
 
 def _calls_pool(recs: list[dict[str, Any]]) -> list[dict[str, Any]]:

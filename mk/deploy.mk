@@ -21,11 +21,11 @@ hadolint: $(STAMP)
 	$(VENV)/bin/hadolint --failure-threshold style docker/Dockerfile
 
 # Rendered manifests on stdout: `make k8s-render K8S_DIR=k8s/overlays/prometheus-operator`.
-# Uses kubectl's kustomize when installed, else tests/deploy/kustomize_lite.py (the subset k8s/ uses).
+# Uses kubectl's kustomize when installed, else tests/support/kustomize_lite.py (the subset k8s/ uses).
 K8S_DIR ?= k8s
 k8s-render: $(STAMP)
 	@if command -v kubectl >/dev/null 2>&1; then kubectl kustomize $(K8S_DIR); \
-	else $(PY) tests/deploy/kustomize_lite.py $(K8S_DIR); fi
+	else $(PY) -m tests.support.kustomize_lite $(K8S_DIR); fi
 
 # Need a Docker engine (not available in CI).
 docker-build:

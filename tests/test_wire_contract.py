@@ -18,7 +18,7 @@ from turnscore.core import engine
 from turnscore.core.gold import compile_gold
 from turnscore.http import schemas
 from turnscore_client import types
-from turnscore_client._base import parse_presets
+from turnscore_client._chunks import parse_presets
 from turnscore_client._gen import turnscore_pb2 as pb
 
 # -- transport-specific differences ------------------------------------------------------------------------

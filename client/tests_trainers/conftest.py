@@ -12,21 +12,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-# tests/serve_support.py: the `turnscore serve` subprocess helper of every suite (stdlib + httpx only)
-sys.path.append(str(ROOT / "tests"))
-from serve_support import RealService  # noqa: E402
+from tests.support.gold import gold_records
+from tests.support.serve import LoopbackServer, RealService
+from tests.support.workloads import chat_prompt, qwen_response
 
+ROOT = Path(__file__).resolve().parents[2]
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 
@@ -38,7 +37,12 @@ def turnscore_exe() -> str:
     return exe
 
 
-class FaultProxy:
+def multi_call_records(n: int) -> list[dict[str, Any]]:
+    """The first ``n`` BFCL multi-turn gold traces of at least two calls."""
+    return gold_records(source="bfcl_v4/multi_turn", min_calls=2)[:n]
+
+
+class FaultProxy(LoopbackServer):
     """Forwards every request to ``upstream``, except that the first ``len(faults)`` POSTs get the scripted
     status (with ``Retry-After: 0``) instead. ``log`` records (path, status answered)."""
 
@@ -87,14 +91,7 @@ class FaultProxy:
             def do_POST(self) -> None:
                 self._forward("POST")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 @pytest.fixture(scope="session")
@@ -111,44 +108,6 @@ def proxy(service: RealService) -> Iterator[FaultProxy]:
     p.close()
 
 
-def gold_records(n: int = 6) -> list[dict[str, Any]]:
-    """Real multi-call gold traces (shared/data/gold, else the repo's sample)."""
-    shared = Path(os.environ.get("TURNSCORE_GOLD_DIR", ROOT.parent / "shared" / "data" / "gold"))
-    path = shared / "bfcl_multi_turn.jsonl"
-    if not path.exists():
-        path = ROOT / "tests" / "data" / "gold_sample.jsonl"
-    out = []
-    with path.open() as fh:
-        for line in fh:
-            rec = json.loads(line)
-            if sum(len(t) for t in rec["gold"]["turns"]) >= 2:
-                out.append(rec)
-            if len(out) == n:
-                break
-    return out
-
-
-def api_gold(rec: dict[str, Any]) -> dict[str, Any]:
-    calls = [c for turn in rec["gold"]["turns"] for c in turn]
-    return {"calls": calls, "answer": rec["gold"].get("answer"), "accepted_values": None}
-
-
-def qwen_response(turns: list[list[dict[str, Any]]]) -> str:
-    """A decoded Qwen multi-turn response (assistant turns with tool calls, tool responses between)."""
-    pieces = []
-    for calls in turns:
-        body = "".join(f"<tool_call>\n{json.dumps(c)}\n</tool_call>" for c in calls)
-        pieces.append(
-            f"<think>ok</think>\n{body}<|im_end|>\n<|im_start|>user\n<tool_response>\n{{}}\n</tool_response>"
-        )
-    return "<|im_end|>\n<|im_start|>assistant\n".join(pieces) + "<|im_end|>"
-
-
-def chat_prompt(question: str) -> str:
-    system = "<|im_start|>system\nYou call tools.<|im_end|>\n"
-    return f"{system}<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n"
-
-
 @pytest.fixture(scope="session")
 def tokenizer() -> Any:
     return build_tokenizer()
@@ -159,7 +118,7 @@ def build_tokenizer() -> Any:
     from transformers import PreTrainedTokenizerFast
 
     corpus = []
-    for rec in gold_records(20):
+    for rec in multi_call_records(20):
         corpus.append(chat_prompt(rec.get("question") or "") + qwen_response(rec["gold"]["turns"]))
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)

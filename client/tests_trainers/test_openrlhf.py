@@ -18,9 +18,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from conftest import ROOT, FaultProxy, RealService, api_gold, chat_prompt, gold_records, qwen_response
+from conftest import ROOT, FaultProxy, multi_call_records
 from openrlhf.utils.agent import SingleTurnAgentExecutor
 from turnscore_client import TurnScoreClient
+
+from tests.support.serve import RealService
+from tests.support.workloads import api_gold, chat_prompt, qwen_response
 
 EXAMPLE = ROOT / "client" / "examples" / "openrlhf_reward_func.py"
 
@@ -54,7 +57,7 @@ def _expected(service: RealService, rec: dict[str, Any], responses: list[str]) -
 
 def _cases() -> list[tuple[dict[str, Any], str, str]]:
     out = []
-    for rec in gold_records(3):
+    for rec in multi_call_records(3):
         turns = rec["gold"]["turns"]
         wrong = [[{"name": c["name"], "arguments": {"zz": 1}} for c in t] for t in turns]
         out.append((rec, qwen_response(turns), qwen_response(wrong[:1])))

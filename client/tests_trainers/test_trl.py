@@ -13,12 +13,15 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import RealService, api_gold, gold_records, qwen_response
+from conftest import multi_call_records
 from datasets import Dataset
 from transformers import Qwen2Config, Qwen2ForCausalLM
 from trl import GRPOConfig, GRPOTrainer
 from turnscore_client import ScoreResponse, TurnScoreClient
 from turnscore_client.trl import AsyncTurnScoreReward, TurnScoreReward
+
+from tests.support.serve import RealService
+from tests.support.workloads import api_gold, qwen_response
 
 G = 4  # completions per prompt
 
@@ -44,7 +47,7 @@ def _model(tokenizer: Any) -> Qwen2ForCausalLM:
 def _dataset(n: int = 2) -> Dataset:
     rows = [
         {"prompt": f"Question {i}: {rec['question'][:80]}", "gold": json.dumps(api_gold(rec))}
-        for i, rec in enumerate(gold_records(n))
+        for i, rec in enumerate(multi_call_records(n))
     ]
     return Dataset.from_list(rows)
 
@@ -85,7 +88,7 @@ def _inputs(
 ) -> tuple[list[dict[str, Any]], list[str], list[str], list[list[int]], list[list[float]]]:
     ds = _dataset()
     inputs, prompts, completions, ids = [], [], [], []
-    for row, rec in zip(ds, gold_records(2), strict=True):
+    for row, rec in zip(ds, multi_call_records(2), strict=True):
         for c in _completions(rec):
             inputs.append({"prompt": row["prompt"], "gold": row["gold"]})
             prompts.append(row["prompt"])
@@ -97,7 +100,7 @@ def _inputs(
 def _scored(service: RealService) -> ScoreResponse:
     groups = [
         {"id": str(i), "gold": api_gold(rec), "rollouts": [{"text": c} for c in _completions(rec)]}
-        for i, rec in enumerate(gold_records(2))
+        for i, rec in enumerate(multi_call_records(2))
     ]
     return TurnScoreClient(service.url).score(groups)
 

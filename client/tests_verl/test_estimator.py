@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import torch
 import verl
-from helpers import groups, response_mask, score_request, seed
 from hydra import compose, initialize_config_dir
 from turnscore_client import TurnScoreClient
 from turnscore_client.tokens import find_segments, pack_rewards
@@ -30,6 +29,8 @@ from verl.trainer.ppo.v1.utils import compute_advantage_for_multi_trajectories
 from verl.utils.tensordict_utils import list_of_dict_to_tensordict
 from verl.workers.utils.padding import response_to_nested
 
+from tests.support.workloads import response_mask, seed, verl_groups, verl_score_groups
+
 ATOL = 1e-5
 
 
@@ -42,7 +43,7 @@ def verl_config(*overrides: str) -> Any:
 
 def scored(url: str, preset: str | None = None, config: dict[str, Any] | None = None) -> list[list[Any]]:
     with TurnScoreClient(url) as c:
-        resp = c.score(score_request(groups()), preset=preset, config=config)
+        resp = c.score(verl_score_groups(verl_groups()), preset=preset, config=config)
     return [g.rollouts for g in resp.groups]
 
 
@@ -107,7 +108,7 @@ def assert_token_advantages(adv: torch.Tensor, mask: torch.Tensor, rollouts: lis
 
 
 def uids_for(rollouts: list[list[Any]]) -> list[str]:
-    names = [g["id"] for g in groups()]
+    names = [g["id"] for g in verl_groups()]
     return [f"uid-{names[gi]}" for gi, g in enumerate(rollouts) for _ in g]
 
 

@@ -7,10 +7,11 @@ import json
 from typing import Any
 
 import pytest
-from helpers import groups, score_request
 from omegaconf import OmegaConf
 from turnscore_client import TurnScoreClient
 from verl.trainer.ppo.reward import get_custom_reward_fn
+
+from tests.support.workloads import verl_groups, verl_score_groups
 
 
 def decoded_text(messages: list[dict[str, Any]]) -> str:
@@ -46,8 +47,8 @@ async def test_compute_score_is_the_trajectory_return(service_url: str, backend:
     fn = get_custom_reward_fn(cfg)  # verl's own loader (async function -> awaitable partial)
     assert fn is not None and inspect.iscoroutinefunction(fn.func)
     with TurnScoreClient(service_url) as c:
-        expect = c.score(score_request(groups()))
-    for g, eg in zip(groups(), expect.groups, strict=True):
+        expect = c.score(verl_score_groups(verl_groups()))
+    for g, eg in zip(verl_groups(), expect.groups, strict=True):
         for msgs, er in zip(g["rollouts"], eg.rollouts, strict=True):
             got = await fn(
                 data_source="toolcall",

@@ -4,7 +4,7 @@ Accepted inputs (an object or a JSON string of one):
 
 - an API.md gold: ``{"calls": [...], "answer": ..., "accepted_values": ...}``;
 - a per-turn gold: ``{"turns": [[call, ...], ...], "answer": ...}`` (calls flattened in turn order);
-- a gold-data record (``shared/data/gold`` format): ``{"gold": {"turns": ...}, "accepted_values":
+- a gold-data record (tests/data/README.md): ``{"gold": {"turns": ...}, "accepted_values":
   {"<turn>.<call>.<param>": [...]}}``;
 - ``{"references": [gold, ...]}`` (several acceptable traces) or ``{"gold_ref": "sha256:..."}``.
 """

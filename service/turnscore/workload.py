@@ -1,6 +1,6 @@
 """Synthetic rollouts from real gold traces, for tests, examples and benchmarks.
 
-Gold traces (the ``shared/data/gold`` JSONL records) are perturbed into plausible model rollouts —
+Gold traces (gold-data records, tests/data/README.md) are perturbed into plausible model rollouts —
 dropped, extra, renamed, wrong-valued and repeated calls, malformed blocks, answers of varying
 quality — and rendered in any of the three input forms (``text``, ``messages``, ``turns``).
 """

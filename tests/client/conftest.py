@@ -1,12 +1,13 @@
-"""Fixtures for the client suite (helpers in fakeservice.py)."""
+"""Fixtures for the client suite: scripted fake services and the real one."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from fakeservice import FakeService
-from serve_support import RealService
+
+from tests.support.fake_service import FakeService
+from tests.support.serve import RealService
 
 
 @pytest.fixture

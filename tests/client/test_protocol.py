@@ -9,7 +9,6 @@ import time
 
 import numpy as np
 import pytest
-from fakeservice import FakeService, Fault, err, make_group
 from turnscore_client import (
     APIError,
     AsyncTurnScoreClient,
@@ -26,6 +25,9 @@ from turnscore_client import (
     UnknownGoldRefError,
     ValidationError,
 )
+
+from tests.support.fake_service import FakeService, Fault, err
+from tests.support.workloads import make_group
 
 FAST = RetryPolicy(max_attempts=4, backoff_base=0.01, backoff_max=0.02, deadline=30)
 

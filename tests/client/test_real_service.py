@@ -1,5 +1,5 @@
 """The client against the real service (``turnscore serve`` on a socket) and the real core (local mode),
-on real gold traces (shared/data/gold)."""
+on real gold traces (``tests.support.gold``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ import sys
 from typing import Any
 
 import pytest
-from fakeservice import gold_records, rollouts_for
-from serve_support import RealService
 from turnscore_client import (
     AsyncTurnScoreClient,
     AuthenticationError,
@@ -23,13 +21,17 @@ from turnscore_client import (
     local_available,
 )
 
+from tests.support.gold import gold_records
+from tests.support.serve import RealService
+from tests.support.workloads import rollouts_for
+
 FAST = RetryPolicy(max_attempts=3, backoff_base=0.01, backoff_max=0.05, deadline=60)
 
 
 def _groups(per_file: int = 3) -> list[dict[str, Any]]:
     return [
         {"id": rec["id"], "gold": gold_from_record(rec), "rollouts": rollouts_for(rec)}
-        for rec in gold_records(per_file)
+        for rec in gold_records(per_file, min_calls=1)
     ]
 
 

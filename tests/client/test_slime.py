@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from fakeservice import FakeService, gold_records, qwen_text
-from serve_support import RealService
 from turnscore_client import TurnScoreClient, gold_from_record
 from turnscore_client.slime import group_rm
+
+from tests.support.fake_service import FakeService
+from tests.support.gold import gold_records
+from tests.support.serve import RealService
+from tests.support.workloads import qwen_text
 
 
 @dataclass
@@ -47,7 +50,7 @@ async def test_group_rm_scores_one_group_in_one_request(
     service: RealService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("TURNSCORE_URL", raising=False)
-    rec = next(r for r in gold_records(4) if sum(len(t) for t in r["gold"]["turns"]) >= 2)
+    rec = next(r for r in gold_records(4, min_calls=1) if sum(len(t) for t in r["gold"]["turns"]) >= 2)
     samples = _group(rec, 3)
     args = Namespace(rm_url=service.url, rollout_id=5)  # slime's --rm-url names the service
     rewards = await group_rm(args, samples)
@@ -69,7 +72,7 @@ async def test_group_rm_single_sample_and_env_url(
     service: RealService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TURNSCORE_URL", service.url)
-    rec = gold_records(1)[0]
+    rec = gold_records(1, min_calls=1)[0]
     (s, *_) = _group(rec, 0)
     reward = await group_rm(Namespace(rm_url=None), s)
     assert isinstance(reward, float) and reward == s.reward
@@ -77,7 +80,7 @@ async def test_group_rm_single_sample_and_env_url(
 
 async def test_group_rm_one_request_per_group(fake: FakeService, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TURNSCORE_URL", fake.url)
-    rec = gold_records(1)[0]
+    rec = gold_records(1, min_calls=1)[0]
     samples = _group(rec, 0)
     await group_rm(Namespace(), samples)
     (req,) = fake.posts()

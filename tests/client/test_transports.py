@@ -8,7 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from fakeservice import gold_ref_of, make_group
+from tests.support.fake_service import gold_ref_of
+from tests.support.workloads import make_group
 from turnscore_client import (
     AsyncTransport,
     AsyncTurnScoreClient,

@@ -9,10 +9,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from fakeservice import FakeService, gold_records
-from serve_support import RealService
 from turnscore_client import TurnScoreClient, gold_from_record
 from turnscore_client.trl import AsyncTurnScoreReward, TurnScoreReward
+
+from tests.support.fake_service import FakeService
+from tests.support.gold import gold_records
+from tests.support.serve import RealService
 
 
 def _call(rec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -42,7 +44,7 @@ def _conversational(recs: list[dict[str, Any]]) -> tuple[list[Any], list[Any], l
 
 
 def test_conversational_completions_against_real_service(service: RealService) -> None:
-    recs = [r for r in gold_records(3) if len(_call(r)) >= 2][:3]
+    recs = [r for r in gold_records(3, min_calls=1) if len(_call(r)) >= 2][:3]
     prompts, completions, golds = _conversational(recs)
     metrics: dict[str, float] = {}
     reward = TurnScoreReward(base_url=service.url)
@@ -72,7 +74,7 @@ def test_conversational_completions_against_real_service(service: RealService) -
 
 
 async def test_async_twin_groups_by_prompt_in_one_request(fake: FakeService) -> None:
-    rec = gold_records(1)[0]
+    rec = gold_records(1, min_calls=1)[0]
     gold = json.dumps(gold_from_record(rec))
     prompts = ["p1", "p2", "p1", "p2", "p1"]
     completions = ["a", "b", "c", "d", "e"]

@@ -10,7 +10,7 @@ import orjson
 from turnscore import workload
 from turnscore.core import engine
 
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "gold_sample.jsonl"
+from tests.support.gold import gold_records
 
 
 def score_file(src: Path, out: str, *options: str) -> subprocess.CompletedProcess[str]:
@@ -20,7 +20,7 @@ def score_file(src: Path, out: str, *options: str) -> subprocess.CompletedProces
 
 
 def test_score_file_keeps_every_line(tmp_path):
-    recs = workload.load_traces([SAMPLE])
+    recs = gold_records(sample=True)
     good1 = workload.make_request(recs, 3, 2, seed=1)
     good2 = workload.make_request(recs, 2, 3, seed=2)
     src = tmp_path / "in.jsonl"

@@ -343,11 +343,12 @@ def test_compiled_golds_are_deduplicated_within_a_request():
 def test_advantages_endpoint_reproduces_score(preset, extra):
     """Reported turn/outcome rewards are what the math used: /v1/advantages gives the same advantages."""
     import random
-    from pathlib import Path
 
     from turnscore import workload
 
-    recs = workload.load_traces([Path(__file__).resolve().parents[1] / "data" / "gold_sample.jsonl"])
+    from tests.support.gold import gold_records
+
+    recs = gold_records(sample=True)
     rng = random.Random(5)
     req = {"preset": preset, "config": extra, "groups": [workload.make_group(r, 4, rng) for r in recs[::7]]}
     body = engine.score(req).body

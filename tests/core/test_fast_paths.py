@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import random
 import warnings
-from pathlib import Path
 
 import numpy as np
 import ot
@@ -18,11 +17,11 @@ import pytest
 from turnscore import workload
 from turnscore.core import assign, engine, values
 
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "gold_sample.jsonl"
+from tests.support.gold import gold_records
 
 
 def _group_with_duplicates(seed: int) -> dict:
-    recs = workload.load_traces([SAMPLE])
+    recs = gold_records(sample=True)
     rng = random.Random(seed)
     g = workload.make_group(recs[seed % len(recs)], 5, rng)
     g["rollouts"] = g["rollouts"] + copy.deepcopy(g["rollouts"][:3]) + [{"text": ""}, {"turns": []}]

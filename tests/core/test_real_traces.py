@@ -1,25 +1,22 @@
-"""Every preset over the real gold traces (shared/data/gold), perturbed into rollouts in all three forms."""
+"""Every preset over the real gold traces (tests.support.gold), perturbed into rollouts in all three forms."""
 
 from __future__ import annotations
 
 import math
-import os
 import random
-from pathlib import Path
 
 import pytest
 from turnscore import workload
 from turnscore.core import engine
 
-ROOT = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("TURNSCORE_GOLD_DIR", ROOT.parent / "shared" / "data" / "gold"))
-SAMPLE = ROOT / "tests" / "data" / "gold_sample.jsonl"
+from tests.support.gold import gold_records
+
 PRESETS = list(engine.presets())
 
 
 @pytest.fixture(scope="module")
 def records():
-    recs = workload.load_traces([SHARED]) if SHARED.is_dir() else workload.load_traces([SAMPLE])
+    recs = gold_records()
     assert len(recs) >= 175
     return recs
 

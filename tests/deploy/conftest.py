@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from deploy_support import DOCKERFILE, K8S, Stage, parse_dockerfile
+
+from tests.support.deploy import DOCKERFILE, K8S, Stage, parse_dockerfile
 
 
 @pytest.fixture(scope="session")
@@ -38,8 +39,8 @@ def get_routes() -> set[str]:
 
 @pytest.fixture(scope="session")
 def rendered() -> dict[str, list[dict[str, Any]]]:
-    """The objects of each entry point under k8s/ (rendered by tests/deploy/kustomize_lite.py)."""
-    from kustomize_lite import build
+    """The objects of each entry point under k8s/ (rendered by tests/support/kustomize_lite.py)."""
+    from tests.support.kustomize_lite import build
 
     entries = {"k8s": K8S, "prometheus-operator": K8S / "overlays" / "prometheus-operator"}
     return {name: build(path) for name, path in entries.items()}

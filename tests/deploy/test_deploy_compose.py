@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
-from deploy_support import COMPOSE, REPO, Stage, settings_from_env
+
+from tests.support.deploy import COMPOSE, REPO, Stage, settings_from_env
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,10 @@ from typing import Any
 import httpx
 import promql_parser
 import pytest
-from deploy_support import DASHBOARD, Samples, Server
-from serve_support import free_port
+
+from tests.support.deploy import DASHBOARD
+from tests.support.probes import Samples
+from tests.support.serve import ContainerProcess, free_port
 
 pytestmark = pytest.mark.redis
 
@@ -129,7 +131,7 @@ def live_samples(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Sa
 
     log = tmp_path_factory.mktemp("dashboard") / "service.log"
     grpc_port = free_port()
-    server = Server(
+    server = ContainerProcess(
         log,
         env={
             "TURNSCORE_REDIS_URL": redis_url,

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from deploy_support import (
+
+from tests.support.deploy import (
     DOCKERFILE,
     DOCKERIGNORE,
     REPO,
-    Server,
     Stage,
     build_context,
     dockerignore_filter,
@@ -34,7 +34,7 @@ from deploy_support import (
     stage_args,
     stage_env,
 )
-from serve_support import free_port
+from tests.support.serve import ContainerProcess, free_port
 
 COMPILERS = ("gcc", "g++", "cc ", "clang", "build-essential", "make ", "gfortran", "rustc", "cargo")
 
@@ -215,7 +215,9 @@ def test_emulated_image(dockerfile: tuple[dict[str, str], list[Stage]], tmp_path
     (entry,) = runtime.all("ENTRYPOINT")
     argv = entry.exec_form()
     assert argv is not None
-    server = Server(tmp_path / "image.log", command=[str(image / "bin" / argv[0]), *argv[1:-1]], base_env=env)
+    server = ContainerProcess(
+        tmp_path / "image.log", command=[str(image / "bin" / argv[0]), *argv[1:-1]], base_env=env
+    )
     server.start()
     try:
         assert httpx.get(server.url + "/readyz", timeout=10).status_code == 200
@@ -252,7 +254,7 @@ def test_emulated_image(dockerfile: tuple[dict[str, str], list[Stage]], tmp_path
     assert len(drained.json()["groups"]) == 1
 
 
-def _sigterm_during_request(server: Server) -> httpx.Response:
+def _sigterm_during_request(server: ContainerProcess) -> httpx.Response:
     import signal
     import threading
     import time

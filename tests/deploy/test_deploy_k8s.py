@@ -13,8 +13,9 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from deploy_support import K8S, KUBERNETES_VERSION, REPO, Stage, settings_from_env, stage_args
-from kustomize_lite import KustomizeError, build, key
+
+from tests.support.deploy import K8S, KUBERNETES_VERSION, REPO, Stage, settings_from_env, stage_args
+from tests.support.kustomize_lite import KustomizeError, build, key
 
 Obj = dict[str, Any]
 ENTRY_POINTS = {"k8s": K8S, "prometheus-operator": K8S / "overlays" / "prometheus-operator"}

@@ -18,8 +18,10 @@ from typing import Any
 
 import pytest
 import redis as redis_lib
-from deploy_support import Samples, Server
 from turnscore_client import RetryPolicy, TurnScoreClient
+
+from tests.support.probes import Samples
+from tests.support.serve import ContainerProcess
 
 pytestmark = pytest.mark.redis
 
@@ -83,11 +85,13 @@ def prefix(redis_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def replicas(tmp_path: Path, redis_url: str, prefix: str) -> Iterator[tuple[Server, Server]]:
+def replicas(
+    tmp_path: Path, redis_url: str, prefix: str
+) -> Iterator[tuple[ContainerProcess, ContainerProcess]]:
     env = {"TURNSCORE_REDIS_URL": redis_url, "TURNSCORE_REDIS_KEY_PREFIX": prefix}
-    a = Server(tmp_path / "a.log", env=env).start()
+    a = ContainerProcess(tmp_path / "a.log", env=env).start()
     try:
-        b = Server(tmp_path / "b.log", env=env).start()
+        b = ContainerProcess(tmp_path / "b.log", env=env).start()
     except Exception:
         a.stop()
         raise
@@ -97,7 +101,7 @@ def replicas(tmp_path: Path, redis_url: str, prefix: str) -> Iterator[tuple[Serv
 
 
 def test_two_replicas_share_gold_traces_and_split_the_work(
-    replicas: tuple[Server, Server], redis_url: str, prefix: str
+    replicas: tuple[ContainerProcess, ContainerProcess], redis_url: str, prefix: str
 ) -> None:
     a, b = replicas
     groups = [group(i, c) for i, c in enumerate(CITIES[:6])]
@@ -137,7 +141,9 @@ def test_two_replicas_share_gold_traces_and_split_the_work(
     assert [r.advantages for r in first.rollouts] == [r.advantages for r in second.rollouts]
 
 
-def test_fan_out_under_concurrency_and_losing_a_replica(replicas: tuple[Server, Server]) -> None:
+def test_fan_out_under_concurrency_and_losing_a_replica(
+    replicas: tuple[ContainerProcess, ContainerProcess],
+) -> None:
     a, b = replicas
     groups = [group(i, c) for i, c in enumerate(CITIES)]
     base = {s.url: counters(s.metrics()) for s in (a, b)}

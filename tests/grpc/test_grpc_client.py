@@ -10,8 +10,6 @@ from typing import Any
 
 import grpc
 import pytest
-from grpc_support import ServeProcess, gold_records, grpc_server, random_advantages_request, real_requests
-from serve_support import free_port
 from turnscore_client import (
     AsyncTurnScoreClient,
     AuthenticationError,
@@ -25,6 +23,11 @@ from turnscore_client import (
     ValidationError,
 )
 from turnscore_client.grpc import AsyncGrpcTurnScoreClient, GrpcTurnScoreClient
+
+from tests.support.gold import gold_records
+from tests.support.grpc_service import grpc_server
+from tests.support.serve import ServeProcess, free_port
+from tests.support.workloads import random_advantages_request, real_requests
 
 GOLD = {"calls": [{"name": "get_weather", "arguments": {"city": "Beijing"}}], "answer": "15 degrees"}
 TURNS = [

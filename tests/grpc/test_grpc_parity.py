@@ -1,6 +1,6 @@
 """HTTP and gRPC answer the same requests with the same results (one process serves both).
 
-The requests are the real gold traces of shared/data/gold perturbed into rollouts in all three forms
+The requests are the real gold traces (``tests.support.gold``) perturbed into rollouts in all three forms
 (``turnscore.workload.make_request``), under every preset, with and without ``explain``.
 """
 
@@ -11,11 +11,14 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-from grpc_support import ServeProcess, big_int_group, gold_records, random_advantages_request, real_requests
 from turnscore.core import engine
 from turnscore_client._gen import turnscore_pb2 as pb
 from turnscore_client._gen import turnscore_pb2_grpc as pb_grpc
 from turnscore_client.grpc import advantages_request, presets_dict, response_dict, score_request
+
+from tests.support.gold import gold_records
+from tests.support.serve import ServeProcess
+from tests.support.workloads import big_int_group, random_advantages_request, real_requests
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ import grpc
 import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_support import ServeProcess
-from serve_support import CLI
 from turnscore_client._gen import turnscore_pb2 as pb
 from turnscore_client._gen import turnscore_pb2_grpc as pb_grpc
+
+from tests.support.serve import CLI, ServeProcess
 
 
 def metric(url: str, name: str, **labels: str) -> float:
@@ -77,7 +77,7 @@ def watch_drain(proc: ServeProcess) -> list[int | None]:
 
 
 def test_grpc_alone_drains_on_sigterm(tmp_path: Path) -> None:
-    proc = ServeProcess(tmp_path / "alone.log", "--grpc-drain-delay", "1.5", http=False).start()
+    proc = ServeProcess(tmp_path / "alone.log", "--grpc-drain-delay", "1.5", grpc=True, http=False).start()
     try:
         with pytest.raises(httpx.ConnectError):
             httpx.get(proc.url + "/healthz", timeout=2)  # no HTTP in this mode
@@ -91,7 +91,7 @@ def test_grpc_alone_drains_on_sigterm(tmp_path: Path) -> None:
 
 
 def test_http_and_grpc_drain_on_sigterm(tmp_path: Path) -> None:
-    proc = ServeProcess(tmp_path / "both.log", "--grpc-drain-delay", "1.5").start()
+    proc = ServeProcess(tmp_path / "both.log", "--grpc-drain-delay", "1.5", grpc=True).start()
     try:
         seen = watch_drain(proc)
         assert health_pb2.HealthCheckResponse.NOT_SERVING in seen, seen

@@ -11,11 +11,12 @@ import orjson
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
-from grpc_support import SERVICE, error_body, grpc_server
 from turnscore import metrics
 from turnscore_client._gen import turnscore_pb2 as pb
 from turnscore_client._gen import turnscore_pb2_grpc as pb_grpc
 from turnscore_client.grpc import response_dict, score_request
+
+from tests.support.grpc_service import SERVICE, error_body, grpc_server
 
 GOLD = {"calls": [{"name": "get_weather", "arguments": {"city": "Beijing"}}], "answer": "15 degrees"}
 TURNS = [

@@ -6,15 +6,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from svc_support import Service, ServiceFactory
+
+from tests.support.serve import ServeProcess, ServiceFactory
 
 
 @pytest.fixture
 def service_factory(tmp_path: Path) -> Iterator[ServiceFactory]:
-    started: list[Service] = []
+    started: list[ServeProcess] = []
 
-    def make(*args: str, env: dict[str, str] | None = None, name: str = "svc") -> Service:
-        svc = Service(tmp_path / f"{name}-{len(started)}.log", *args, env=env)
+    def make(*args: str, env: dict[str, str] | None = None, name: str = "svc") -> ServeProcess:
+        svc = ServeProcess(tmp_path / f"{name}-{len(started)}.log", *args, env=env)
         started.append(svc)
         return svc.start()
 
@@ -24,10 +25,10 @@ def service_factory(tmp_path: Path) -> Iterator[ServiceFactory]:
 
 
 @pytest.fixture(scope="session")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     """The shared service (embedded default, tier 1 only) with small limits so limit tests stay cheap."""
     log_dir = tmp_path_factory.mktemp("service")
-    svc = Service(
+    svc = ServeProcess(
         log_dir / "service.log",
         env={
             "TURNSCORE_MAX_BODY_BYTES": str(256 * 1024),

@@ -10,7 +10,9 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from svc_support import Service, heavy_request, score_request, weather_gold, weather_rollouts
+
+from tests.support.serve import ServeProcess
+from tests.support.workloads import heavy_request, score_request, weather_gold, weather_rollouts
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -28,7 +30,7 @@ def _error(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
 # -- probes, presets, docs ------------------------------------------------------------------------------
 
 
-def test_probes(service: Service) -> None:
+def test_probes(service: ServeProcess) -> None:
     assert service.get("/healthz").json() == {"status": "ok"}
     ready = service.readyz()
     assert ready["status"] == "ok"
@@ -36,7 +38,7 @@ def test_probes(service: Service) -> None:
     assert ready["cache"]["memory"]["max_entries"] > 0
 
 
-def test_presets(service: Service) -> None:
+def test_presets(service: ServeProcess) -> None:
     r = service.get("/v1/presets")
     assert r.status_code == 200
     presets = r.json()
@@ -46,7 +48,7 @@ def test_presets(service: Service) -> None:
     assert presets["matchtir-km"]["unmatched_penalty"] == 0.5
 
 
-def test_openapi_and_docs(service: Service) -> None:
+def test_openapi_and_docs(service: ServeProcess) -> None:
     spec = service.get("/openapi.json").json()
     for path in (
         "/v1/score",
@@ -69,7 +71,7 @@ def test_openapi_and_docs(service: Service) -> None:
 # -- /v1/score ------------------------------------------------------------------------------------------
 
 
-def test_score_worked_example_and_forms(service: Service) -> None:
+def test_score_worked_example_and_forms(service: ServeProcess) -> None:
     r = service.post(
         "/v1/score", json={**score_request(), "explain": True}, headers={"X-Request-ID": "abc-123"}
     )
@@ -95,7 +97,7 @@ def test_score_worked_example_and_forms(service: Service) -> None:
     assert text["trajectory_advantage"] == max(x["trajectory_advantage"] for x in group["rollouts"])
 
 
-def test_gold_ref_roundtrip_and_unknown_ref(service: Service) -> None:
+def test_gold_ref_roundtrip_and_unknown_ref(service: ServeProcess) -> None:
     gold = weather_gold(city="Ulaanbaatar")
     first = service.post(
         "/v1/score", json={"groups": [{"gold": gold, "rollouts": weather_rollouts("Ulaanbaatar")}]}
@@ -119,7 +121,7 @@ def test_gold_ref_roundtrip_and_unknown_ref(service: Service) -> None:
     assert sorted(err["details"]["missing"]) == missing
 
 
-def test_gzip_request(service: Service) -> None:
+def test_gzip_request(service: ServeProcess) -> None:
     data = gzip.compress(orjson.dumps(score_request()))
     r = service.post(
         "/v1/score", content=data, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}
@@ -128,7 +130,7 @@ def test_gzip_request(service: Service) -> None:
     assert r.json()["groups"][0]["rollouts"][0]["turn_rewards"] == [0.75, 0.0]
 
 
-def test_advantages(service: Service) -> None:
+def test_advantages(service: ServeProcess) -> None:
     req = {
         "groups": [
             {
@@ -168,7 +170,7 @@ def test_advantages(service: Service) -> None:
 # -- /v1/openrlhf ---------------------------------------------------------------------------------------
 
 
-def test_openrlhf_shape_and_values(service: Service) -> None:
+def test_openrlhf_shape_and_values(service: ServeProcess) -> None:
     prompt = (
         "<|im_start|>system\nYou may call <tool_call>{...}</tool_call><|im_end|>\n<|im_start|>assistant\n"
     )
@@ -199,7 +201,7 @@ def test_openrlhf_shape_and_values(service: Service) -> None:
     assert out["extra_logs"]["turnscore_malformed_calls"][1] == 1.0
 
 
-def test_openrlhf_unscorable_never_http_error(service: Service) -> None:
+def test_openrlhf_unscorable_never_http_error(service: ServeProcess) -> None:
     prompt = "P:"
     samples = [
         (
@@ -236,7 +238,7 @@ def test_openrlhf_unscorable_never_http_error(service: Service) -> None:
     assert empty.status_code == 200 and empty.json()["rewards"] == []
 
 
-def test_openrlhf_request_level_errors(service: Service) -> None:
+def test_openrlhf_request_level_errors(service: ServeProcess) -> None:
     _error(
         service.post("/v1/openrlhf", json={"query": ["x"], "labels": [{}], "preset": "nope"}),
         422,
@@ -252,7 +254,7 @@ def test_openrlhf_request_level_errors(service: Service) -> None:
 # -- errors ---------------------------------------------------------------------------------------------
 
 
-def test_malformed_json_and_wrong_types(service: Service) -> None:
+def test_malformed_json_and_wrong_types(service: ServeProcess) -> None:
     _error(service.post("/v1/score", content=b'{"groups": [}'), 400, "malformed_json")
     _error(service.post("/v1/score", content=b"\xff\xfe\x00"), 400, "malformed_json")
     _error(service.post("/v1/score", content=b""), 400, "malformed_json")
@@ -274,7 +276,7 @@ def test_malformed_json_and_wrong_types(service: Service) -> None:
     assert err["details"]["path"] == "groups[0].rollouts[0].turn_rewards[0]"
 
 
-def test_unknown_preset_and_config(service: Service) -> None:
+def test_unknown_preset_and_config(service: ServeProcess) -> None:
     err = _error(service.post("/v1/score", json={**score_request(), "preset": "nope"}), 422, "unknown_preset")
     assert "matchtir-km" in err["details"]["known"]
     err = _error(
@@ -283,12 +285,12 @@ def test_unknown_preset_and_config(service: Service) -> None:
     assert err["details"]["key"] == "bogus"
 
 
-def test_not_found_and_method(service: Service) -> None:
+def test_not_found_and_method(service: ServeProcess) -> None:
     _error(service.get("/v2/score"), 404, "not_found")
     _error(service.get("/v1/score"), 405, "method_not_allowed")
 
 
-def test_unsupported_encoding_and_bad_gzip(service: Service) -> None:
+def test_unsupported_encoding_and_bad_gzip(service: ServeProcess) -> None:
     _error(
         service.post("/v1/score", content=b"{}", headers={"Content-Encoding": "br"}),
         415,
@@ -307,7 +309,7 @@ def test_unsupported_encoding_and_bad_gzip(service: Service) -> None:
     )
 
 
-def test_oversized_bodies(service: Service) -> None:
+def test_oversized_bodies(service: ServeProcess) -> None:
     limit = 256 * 1024
     big = orjson.dumps({"groups": [], "pad": "x" * (limit + 10)})
     err = _error(service.post("/v1/score", content=big), 413, "limit_exceeded")
@@ -322,7 +324,7 @@ def test_oversized_bodies(service: Service) -> None:
     assert service.get("/healthz").status_code == 200
 
 
-def test_gzip_bomb(service: Service) -> None:
+def test_gzip_bomb(service: ServeProcess) -> None:
     # 64 MiB of zeros compress to ~64 KiB: under the wire limit, far over the decoded limit
     bomb = gzip.compress(b"0" * (64 * 1024 * 1024), compresslevel=9)
     assert len(bomb) < 256 * 1024
@@ -333,7 +335,7 @@ def test_gzip_bomb(service: Service) -> None:
     assert service.get("/healthz").status_code == 200
 
 
-def test_deep_nesting(service: Service) -> None:
+def test_deep_nesting(service: ServeProcess) -> None:
     for depth in (40, 5000):
         body = b'{"groups": [], "config": ' + b"[" * depth + b"]" * depth + b"}"
         err = _error(service.post("/v1/score", content=body), 413, "limit_exceeded")
@@ -344,7 +346,7 @@ def test_deep_nesting(service: Service) -> None:
     assert service.post("/v1/score", json=ok).status_code == 200
 
 
-def test_core_limits(service: Service) -> None:
+def test_core_limits(service: ServeProcess) -> None:
     req = {"groups": [{"gold": weather_gold(), "rollouts": [{"text": ""}] * 65}]}
     err = _error(service.post("/v1/score", json=req), 413, "limit_exceeded")
     assert (
@@ -355,7 +357,7 @@ def test_core_limits(service: Service) -> None:
 # -- metrics and logs -----------------------------------------------------------------------------------
 
 
-def test_metrics(service: Service) -> None:
+def test_metrics(service: ServeProcess) -> None:
     before = service.metric("turnscore_rollouts_scored_total")
     assert service.post("/v1/score", json=score_request()).status_code == 200
     assert service.post("/v1/score", content=b"{").status_code == 400
@@ -380,7 +382,7 @@ def test_metrics(service: Service) -> None:
     assert service.metric("turnscore_request_body_bytes_count", encoding="decoded") >= 1
 
 
-def test_access_log_is_json_without_bodies(service: Service) -> None:
+def test_access_log_is_json_without_bodies(service: ServeProcess) -> None:
     secret = "SECRET-ROLLOUT-TEXT-4f1c"
     req = score_request()
     req["groups"][0]["rollouts"].append({"text": secret})
@@ -397,7 +399,7 @@ def test_access_log_is_json_without_bodies(service: Service) -> None:
     assert secret not in service.logs()
 
 
-def test_healthz_not_starved_by_long_request(service: Service) -> None:
+def test_healthz_not_starved_by_long_request(service: ServeProcess) -> None:
     """While a CPU-heavy scoring request runs (off the event loop), /healthz keeps answering."""
     data = gzip.compress(orjson.dumps(heavy_request()))
     done = threading.Event()

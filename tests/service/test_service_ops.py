@@ -9,7 +9,10 @@ import time
 
 import orjson
 import pytest
-from svc_support import ServiceFactory, raw_http_request, read_http_response, score_request, wait_until
+
+from tests.support.probes import raw_http_request, read_http_response, wait_until
+from tests.support.serve import ServiceFactory
+from tests.support.workloads import score_request
 
 pytestmark = pytest.mark.timeout(120)
 

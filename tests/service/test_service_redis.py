@@ -8,23 +8,26 @@ from typing import Any
 
 import pytest
 import redis
-from svc_support import Service, ServiceFactory, wait_until, weather_gold, weather_rollouts
+
+from tests.support.probes import wait_until
+from tests.support.serve import ServeProcess, ServiceFactory
+from tests.support.workloads import weather_gold, weather_rollouts
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(150)]
 
 PREFIX = "turnscore:gold:v1:"
 
 
-def _start_pair(service_factory: ServiceFactory, url: str) -> tuple[Service, Service]:
+def _start_pair(service_factory: ServiceFactory, url: str) -> tuple[ServeProcess, ServeProcess]:
     args = ("--redis-url", url, "--redis-timeout", "0.2", "--redis-retry-interval", "0.2")
     return service_factory(*args, name="a"), service_factory(*args, name="b")
 
 
-def _score(svc: Service, group: dict[str, Any]) -> Any:
+def _score(svc: ServeProcess, group: dict[str, Any]) -> Any:
     return svc.post("/v1/score", json={"groups": [group]})
 
 
-def _redis_status(svc: Service) -> dict[str, Any]:
+def _redis_status(svc: ServeProcess) -> dict[str, Any]:
     return dict(svc.readyz()["cache"]["redis"])
 
 

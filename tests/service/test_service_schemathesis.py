@@ -8,14 +8,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from svc_support import Service
+
+from tests.support.serve import ServeProcess
 
 pytestmark = pytest.mark.timeout(240)
 
 CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance,status_code_conformance"
 
 
-def test_schemathesis_finds_no_server_errors(service: Service, tmp_path: Path) -> None:
+def test_schemathesis_finds_no_server_errors(service: ServeProcess, tmp_path: Path) -> None:
     st = Path(sys.executable).with_name("schemathesis")
     cmd = [str(st)] if st.exists() else [sys.executable, "-m", "schemathesis.cli"]
     env = {**os.environ, "NO_COLOR": "1"}

@@ -1,7 +1,7 @@
 """Pydantic models that *describe* the wire contract (API.md) for /docs and /openapi.json.
 
 They are never used to validate or serialize on the hot path: bodies are decoded with orjson and validated
-by the core; responses are encoded with orjson. Keep them in step with ../shared/spec/API.md.
+by the core; responses are encoded with orjson. Keep them in step with docs/API.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Test helpers for the client suite: a small scripted HTTP service on a real socket (protocol tests).
+"""A small scripted HTTP service on a real socket, for the client's protocol tests (tests/client).
 
 It answers API.md-shaped bodies (canned numbers), remembers the golds it has seen (like one replica's
 tier-1 cache), answers 409 ``unknown_gold_ref`` for refs it does not know, and plays scripted faults
@@ -13,8 +13,10 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.serve import LoopbackServer
 
 
 def gold_ref_of(gold: Any) -> str:
@@ -42,7 +44,7 @@ class Seen:
     body: Any
 
 
-class FakeService:
+class FakeService(LoopbackServer):
     def __init__(self) -> None:
         self.requests: list[Seen] = []
         self.faults: list[Fault] = []
@@ -100,15 +102,7 @@ class FakeService:
             def do_POST(self) -> None:
                 self._handle("POST")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
     def posts(self, path: str = "/v1/score") -> list[Seen]:
         return [r for r in self.requests if r.method == "POST" and r.path == path]
@@ -157,73 +151,3 @@ class FakeService:
                 out.append({"id": g.get("id"), "gold_ref": ref, "rollouts": rollouts})
             return 200, {"preset": body.get("preset", "matchtir-km"), "config": {"gamma": 0.9}, "groups": out}
         return 404, {"detail": "Not Found"}
-
-
-def make_group(i: int, turns: int = 2, gold_name: str = "get_weather") -> dict[str, Any]:
-    return {
-        "id": f"g{i}",
-        "gold": {"calls": [{"name": gold_name, "arguments": {"city": f"c{i}"}}], "answer": None},
-        "rollouts": [
-            {"turns": [{"tool_calls": [{"name": gold_name, "arguments": {"city": f"c{i}"}}]}] * turns},
-            {"turns": [{"answer": "x"}]},
-        ],
-    }
-
-
-def gold_records(per_file: int = 4) -> list[dict[str, Any]]:
-    """Real gold traces: ``per_file`` records of each file of the shared set (tests/data sample if absent)."""
-    import os
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    shared = Path(os.environ.get("TURNSCORE_GOLD_DIR", root.parent / "shared" / "data" / "gold"))
-    files = (
-        sorted(shared.glob("*.jsonl")) if shared.is_dir() else [root / "tests" / "data" / "gold_sample.jsonl"]
-    )
-    out: list[dict[str, Any]] = []
-    for f in files:
-        by_source: dict[str, int] = {}
-        with f.open() as fh:
-            for line in fh:
-                rec = json.loads(line)
-                src = rec.get("source", f.name).split("/")[0]
-                if by_source.get(src, 0) < per_file and any(rec["gold"]["turns"]):
-                    by_source[src] = by_source.get(src, 0) + 1
-                    out.append(rec)
-    return out
-
-
-def qwen_text(turns: list[list[dict[str, Any]]], answer: str | None = None) -> str:
-    """A decoded Qwen/Hermes multi-turn response: one assistant turn per gold turn, tool outputs between."""
-    pieces = []
-    for calls in turns:
-        body = "".join(f"<tool_call>\n{json.dumps(c)}\n</tool_call>" for c in calls)
-        pieces.append(
-            f"<think>ok</think>\n{body}<|im_end|>\n<|im_start|>user\n<tool_response>\n{{}}\n</tool_response>"
-        )
-    if answer is not None:
-        pieces.append(f"<think>done</think>\n<answer>{answer}</answer><|im_end|>")
-    return "<|im_end|>\n<|im_start|>assistant\n".join(pieces)
-
-
-def rollouts_for(record: dict[str, Any]) -> list[dict[str, Any]]:
-    """Three rollouts of different quality for a gold record, in the three input forms."""
-    turns = [t for t in record["gold"]["turns"] if t]
-    answer = record["gold"].get("answer")
-    perfect = {"turns": [{"tool_calls": t} for t in turns] + ([{"answer": answer}] if answer else [])}
-    wrong_args = {
-        "text": qwen_text(
-            [[{"name": c["name"], "arguments": {"zz_unknown": 1}} for c in t] for t in turns[:1]]
-        )
-    }
-    messages = {
-        "messages": [
-            {
-                "role": "assistant",
-                "content": "",
-                "tool_calls": [{"function": {"name": "nope", "arguments": "{}"}}],
-            },
-            {"role": "tool", "content": "error"},
-        ]
-    }
-    return [perfect, wrong_args, messages]

@@ -1,5 +1,5 @@
-"""Helpers for the deployment checks: repository paths, a Dockerfile reader, the ``.dockerignore`` matcher,
-``turnscore serve`` subprocesses, and a Prometheus text-format reader."""
+"""Helpers for the deployment checks (tests/deploy): repository paths, the service's settings as a container
+reads them, a Dockerfile reader and the ``.dockerignore`` matcher."""
 
 from __future__ import annotations
 
@@ -7,13 +7,9 @@ import json
 import os
 import re
 import shlex
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import httpx
-from serve_support import ServeProcess
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "docker" / "Dockerfile"
@@ -206,81 +202,3 @@ def build_context(root: Path, included: Any) -> list[str]:
             if included(rel):
                 out.append(rel)
     return sorted(out)
-
-
-# -- turnscore serve --------------------------------------------------------------------------------
-
-
-def turnscore_command(bin_dir: Path | None = None) -> list[str]:
-    """The ``turnscore`` console script (of this interpreter's environment unless ``bin_dir``)."""
-    script = (bin_dir or Path(sys.executable).parent) / "turnscore"
-    if not script.exists():
-        raise RuntimeError(f"{script} not found: install the project (`make venv`)")
-    return [str(script)]
-
-
-class Server(ServeProcess):
-    """One ``turnscore serve`` process on a free port, with a clean TURNSCORE_* environment (or exactly
-    ``base_env``), the console script by default (``command``), host and port also given as
-    TURNSCORE_HOST / TURNSCORE_PORT as a container would."""
-
-    start_timeout = 60.0
-    stop_timeout = 30.0
-
-    def __init__(
-        self,
-        log_path: Path,
-        env: dict[str, str] | None = None,
-        command: list[str] | None = None,
-        base_env: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(log_path, command=command or turnscore_command(), env=env, base_env=base_env)
-
-    def address_args(self) -> list[str]:
-        return ["--port", str(self.port)]
-
-    def process_env(self) -> dict[str, str]:
-        return {**super().process_env(), "TURNSCORE_HOST": "127.0.0.1", "TURNSCORE_PORT": str(self.port)}
-
-    def metrics(self) -> Samples:
-        r = httpx.get(self.url + "/metrics", timeout=10.0)
-        r.raise_for_status()
-        return parse_metrics(r.text)
-
-
-# -- Prometheus text format -------------------------------------------------------------------------
-
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)")
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-
-class Samples:
-    """Samples of one exposition: ``{name: [(labels, value), ...]}``."""
-
-    def __init__(self, data: dict[str, list[tuple[dict[str, str], float]]]) -> None:
-        self.data = data
-
-    def names(self) -> set[str]:
-        return set(self.data)
-
-    def label_names(self, name: str) -> set[str]:
-        return {k for labels, _ in self.data.get(name, []) for k in labels}
-
-    def value(self, name: str, **labels: str) -> float:
-        """Sum of the samples of ``name`` whose labels include ``labels`` (0 when none)."""
-        return sum(
-            v for got, v in self.data.get(name, []) if all(got.get(k) == want for k, want in labels.items())
-        )
-
-
-def parse_metrics(text: str) -> Samples:
-    data: dict[str, list[tuple[dict[str, str], float]]] = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = _SAMPLE.match(line)
-        if m is None:
-            raise ValueError(f"unparsable exposition line: {line!r}")
-        labels = dict(_LABEL.findall(m.group(3) or ""))
-        data.setdefault(m.group(1), []).append((labels, float(m.group(4))))
-    return Samples(data)

@@ -1,7 +1,7 @@
 """A small, strict renderer for the subset of kustomize that ``k8s/`` uses.
 
 Used when no ``kubectl kustomize`` / ``kustomize`` binary is installed (neither is on PyPI or in Debian's
-packages); when one is, ``tests/deploy/test_k8s.py`` checks that both render the same objects.
+packages); when one is, ``tests/deploy/test_deploy_k8s.py`` checks that both render the same objects.
 
 Supported (kustomize v5 semantics):
 
@@ -16,7 +16,8 @@ Supported (kustomize v5 semantics):
 Anything else in a kustomization (patches, generators, commonLabels, replacements, ...) is an error, so the
 renderer can never silently ignore a field it does not implement.
 
-Command line: ``python tests/deploy/kustomize_lite.py k8s/`` prints the rendered objects as YAML.
+Command line (from the repository root): ``python -m tests.support.kustomize_lite k8s/`` prints the rendered
+objects as YAML.
 """
 
 from __future__ import annotations
@@ -204,7 +205,7 @@ def build(directory: Path | str, *, _component: bool = False) -> list[Obj]:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
-        print("usage: kustomize_lite.py DIR", file=sys.stderr)
+        print("usage: python -m tests.support.kustomize_lite DIR", file=sys.stderr)
         return 2
     objs = build(argv[1])
     sys.stdout.write(yaml.safe_dump_all(objs, sort_keys=False))

@@ -1,14 +1,16 @@
-"""``turnscore serve`` in a subprocess on free loopback ports: start it, wait until it is ready, stop it.
+"""Servers on free loopback ports: ``turnscore serve`` in a subprocess (start it, wait until it is ready,
+probe it, stop it) and small stdlib HTTP servers in a thread (the suites' scripted fakes).
 
-The one helper behind every suite that runs the real service as a process: tests/service (``Service``),
-tests/grpc (``ServeProcess``), tests/deploy (``Server``), tests/client and client/tests_trainers
-(``RealService``) and the benchmarks (bench/common.py ``Server``). Each subclasses :class:`ServeProcess`
-and only sets what differs (command line, environment, readiness probe, timeouts).
+- :class:`ServeProcess`: one ``turnscore serve`` subprocess; the suites under tests/ and the benchmarks
+  (bench/common.py ``Server``) use it or one of its variants:
+  :class:`RealService` (the installed ``turnscore`` command with this process's environment: tests/client,
+  client/tests_trainers, client/tests_verl) and :class:`ContainerProcess` (configured through
+  ``TURNSCORE_*`` variables as in a container: tests/deploy).
+- :class:`LoopbackServer`: a ``http.server`` handler served from a daemon thread (tests/client's
+  ``FakeService``, client/tests_trainers' ``FaultProxy``).
 
-Importing it: pytest puts tests/ on ``sys.path`` (it holds tests/conftest.py and no ``__init__.py``), so the
-suites under tests/ ``import serve_support``; bench/common.py and client/tests_trainers/conftest.py append
-tests/ to ``sys.path`` first. At import time it needs only the standard library and httpx (the trainer
-environment has the client, not the service); grpc is imported when a gRPC port is served.
+At import time it needs only the standard library and httpx (the trainer environments have the client, not
+the service); grpc is imported when a gRPC port is served.
 """
 
 from __future__ import annotations
@@ -20,12 +22,16 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import IO, Self
+from typing import IO, Any, Self
 
 import httpx
+
+from tests.support.probes import Samples, parse_metrics
 
 HOST = "127.0.0.1"
 #: ``python -c CLI``: the ``turnscore`` command of this interpreter's environment (no console script needed)
@@ -46,6 +52,14 @@ def clean_env() -> dict[str, str]:
     return env
 
 
+def turnscore_command(bin_dir: Path | None = None) -> list[str]:
+    """The ``turnscore`` console script (of this interpreter's environment unless ``bin_dir``)."""
+    script = (bin_dir or Path(sys.executable).parent) / "turnscore"
+    if not script.exists():
+        raise RuntimeError(f"{script} not found: install the project (`make venv`)")
+    return [str(script)]
+
+
 class ServeProcess:
     """One ``turnscore serve`` subprocess on 127.0.0.1.
 
@@ -60,10 +74,11 @@ class ServeProcess:
       above 1 it is tried again on new ports (a free port can be taken between probing and binding), then
       :meth:`start` raises RuntimeError with the end of the log.
     - :meth:`stop`: SIGTERM, wait ``stop_timeout`` seconds, then SIGKILL.
+    - Probes: :meth:`get`, :meth:`post`, :meth:`readyz`, :meth:`metrics` / :meth:`metric`.
     """
 
     start_timeout = 30.0
-    stop_timeout = 15.0
+    stop_timeout = 20.0
     wait_timeout = 30.0
     poll_interval = 0.05
     ready_path = "/healthz"
@@ -208,11 +223,38 @@ class ServeProcess:
                 self.proc.wait(5)
         return self.proc.returncode
 
+    # -- probes ---------------------------------------------------------------------------------------
+
+    def get(self, path: str, **kw: Any) -> httpx.Response:
+        return httpx.get(self.url + path, timeout=kw.pop("timeout", 30.0), **kw)
+
+    def post(self, path: str, **kw: Any) -> httpx.Response:
+        return httpx.post(self.url + path, timeout=kw.pop("timeout", 30.0), **kw)
+
+    def readyz(self) -> dict[str, Any]:
+        r = self.get("/readyz")
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    def metrics(self) -> Samples:
+        """The samples of ``/metrics``."""
+        r = self.get("/metrics", timeout=10.0)
+        r.raise_for_status()
+        return parse_metrics(r.text)
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of the samples of ``name`` whose labels include ``labels`` (0 if none)."""
+        return self.metrics().value(name, **labels)
+
+
+#: the type of a fixture that starts a :class:`ServeProcess` (``service_factory(*args, env=..., name=...)``)
+ServiceFactory = Callable[..., ServeProcess]
+
 
 class RealService(ServeProcess):
     """The real service for client tests, started on construction: the ``turnscore`` executable
-    (``binary``, else ``$TURNSCORE_BIN``, else ``default_binary``) with this process's whole environment,
-    ``--no-access-log``, ready on ``/healthz``; three tries on new ports."""
+    (``binary``, else ``$TURNSCORE_BIN``, else ``default_binary``, else this interpreter's) with this
+    process's whole environment, ``--no-access-log``, ready on ``/healthz``; three tries on new ports."""
 
     start_timeout = 60.0
     poll_interval = 0.1
@@ -223,3 +265,42 @@ class RealService(ServeProcess):
         exe = exe or str(Path(sys.executable).parent / "turnscore")
         super().__init__(None, "--no-access-log", *args, command=[exe], base_env=os.environ)
         self.start()
+
+
+class ContainerProcess(ServeProcess):
+    """``turnscore serve`` configured as a container configures it: a clean ``TURNSCORE_*`` environment (or
+    exactly ``base_env``), the console script by default (``command``), host and port given as
+    TURNSCORE_HOST / TURNSCORE_PORT (only ``--port`` on the command line)."""
+
+    start_timeout = 60.0
+    stop_timeout = 30.0
+
+    def __init__(
+        self,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        command: list[str] | None = None,
+        base_env: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(log_path, command=command or turnscore_command(), env=env, base_env=base_env)
+
+    def address_args(self) -> list[str]:
+        return ["--port", str(self.port)]
+
+    def process_env(self) -> dict[str, str]:
+        return {**super().process_env(), "TURNSCORE_HOST": HOST, "TURNSCORE_PORT": str(self.port)}
+
+
+class LoopbackServer:
+    """A stdlib HTTP server (``handler``) on a free loopback port, served from a daemon thread."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer((HOST, 0), handler)
+        self.server.daemon_threads = True
+        self.url = f"http://{HOST}:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
