@@ -16,7 +16,7 @@ import numpy as np
 import orjson
 
 from . import advantages as adv
-from . import assign, similarity, toolrl
+from . import assign, similarity, sinkhorn, toolrl
 from .config import ScoringConfig, presets_dict, resolve
 from .errors import InvalidRequest, LimitExceeded, UnknownGoldRef
 from .gold import CompiledGold, compile_gold
@@ -247,7 +247,7 @@ def _match(rollouts: list[_Rollout], cfg: ScoringConfig, penalty: float, step: i
                 fn = assign.hungarian if cfg.assignment == "hungarian" else assign.greedy
                 r.assignments[k] = fn(ents, m, n, penalty)
     if problems:
-        plans = assign.ot_plans(problems, cfg.cost, cfg.tau, cfg.reg, cfg.ot_max_iter, cfg.ot_stop_thr)
+        plans = sinkhorn.ot_plans(problems, cfg.cost, cfg.tau, cfg.reg, cfg.ot_max_iter, cfg.ot_stop_thr)
         for (r, k), s, plan in zip(slots, problems, plans, strict=True):
             r.assignments[k] = assign.ot_assignment(s, plan, cfg.row_normalize)
 
