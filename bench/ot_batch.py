@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from turnscore.core import similarity, sinkhorn, sparse
 from turnscore.core.config import resolve
-from turnscore.core.engine import DEFAULT_LIMITS
 from turnscore.core.gold import compile_gold
+from turnscore.core.limits import DEFAULT_LIMITS
 from turnscore.core.parse import parse_rollout
 
 from . import workloads

@@ -1,6 +1,6 @@
 """The performance paths of the core give the same numbers as the plain ones.
 
-- identical rollouts of a group are parsed and matched once (``engine._dedupe_key``);
+- identical rollouts of a group are parsed and matched once (``request.dedupe_key``);
 - batched OT (one block-diagonal system) iterates and stops every problem as ``ot.sinkhorn`` does;
 - value keys take a fast path for exact ``str`` / ``int`` / ``float`` values.
 """
@@ -16,7 +16,7 @@ import numpy as np
 import ot
 import pytest
 from turnscore import workload
-from turnscore.core import assign, engine, sinkhorn, values
+from turnscore.core import assign, engine, request, sinkhorn, values
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "gold_sample.jsonl"
 
@@ -43,12 +43,12 @@ def test_duplicate_rollouts_score_as_if_scored_separately(preset, seed):
 
 
 def test_dedupe_key():
-    assert engine._dedupe_key({"text": "abc"}) == "abc"
-    assert engine._dedupe_key({"turns": [{"answer": "x"}]}) == b'{"turns":[{"answer":"x"}]}'
-    assert engine._dedupe_key({"turns": [{"tool_calls": [{"name": "f", "arguments": {1, 2}}]}]}) is None
-    assert engine._dedupe_key(["not", "a", "rollout"]) is None
+    assert request.dedupe_key({"text": "abc"}) == "abc"
+    assert request.dedupe_key({"turns": [{"answer": "x"}]}) == b'{"turns":[{"answer":"x"}]}'
+    assert request.dedupe_key({"turns": [{"tool_calls": [{"name": "f", "arguments": {1, 2}}]}]}) is None
+    assert request.dedupe_key(["not", "a", "rollout"]) is None
     # 1 and 1.0 score the same but are not deduplicated together (keys are byte-identical JSON only)
-    assert engine._dedupe_key({"turns": [1]}) != engine._dedupe_key({"turns": [1.0]})
+    assert request.dedupe_key({"turns": [1]}) != request.dedupe_key({"turns": [1.0]})
 
 
 def test_unencodable_rollout_is_scored_without_dedupe():

@@ -170,17 +170,24 @@ def _iterate(
     system is rebuilt without them, with K^T. Returns the problems that ran all ``max_iter``
     iterations, whose last scalings also go to ``u_out`` / ``v_out``.
     """
-    s = system
-    u, v = s.a.copy(), s.b.copy()  # ot.sinkhorn's initial scalings
-    ktu = np.zeros(s.b.size)
-    sparse.csc_matvec(s.b.size, s.a.size, s.kp, s.kj, s.kx, u, ktu)
-    alive = np.ones(s.pids.size, dtype=bool)
+    u, v = system.a.copy(), system.b.copy()  # ot.sinkhorn's initial scalings
+    ktu = np.zeros(system.b.size)
+    sparse.csc_matvec(system.b.size, system.a.size, system.kp, system.kj, system.kx, u, ktu)
+    alive = np.ones(system.pids.size, dtype=bool)
     # y += A @ x with A in CSR (csr_matvec) or CSC (csc_matvec: K's CSR arrays are K^T's CSC arrays)
     divide, matvec, cscmatvec = np.divide, sparse.csr_matvec, sparse.csc_matvec
     start = 0
     while True:
-        nr, nc, kp, kj, kx, a, b = s.a.size, s.b.size, s.kp, s.kj, s.kx, s.a, s.b
-        tmatvec, tp, tj, tx = (cscmatvec, kp, kj, kx) if s.t is None else (matvec, *s.t)
+        nr, nc, kp, kj, kx, a, b = (
+            system.a.size,
+            system.b.size,
+            system.kp,
+            system.kj,
+            system.kx,
+            system.a,
+            system.b,
+        )
+        tmatvec, tp, tj, tx = (cscmatvec, kp, kj, kx) if system.t is None else (matvec, *system.t)
         ku = np.empty(nr)
         finished = 0  # entries of the blocks that finished
         for it in range(start, max_iter):
@@ -192,28 +199,28 @@ def _iterate(
             tmatvec(nc, nr, tp, tj, tx, u, ktu)
             if it % 10:
                 continue
-            if _finish(s, u, v, ktu, alive, stop_thr, u_out, v_out):
-                finished = int(s.sizes[~alive].sum())
+            if _finish(system, u, v, ktu, alive, stop_thr, u_out, v_out):
+                finished = int(system.sizes[~alive].sum())
                 if finished == kx.size:
                     return np.zeros(0, dtype=np.int64)
             # compact once finished blocks hold a ``compact`` share, and at iteration 10 at the latest
             # (which builds K^T: a K^T product from K's arrays, as CSC, is ~1.4x slower)
-            if (finished >= compact * kx.size or (s.t is None and it)) and it + 1 < max_iter:
+            if (finished >= compact * kx.size or (system.t is None and it)) and it + 1 < max_iter:
                 break
         else:
-            rm, cm = alive[s.row_pid], alive[s.col_pid]
-            u_out[s.rows[rm]] = u[rm]
-            v_out[s.cols[cm]] = v[cm]
-            return s.pids[alive]
+            rm, cm = alive[system.row_pid], alive[system.col_pid]
+            u_out[system.rows[rm]] = u[rm]
+            v_out[system.cols[cm]] = v[cm]
+            return system.pids[alive]
         start = it + 1
-        rk, ck = alive[s.row_pid], alive[s.col_pid]
+        rk, ck = alive[system.row_pid], alive[system.col_pid]
         u, v, ktu = u[rk], v[ck], ktu[ck]
-        s = s.compact(alive)
-        alive = np.ones(s.pids.size, dtype=bool)
+        system = system.compact(alive)
+        alive = np.ones(system.pids.size, dtype=bool)
 
 
 def _finish(
-    s: _System,
+    system: _System,
     u: np.ndarray,
     v: np.ndarray,
     ktu: np.ndarray,
@@ -225,15 +232,15 @@ def _finish(
     """``ot.sinkhorn``'s stopping test on every running block: those passing it leave ``alive`` and their
     scalings go to ``u_out`` / ``v_out``. Whether any did."""
     d = v * ktu
-    d -= s.b
+    d -= system.b
     d *= d
-    ok = np.sqrt(np.add.reduceat(d, s.first_col)) < stop_thr
+    ok = np.sqrt(np.add.reduceat(d, system.first_col)) < stop_thr
     ok &= alive
     if not ok.any():
         return False
-    rm, cm = ok[s.row_pid], ok[s.col_pid]
-    u_out[s.rows[rm]] = u[rm]
-    v_out[s.cols[cm]] = v[cm]
+    rm, cm = ok[system.row_pid], ok[system.col_pid]
+    u_out[system.rows[rm]] = u[rm]
+    v_out[system.cols[cm]] = v[cm]
     alive &= ~ok
     return True
 
