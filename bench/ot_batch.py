@@ -1,8 +1,8 @@
-"""Batched OT (``assign.ot_plans``: one block-diagonal Sinkhorn) vs one ``ot.sinkhorn`` call per rollout.
+"""Batched OT (``sinkhorn.ot_plans``: one block-diagonal Sinkhorn) vs one ``ot.sinkhorn`` call per rollout.
 
 The problems are the real similarity matrices of a workload (every rollout with at least one call
 against its gold trace), solved with the settings of the two OT presets. Both sides start from the
-same S matrices; the per-call side is ``assign.sinkhorn_plan`` (cost matrix + ``ot.sinkhorn``), the
+same S matrices; the per-call side is ``sinkhorn.sinkhorn_plan`` (cost matrix + ``ot.sinkhorn``), the
 way a straightforward implementation scores one rollout at a time. The plans must agree to 1e-6.
 """
 
@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from turnscore.core import assign, similarity, sparse
+from turnscore.core import similarity, sinkhorn, sparse
 from turnscore.core.config import resolve
-from turnscore.core.engine import DEFAULT_LIMITS
 from turnscore.core.gold import compile_gold
+from turnscore.core.limits import DEFAULT_LIMITS
 from turnscore.core.parse import parse_rollout
 
 from . import workloads
@@ -56,12 +56,12 @@ def run(
             cfg = resolve(preset, None)
             probs = problems(kind, groups, preset)
             args = (cfg.cost, cfg.tau, cfg.reg, cfg.ot_max_iter, cfg.ot_stop_thr)
-            batched = assign.ot_plans(probs, *args)
-            single = [assign.sinkhorn_plan(s, *args) for s in probs]
+            batched = sinkhorn.ot_plans(probs, *args)
+            single = [sinkhorn.sinkhorn_plan(s, *args) for s in probs]
             diff = max(
                 (float(np.abs(a - b).max()) for a, b in zip(batched, single, strict=True)), default=0.0
             )
-            tb = measure(functools.partial(assign.ot_plans, probs, *args), repeats).summary()
+            tb = measure(functools.partial(sinkhorn.ot_plans, probs, *args), repeats).summary()
             ts = measure(functools.partial(_per_call, probs, args), repeats).summary()
             shapes = [s.shape for s in probs]
             rows.append(
@@ -93,7 +93,7 @@ def run(
 
 
 def _per_call(probs: list[np.ndarray], args: tuple[Any, ...]) -> list[np.ndarray]:
-    return [assign.sinkhorn_plan(s, *args) for s in probs]
+    return [sinkhorn.sinkhorn_plan(s, *args) for s in probs]
 
 
 def _speedup_non_trivial(probs: list[np.ndarray], args: tuple[Any, ...], repeats: int) -> float:
@@ -101,6 +101,6 @@ def _speedup_non_trivial(probs: list[np.ndarray], args: tuple[Any, ...], repeats
     rest = [s for s in probs if s.shape != (1, 1)]
     if not rest:
         return float("nan")
-    tb = measure(lambda: assign.ot_plans(rest, *args), repeats).summary()
+    tb = measure(lambda: sinkhorn.ot_plans(rest, *args), repeats).summary()
     ts = measure(functools.partial(_per_call, rest, args), repeats).summary()
     return ts["cpu_median"] / tb["cpu_median"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from turnscore.core import engine
+from turnscore.core.errors import InvalidRequest
 
 EPS = 1e-6
 
@@ -127,7 +128,7 @@ def test_reward_schemes():
     o = adv(grp, reward_scheme="outcome")[0]["rollouts"][0]
     assert o["return"] == pytest.approx(0.9)
     assert o["turn_rewards"] == [0.0, 0.0]
-    with pytest.raises(engine.InvalidRequest) as err:
+    with pytest.raises(InvalidRequest) as err:
         adv(grp, reward_scheme="trajectory")
     assert err.value.path == "groups[0].rollouts[0].trajectory_reward"
     t = adv(
@@ -146,6 +147,6 @@ def test_groups_are_independent_and_zero_turn_rollouts_are_fine():
 
 def test_bad_rewards_name_the_field():
     for bad in [None, "x", True, 1e300]:
-        with pytest.raises(engine.InvalidRequest) as err:
+        with pytest.raises(InvalidRequest) as err:
             adv([[R([0.0, bad])]])
         assert err.value.path == "groups[0].rollouts[0].turn_rewards[1]"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import ot
 import pytest
-from turnscore.core import assign
+from turnscore.core import assign, sinkhorn
 
 
 def as_entries(s: np.ndarray) -> list[tuple[int, int, float]]:
@@ -68,7 +68,7 @@ def test_batched_ot_agrees_with_ot_sinkhorn(cost):
         m, n = rng.integers(1, 12, size=2)
         s = rng.uniform(0, 1, size=(m, n)) * (rng.random((m, n)) < 0.6)
         problems.append(s)
-    plans = assign.ot_plans(problems, cost, 0.1, 0.1, 1000, 1e-9)
+    plans = sinkhorn.ot_plans(problems, cost, 0.1, 0.1, 1000, 1e-9)
     for s, plan in zip(problems, plans, strict=True):
         m, n = s.shape
         ref = ot.sinkhorn(
@@ -80,7 +80,7 @@ def test_batched_ot_agrees_with_ot_sinkhorn(cost):
 
 def test_ot_rewards_and_row_normalize():
     s = np.array([[1.0, 0.0], [0.0, 1.0]])
-    plan = assign.ot_plans([s], "neg", 0.1, 0.01, 1000, 1e-9)[0]
+    plan = sinkhorn.ot_plans([s], "neg", 0.1, 0.01, 1000, 1e-9)[0]
     a = assign.ot_assignment(s, plan, row_normalize=False)
     assert a.rewards == pytest.approx([0.5, 0.5], abs=1e-6)
     b = assign.ot_assignment(s, plan, row_normalize=True)
@@ -99,7 +99,7 @@ def test_ot_cost_variants():
 
 def test_ot_small_reg_stays_finite():
     s = np.array([[1.0, 0.0, 0.2], [0.3, 0.9, 0.0]])
-    plan = assign.ot_plans([s], "linear", 0.1, 1e-4, 1000, 1e-9)[0]
+    plan = sinkhorn.ot_plans([s], "linear", 0.1, 1e-4, 1000, 1e-9)[0]
     assert np.all(np.isfinite(plan))
 
 
@@ -111,7 +111,7 @@ def test_batched_ot_agrees_when_sinkhorn_does_not_converge():
     for _ in range(400):
         m, n = rng.integers(2, 9, size=2)
         problems.append(rng.choice([0.0, 0.2, 0.4, 0.6, 0.8, 1.0], size=(m, n)) * (rng.random((m, n)) < 0.5))
-    plans = assign.ot_plans(problems, "neg", 0.1, 0.1, 1000, 1e-9)
+    plans = sinkhorn.ot_plans(problems, "neg", 0.1, 0.1, 1000, 1e-9)
     unconverged = 0
     for s, plan in zip(problems, plans, strict=True):
         m, n = s.shape

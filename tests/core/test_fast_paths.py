@@ -1,6 +1,6 @@
 """The performance paths of the core give the same numbers as the plain ones.
 
-- identical rollouts of a group are parsed and matched once (``engine._dedupe_key``);
+- identical rollouts of a group are parsed and matched once (``request.dedupe_key``);
 - batched OT (one block-diagonal system) iterates and stops every problem as ``ot.sinkhorn`` does;
 - value keys take a fast path for exact ``str`` / ``int`` / ``float`` values.
 """
@@ -15,7 +15,7 @@ import numpy as np
 import ot
 import pytest
 from turnscore import workload
-from turnscore.core import assign, engine, values
+from turnscore.core import assign, engine, request, sinkhorn, values
 
 from tests.support.gold import gold_records
 
@@ -42,12 +42,12 @@ def test_duplicate_rollouts_score_as_if_scored_separately(preset, seed):
 
 
 def test_dedupe_key():
-    assert engine._dedupe_key({"text": "abc"}) == "abc"
-    assert engine._dedupe_key({"turns": [{"answer": "x"}]}) == b'{"turns":[{"answer":"x"}]}'
-    assert engine._dedupe_key({"turns": [{"tool_calls": [{"name": "f", "arguments": {1, 2}}]}]}) is None
-    assert engine._dedupe_key(["not", "a", "rollout"]) is None
+    assert request.dedupe_key({"text": "abc"}) == "abc"
+    assert request.dedupe_key({"turns": [{"answer": "x"}]}) == b'{"turns":[{"answer":"x"}]}'
+    assert request.dedupe_key({"turns": [{"tool_calls": [{"name": "f", "arguments": {1, 2}}]}]}) is None
+    assert request.dedupe_key(["not", "a", "rollout"]) is None
     # 1 and 1.0 score the same but are not deduplicated together (keys are byte-identical JSON only)
-    assert engine._dedupe_key({"turns": [1]}) != engine._dedupe_key({"turns": [1.0]})
+    assert request.dedupe_key({"turns": [1]}) != request.dedupe_key({"turns": [1.0]})
 
 
 def test_unencodable_rollout_is_scored_without_dedupe():
@@ -87,7 +87,7 @@ def test_batched_ot_equals_ot_sinkhorn_across_buckets(cost):
     for _ in range(150):
         m, n = rng.integers(1, 20, size=2)
         problems.append(rng.choice([0.0, 0.25, 0.5, 0.75, 1.0], size=(m, n)) * (rng.random((m, n)) < 0.5))
-    plans = assign.ot_plans(problems, cost, 0.1, 0.1, 1000, 1e-9)
+    plans = sinkhorn.ot_plans(problems, cost, 0.1, 0.1, 1000, 1e-9)
     for s, plan in zip(problems, plans, strict=True):
         np.testing.assert_allclose(plan, _sinkhorn_ref(s, cost), rtol=0, atol=1e-12)
 
@@ -99,7 +99,7 @@ def test_batched_ot_trivial_shapes(cost):
     rng = np.random.default_rng(8)
     shapes = [(1, 1), (1, 2), (2, 1), (1, 7), (9, 1), (1, 1), (3, 4), (1, 16), (16, 1), (1, 1)]
     problems = [rng.choice([0.0, 0.5, 1.0], size=shape) for shape in shapes]
-    plans = assign.ot_plans(problems, cost, 0.1, 0.1, 1000, 1e-9)
+    plans = sinkhorn.ot_plans(problems, cost, 0.1, 0.1, 1000, 1e-9)
     for s, plan in zip(problems, plans, strict=True):
         m, n = s.shape
         assert plan.shape == (m, n)
@@ -109,8 +109,8 @@ def test_batched_ot_trivial_shapes(cost):
         np.testing.assert_allclose(plan, _sinkhorn_ref(s, cost), rtol=0, atol=1e-12)
         if min(m, n) == 1:
             np.testing.assert_allclose(plan, 1.0 / (m * n), rtol=1e-12)
-    assert assign.ot_plans([np.ones((1, 1))], cost, 0.1, 0.1, 1000, 1e-9)[0].tolist() == [[1.0]]
-    assert assign.ot_plans([], cost, 0.1, 0.1, 1000, 1e-9) == []
+    assert sinkhorn.ot_plans([np.ones((1, 1))], cost, 0.1, 0.1, 1000, 1e-9)[0].tolist() == [[1.0]]
+    assert sinkhorn.ot_plans([], cost, 0.1, 0.1, 1000, 1e-9) == []
 
 
 @pytest.mark.parametrize("compact", [0.0, 0.25, 1.0])
@@ -126,7 +126,7 @@ def test_batched_ot_stops_as_ot_sinkhorn(compact, max_iter, stop_thr):
     for _ in range(80):
         m, n = rng.integers(1, 14, size=2)
         problems.append(rng.choice([0.0, 0.2, 0.6, 1.0], size=(m, n)) * (rng.random((m, n)) < 0.5))
-    plans = assign.ot_plans(problems, "neg", 0.1, 0.1, max_iter, stop_thr, compact=compact)
+    plans = sinkhorn.ot_plans(problems, "neg", 0.1, 0.1, max_iter, stop_thr, compact=compact)
     for s, plan in zip(problems, plans, strict=True):
         if s.shape != (1, 1):
             np.testing.assert_allclose(
@@ -142,8 +142,8 @@ def test_batched_ot_row_normalized_costs_in_chunks(cost):
     problems = [rng.random((int(rng.integers(2, 30)), int(rng.integers(2, 30)))) for _ in range(160)]
     for s in problems[::3]:
         s[0] = 1.0
-    plans = assign.ot_plans(problems, cost, 0.1, 0.1, 1000, 1e-9)
-    assert sum(s.size for s in problems) > 4 * assign._CHUNK
+    plans = sinkhorn.ot_plans(problems, cost, 0.1, 0.1, 1000, 1e-9)
+    assert sum(s.size for s in problems) > 4 * sinkhorn._CHUNK
     for s, plan in zip(problems, plans, strict=True):
         np.testing.assert_allclose(plan, _sinkhorn_ref(s, cost), rtol=0, atol=1e-12)
 
@@ -177,10 +177,10 @@ def test_batched_ot_public_scipy_kernels_give_the_same_plans(cost, monkeypatch):
 
     rng = np.random.default_rng(11)
     problems = [rng.random((int(rng.integers(1, 12)), int(rng.integers(1, 12)))) for _ in range(60)]
-    compiled = [p.copy() for p in assign.ot_plans(problems, cost, 0.1, 0.1, 1000, 1e-9)]
+    compiled = [p.copy() for p in sinkhorn.ot_plans(problems, cost, 0.1, 0.1, 1000, 1e-9)]
     for name, fn in sparse.PUBLIC.items():
         monkeypatch.setattr(sparse, name, fn)
-    public = assign.ot_plans(problems, cost, 0.1, 0.1, 1000, 1e-9)
+    public = sinkhorn.ot_plans(problems, cost, 0.1, 0.1, 1000, 1e-9)
     for a, b, s in zip(compiled, public, problems, strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-15)
         if s.size > 1:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from turnscore.core.config import resolve
-from turnscore.core.engine import DEFAULT_LIMITS
 from turnscore.core.errors import InvalidRequest, LimitExceeded
+from turnscore.core.limits import DEFAULT_LIMITS
 from turnscore.core.parse import parse_rollout
 
 SEP = "\n<|im_start|>assistant\n"
@@ -149,7 +149,7 @@ def test_structural_errors_name_the_path(obj, path):
 
 
 def test_limits():
-    from turnscore.core.parse import RolloutLimits
+    from turnscore.core.limits import RolloutLimits
 
     with pytest.raises(LimitExceeded) as err:
         parse_rollout({"text": "x" * 11}, QWEN, RolloutLimits(5, 5, 10), "r")

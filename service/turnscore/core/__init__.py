@@ -4,7 +4,7 @@ Transports call :mod:`turnscore.core.engine` only.
 """
 
 from .config import PRESETS, ScoringConfig, resolve
-from .engine import Limits, ScoreResult, ScoreStats, advantages, gold_refs_in, presets, score
+from .engine import ScoreResult, ScoreStats, advantages, gold_refs_in, presets, score
 from .errors import (
     ConfigError,
     InvalidRequest,
@@ -14,6 +14,7 @@ from .errors import (
     UnknownPreset,
 )
 from .gold import CompiledGold, compile_gold
+from .limits import Limits
 
 __all__ = [
     "PRESETS",

@@ -12,6 +12,10 @@ import numpy as np
 
 from .config import ScoringConfig
 
+# One rollout's rewards as the advantage stage takes them: (group index, per-turn rewards r_t,
+# outcome reward r^o, trajectory score or None when the reward scheme does not use one).
+RewardRow = tuple[int, list[float], float, float | None]
+
 
 @dataclass(slots=True)
 class AdvantageInput:
@@ -83,30 +87,31 @@ def turn_returns(
 
 
 def compute(inp: AdvantageInput, cfg: ScoringConfig) -> AdvantageOutput:
+    """Trajectory advantages A^g, turn returns R^l and turn advantages A^l, and their combination."""
     n = inp.returns.size
     n_groups = int(inp.group.max()) + 1 if n else 0
-    traj = normalize(inp.returns, inp.group, n_groups, cfg.std, cfg.singleton, cfg.epsilon)
+    trajectory = normalize(inp.returns, inp.group, n_groups, cfg.std, cfg.singleton, cfg.epsilon)
 
-    rl = turn_returns(inp.turn_rewards, inp.outcome, inp.num_turns, cfg.gamma)
+    turn_ret = turn_returns(inp.turn_rewards, inp.outcome, inp.num_turns, cfg.gamma)
     owner = np.repeat(np.arange(n), inp.num_turns)
     if cfg.turn_normalization == "group":
         sets, n_sets = inp.group[owner], n_groups
     else:
         starts = np.cumsum(inp.num_turns) - inp.num_turns
-        pos = np.arange(rl.size) - starts[owner]
+        pos = np.arange(turn_ret.size) - starts[owner]
         width = int(inp.num_turns.max()) if n else 0
         key = inp.group[owner] * max(width, 1) + pos
         uniq, sets = np.unique(key, return_inverse=True)
         n_sets = uniq.size
-    turn = normalize(rl, sets, n_sets, cfg.std, cfg.singleton, cfg.epsilon)
+    turn = normalize(turn_ret, sets, n_sets, cfg.std, cfg.singleton, cfg.epsilon)
 
-    tg = traj[owner]
+    trajectory_per_turn = trajectory[owner]
     if cfg.advantage == "trajectory":
-        combined = tg.copy()
+        combined = trajectory_per_turn.copy()
     elif cfg.advantage == "turn":
         combined = turn.copy()
     elif cfg.combine == "mean":
-        combined = (tg + turn) / 2.0
+        combined = (trajectory_per_turn + turn) / 2.0
     else:
-        combined = tg + turn
-    return AdvantageOutput(traj, rl, turn, combined)
+        combined = trajectory_per_turn + turn
+    return AdvantageOutput(trajectory, turn_ret, turn, combined)

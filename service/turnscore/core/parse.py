@@ -15,6 +15,7 @@ import orjson
 from .calls import Call, call_from_obj
 from .config import FormatConfig
 from .errors import InvalidRequest, LimitExceeded
+from .limits import RolloutLimits
 from .tags import Scanner
 
 
@@ -35,13 +36,6 @@ class ParsedRollout:
     @property
     def malformed(self) -> int:
         return sum(t.malformed for t in self.turns)
-
-
-@dataclass(frozen=True, slots=True)
-class RolloutLimits:
-    max_calls: int
-    max_turns: int
-    max_text_chars: int
 
 
 def _decode_call(body: str) -> Call | None:

@@ -1,0 +1,163 @@
+"""The response body (API.md): per rollout its rewards as used, returns and advantages; per group its
+references; ``effective`` settings. Every float in the body is finite (a non-finite value is sent as 0).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from . import advantages as adv
+from . import toolrl
+from .advantages import RewardRow
+from .config import ScoringConfig
+from .request import GroupMeta, Request
+from .rewards import Rollout, RolloutScore
+
+
+def finite(x: float) -> float:
+    return x if math.isfinite(x) else 0.0
+
+
+def finite_list(x: np.ndarray) -> list[float]:
+    """``[finite(v) for v in x]`` for a float array, in one vectorized pass."""
+    return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).tolist()
+
+
+def _scheme(
+    turn_rewards: list[float], outcome: float, trajectory: float | None, cfg: ScoringConfig
+) -> tuple[list[float], float, float]:
+    """(turn rewards used, r^o as it enters turn returns, trajectory return R) for the reward scheme."""
+    scheme = cfg.reward_scheme
+    discounted = cfg.outcome_placement == "discounted"
+    if scheme == "outcome":
+        return [0.0] * len(turn_rewards), outcome, outcome
+    if scheme == "turn":
+        return turn_rewards, 0.0, math.fsum(turn_rewards)
+    outcome_in_turns = outcome if discounted else 0.0
+    if scheme == "turn+outcome":
+        return turn_rewards, outcome_in_turns, math.fsum(turn_rewards) + outcome_in_turns
+    base = trajectory if trajectory is not None else 0.0
+    if scheme == "trajectory":
+        return turn_rewards, 0.0, base
+    return turn_rewards, outcome_in_turns, base + outcome  # trajectory+outcome
+
+
+def advantage_rows(rows: list[RewardRow], cfg: ScoringConfig) -> tuple[list[dict[str, Any]], float]:
+    """The API.md reward/advantage fields of every rollout, and the seconds the advantages took."""
+    used = [_scheme(turn_rewards, outcome, trajectory, cfg) for _, turn_rewards, outcome, trajectory in rows]
+    num_turns = np.fromiter((len(u[0]) for u in used), dtype=np.int64, count=len(used))
+    flat = [x for u in used for x in u[0]]
+    inp = adv.AdvantageInput(
+        returns=np.array([u[2] for u in used], dtype=float),
+        outcome=np.array([u[1] for u in used], dtype=float),
+        group=np.array([r[0] for r in rows], dtype=np.int64),
+        num_turns=num_turns,
+        turn_rewards=np.array(flat, dtype=float),
+    )
+    t0 = time.perf_counter()
+    out = adv.compute(inp, cfg)
+    elapsed = time.perf_counter() - t0
+    trajectory_adv = finite_list(out.trajectory)
+    turn_rewards_used = finite_list(inp.turn_rewards)
+    turn_adv = finite_list(out.turn)
+    combined = finite_list(out.combined)
+    result = []
+    pos = 0
+    for i, (u, (_, _, outcome, trajectory)) in enumerate(zip(used, rows, strict=True)):
+        n = len(u[0])
+        row: dict[str, Any] = {
+            "turn_rewards": turn_rewards_used[pos : pos + n],
+            "outcome_reward": finite(outcome),
+            "return": finite(u[2]),
+            "trajectory_advantage": trajectory_adv[i],
+            "turn_advantages": turn_adv[pos : pos + n],
+            "advantages": combined[pos : pos + n],
+            "num_turns": n,
+        }
+        if trajectory is not None:
+            row["trajectory_reward"] = finite(trajectory)
+        result.append(row)
+        pos += n
+    return result, elapsed
+
+
+def score_groups(
+    groups: list[GroupMeta],
+    rollouts: list[Rollout],
+    scores: list[RolloutScore],
+    rows: list[dict[str, Any]],
+    explain: bool,
+) -> tuple[list[dict[str, Any]], int]:
+    """The response's groups for ``/v1/score``: each rollout's advantage row (from :func:`advantage_rows`)
+    with its match fields added; and the request's total of malformed calls."""
+    malformed_total = 0
+    out_groups: list[dict[str, Any]] = []
+    for group in groups:
+        entry: dict[str, Any] = {"id": group.id, "rollouts": []}
+        if group.gold_key in ("gold", "gold_ref"):
+            entry["gold_ref"] = group.golds[0].ref
+        else:
+            entry["gold_refs"] = [gold.ref for gold in group.golds]
+        out_groups.append(entry)
+    for rollout, score, row in zip(rollouts, scores, rows, strict=True):
+        malformed = rollout.parsed.malformed
+        malformed_total += malformed
+        row["num_calls"] = len(rollout.calls)
+        row["malformed_calls"] = malformed
+        row["reference"] = score.reference
+        if score.toolrl is not None:
+            row["toolrl"] = {"format": score.toolrl[0], "correctness": score.toolrl[1]}
+        if explain:
+            row["matches"] = explain_matches(rollout, score)
+        out_groups[rollout.group]["rollouts"].append(row)
+    return out_groups, malformed_total
+
+
+def explain_matches(rollout: Rollout, score: RolloutScore) -> list[dict[str, Any]]:
+    """``matches`` (with ``explain``): per predicted call, its gold match, similarity and reward."""
+    a = score.assignment
+    if a is None:
+        return []
+    out = []
+    gold = a.gold.tolist()
+    sim = a.similarity.tolist()
+    rew = a.rewards.tolist()
+    for k, (t, c) in enumerate(rollout.where):
+        out.append(
+            {
+                "turn": t,
+                "call": c,
+                "name": rollout.calls[k].name,
+                "gold": gold[k] if gold[k] >= 0 else None,
+                "similarity": finite(sim[k]),
+                "reward": finite(rew[k]),
+            }
+        )
+    return out
+
+
+def _effective(cfg: ScoringConfig, step: int, penalty: float) -> dict[str, Any]:
+    effective: dict[str, Any] = {"step": step, "unmatched_penalty": penalty}
+    if cfg.reward == "toolrl":
+        bounds = toolrl.bounds(cfg, step)
+        effective["toolrl_bounds"] = {
+            "correctness_max": bounds.correctness_max,
+            "correctness_min": bounds.correctness_min,
+            "format_max": bounds.format_max,
+            "format_min": bounds.format_min,
+        }
+    return effective
+
+
+def body(request: Request, penalty: float, groups: list[dict[str, Any]]) -> dict[str, Any]:
+    """The whole response: preset, resolved config, ``effective`` settings at the step, groups."""
+    return {
+        "preset": request.preset,
+        "config": request.config.to_dict(),
+        "effective": _effective(request.config, request.step, penalty),
+        "groups": groups,
+    }
