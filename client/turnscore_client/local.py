@@ -36,6 +36,7 @@ class LocalBackend:
         try:
             engine = importlib.import_module("turnscore.core.engine")
             errors = importlib.import_module("turnscore.core.errors")
+            http_errors = importlib.import_module("turnscore.http.errors")
         except ImportError as e:
             raise LocalModeUnavailable(
                 "local mode needs the turnscore package (the scoring core): "
@@ -43,6 +44,7 @@ class LocalBackend:
             ) from e
         self._engine: Any = engine
         self._error_cls: type[Exception] = errors.TurnscoreError
+        self._http_status: Any = http_errors.http_status
         self._max_golds = max_golds
         self._golds: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
@@ -79,6 +81,6 @@ class LocalBackend:
                 return 200, {"status": "ok", "mode": "local"}
         except self._error_cls as e:
             err: Any = e
-            return int(err.status), err.to_dict()
+            return int(self._http_status(err)), err.to_dict()
         msg = f"{method} {path} is not available in local mode"
         return 404, {"error": {"code": "not_found", "message": msg}}

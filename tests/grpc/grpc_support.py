@@ -11,9 +11,9 @@ from typing import Any
 
 import grpc
 import serve_support
-from turnscore.config import Settings
 from turnscore.grpc.server import GrpcServer
-from turnscore.http.runtime import Runtime
+from turnscore.runtime import Runtime
+from turnscore.settings import Settings
 from turnscore.workload import load_traces, make_request
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,17 +46,17 @@ def error_body(err: grpc.RpcError) -> dict[str, Any]:
 async def grpc_server(**settings: Any) -> AsyncIterator[tuple[GrpcServer, Runtime, grpc.aio.Channel]]:
     """Runtime + GrpcServer on a free port in this event loop, and a real channel to it."""
     s = Settings(host="127.0.0.1", grpc_port=0, grpc_drain_delay=0, **settings)
-    rt = Runtime(s)
-    await rt.start()
-    server = GrpcServer(rt)
+    runtime = Runtime(s)
+    await runtime.start()
+    server = GrpcServer(runtime)
     port = await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:
-        yield server, rt, channel
+        yield server, runtime, channel
     finally:
         await channel.close()
         await server.stop(0)
-        await rt.close()
+        await runtime.close()
 
 
 class ServeProcess(serve_support.ServeProcess):

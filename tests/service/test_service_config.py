@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from serve_support import CLI, clean_env
+from svc_support import Service, score_request
 from turnscore.cli import app
-from turnscore.config import Settings
 from turnscore.core import engine
+from turnscore.settings import Settings
 from typer.testing import CliRunner
 
 
@@ -54,9 +58,41 @@ def test_serve_has_a_flag_per_setting() -> None:
 
 def test_empty_env_vars_mean_unset(monkeypatch):
     """An image default can be switched off with ``-e TURNSCORE_GRPC_PORT=`` (empty means unset)."""
-    from turnscore.config import Settings
+    from turnscore.settings import Settings
 
     for name in ("GRPC_PORT", "GRPC_HOST", "GRPC_MAX_MESSAGE_BYTES", "REDIS_URL", "API_KEY_FILE"):
         monkeypatch.setenv(f"TURNSCORE_{name}", "")
     s = Settings()
     assert (s.grpc_port, s.grpc_host, s.grpc_max_message_bytes, s.redis_url, s.api_key_file) == (None,) * 5
+
+
+#: ``turnscore`` as without the gRPC extra: ``import grpc`` fails (what an environment without grpcio sees)
+CLI_WITHOUT_GRPC = "import sys; sys.modules['grpc'] = None; " + CLI.removeprefix("import sys; ")
+
+
+@pytest.mark.parametrize("args", [["--grpc-port", "0"], ["--grpc-port", "0", "--no-http"]])
+def test_grpc_port_without_grpcio_fails_at_start(args: list[str]) -> None:
+    """The gRPC extra missing: exit 2 and one line saying what to install, before anything listens."""
+    env = {**clean_env(), "PYTHONUNBUFFERED": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", CLI_WITHOUT_GRPC, "serve", "--port", "0", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2, out.stderr
+    assert len(lines) == 1 and "pip install 'turnscore[grpc]'" in lines[0] and "--grpc-port" in lines[0], (
+        lines
+    )
+    assert out.stdout == ""
+
+
+def test_http_serves_without_grpcio(tmp_path: Path) -> None:
+    svc = Service(tmp_path / "no-grpc.log", command=[sys.executable, "-c", CLI_WITHOUT_GRPC]).start()
+    try:
+        r = svc.post("/v1/score", json=score_request())
+        assert r.status_code == 200, r.text
+    finally:
+        assert svc.stop() == 0, svc.logs()[-3000:]

@@ -24,8 +24,7 @@ import orjson
 
 from turnscore import metrics
 from turnscore.core.errors import ConfigError, InvalidRequest, TurnscoreError, UnknownPreset
-
-from .runtime import Runtime
+from turnscore.runtime import Runtime
 
 log = logging.getLogger("turnscore.openrlhf")
 
