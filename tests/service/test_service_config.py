@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -96,3 +97,33 @@ def test_http_serves_without_grpcio(tmp_path: Path) -> None:
         assert r.status_code == 200, r.text
     finally:
         assert svc.stop() == 0, svc.logs()[-3000:]
+
+
+def test_docs_list_every_setting_with_its_default() -> None:
+    """docs/SERVICE.md's settings table has a row per setting (gRPC ones: docs/grpc.md) with the default of
+    ``Settings``: the request limits there are the core's (``engine.Limits``), written once in the code."""
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    rows = {}
+    for line in (docs / "SERVICE.md").read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and cells[1].startswith("`TURNSCORE_"):
+            rows[cells[1].strip("`").removeprefix("TURNSCORE_").lower()] = cells[2]
+    grpc_md = (docs / "grpc.md").read_text(encoding="utf-8")
+    for name, field in Settings.model_fields.items():
+        if name.startswith("grpc_") or name == "http":
+            assert f"TURNSCORE_{name.upper()}" in grpc_md, name
+            continue
+        assert name in rows, name
+        cell, default = rows[name], field.default
+        if default is None:
+            assert cell == "unset", (name, cell)
+            continue
+        token = cell.split("`")[1]
+        if isinstance(default, bool):
+            assert token == str(default).lower(), (name, cell)
+        elif isinstance(default, int | float):
+            assert float(token) == default, (name, cell)
+        else:
+            assert token == (str(default) or '""'), (name, cell)
+    core = {f.name: Settings.model_fields[f.name].default for f in dataclasses.fields(engine.Limits)}
+    assert engine.Limits(**core) == engine.Limits()

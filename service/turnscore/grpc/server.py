@@ -199,24 +199,24 @@ class GrpcServer:
     """The gRPC server of one process, over that process's :class:`Runtime`."""
 
     def __init__(self, runtime: Runtime, host: str | None = None, port: int | None = None) -> None:
-        s = runtime.settings
+        settings = runtime.settings
         self.runtime = runtime
-        self.host = host if host is not None else (s.grpc_host or s.host)
-        self.requested_port = port if port is not None else (s.grpc_port or 0)
+        self.host = host if host is not None else (settings.grpc_host or settings.host)
+        self.requested_port = port if port is not None else (settings.grpc_port or 0)
         self.port: int | None = None
-        self.max_message_bytes = s.grpc_max_message_bytes or s.max_body_bytes
+        self.max_message_bytes = settings.grpc_max_message_bytes or settings.max_body_bytes
         self.health = HealthServicer()
         self.server: grpc.aio.Server | None = None
         self.draining = False
 
     async def start(self) -> int:
         """Bind and start; returns the bound port (useful with port 0)."""
-        s = self.runtime.settings
+        settings = self.runtime.settings
         options = [
             ("grpc.max_receive_message_length", self.max_message_bytes),
             ("grpc.max_send_message_length", -1),  # answers are bounded by the request limits
             # uvicorn workers (--workers N) each bind the same gRPC port; the kernel spreads connections
-            ("grpc.so_reuseport", 1 if s.workers > 1 else 0),
+            ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
         ]
         server = grpc.aio.server(interceptors=[AuthInterceptor(self.runtime)], options=options)
         pb_grpc.add_RewardServiceServicer_to_server(RewardServicer(self.runtime), server)

@@ -45,14 +45,14 @@ async def _read_json(request: Request, runtime: Runtime) -> dict[str, Any]:
     """Bounded read + gzip + depth check + decode of the request body (stage ``decode``)."""
     info = request.scope.get("turnscore", {})
     t0 = time.perf_counter()
-    s = runtime.settings
+    settings = runtime.settings
     try:
-        async with _timeout(s.body_timeout):
+        async with _timeout(settings.body_timeout):
             data, wire = await read_body(
                 request.stream(),
                 content_encoding=request.headers.get("content-encoding"),
                 content_length=request.headers.get("content-length"),
-                max_bytes=s.max_body_bytes,
+                max_bytes=settings.max_body_bytes,
             )
     except ClientDisconnect:
         metrics.REJECTED.labels("disconnected").inc()
@@ -66,7 +66,7 @@ async def _read_json(request: Request, runtime: Runtime) -> dict[str, Any]:
         raise ServiceError(
             ErrorKind.DEADLINE_EXCEEDED,
             "request_timeout",
-            f"request body not received within {s.body_timeout:g}s",
+            f"request body not received within {settings.body_timeout:g}s",
         ) from None
     except ServiceError as exc:
         metrics.REJECTED.labels("too_large" if exc.kind is ErrorKind.TOO_LARGE else "bad_body").inc()
