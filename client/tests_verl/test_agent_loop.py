@@ -1,4 +1,4 @@
-"""(3) TurnscoreToolAgentLoop run end to end inside verl's ToolAgentLoop machinery (no model, no GPU).
+"""(3) TurnScoreToolAgentLoop run end to end inside verl's ToolAgentLoop machinery (no model, no GPU).
 
 Real parts: verl's ToolAgentLoop state machine, its Continuous Token builder (Qwen family) that builds the
 response mask, the hermes tool parser, verl's FunctionTool, the turnscore service over a socket. Stand-ins:
@@ -20,7 +20,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 from turnscore_client import TurnScoreClient
 from turnscore_client.tokens import find_segments, unpack_rewards
-from turnscore_client.verl.agent_loop import TurnscoreAgentLoopOutput, TurnscoreToolAgentLoop
+from turnscore_client.verl.agent_loop import TurnScoreAgentLoopOutput, TurnScoreToolAgentLoop
 from verl.experimental.agent_loop.agent_loop import DictConfigWrap, ToolListWrap
 from verl.tools.function_tool import FunctionTool
 from verl.tools.schemas import OpenAIFunctionToolSchema
@@ -131,7 +131,7 @@ GOLD = {"calls": [WEATHER, HOTEL, FLIGHT], "answer": "15 degrees, hotel booked"}
 
 def make_loop(
     url: str, tokenizer: Any, server: ScriptedServer, response_length: int, *extra: str
-) -> TurnscoreToolAgentLoop:
+) -> TurnScoreToolAgentLoop:
     d = os.path.join(os.path.dirname(verl.__file__), "trainer", "config")
     with initialize_config_dir(config_dir=d, version_base=None):
         cfg = compose(
@@ -152,7 +152,7 @@ def make_loop(
         tool("search_hotels", ["city", "stars"], "3 hotels"),
         tool("book_flight", ["from", "to", "day"], "ok"),
     ]
-    return TurnscoreToolAgentLoop(
+    return TurnScoreToolAgentLoop(
         trainer_config=DictConfigWrap(cfg),
         server_manager=server,
         tokenizer=tokenizer,
@@ -179,7 +179,7 @@ async def test_agent_loop_writes_per_turn_rewards(service_url: str) -> None:
     server = ScriptedServer(tok, SCRIPT)
     loop = make_loop(service_url, tok, server, response_length=2048)
     out = await loop.run({"temperature": 1.0}, **sample_kwargs())
-    assert isinstance(out, TurnscoreAgentLoopOutput) and server.calls == 3
+    assert isinstance(out, TurnScoreAgentLoopOutput) and server.calls == 3
     assert len(loop.turnscore_turns) == 3
     assert [len(t["tool_calls"]) for t in loop.turnscore_turns] == [1, 2, 0]
 

@@ -1,6 +1,6 @@
 """(2)+(3) The turnscore estimators through verl's registry, on verl's own DataProto, vs the real service.
 
-The per-turn rewards are written by the agent loop's output (``TurnscoreAgentLoopOutput.as_dict()``, the
+The per-turn rewards are written by the agent loop's output (``TurnScoreAgentLoopOutput.as_dict()``, the
 call verl's v1 agent-loop worker makes), carried through verl's own TensorDict/DataProto plumbing exactly
 as the v1 trainer's ``_compute_advantage`` does, and turned into advantages by verl's
 ``compute_advantage_for_multi_trajectories`` -> registry -> ``turnscore_dual``. The token-level advantages
@@ -20,7 +20,7 @@ from hydra import compose, initialize_config_dir
 from turnscore_client import TurnScoreClient
 from turnscore_client.tokens import find_segments, pack_rewards
 from turnscore_client.verl import estimator as est
-from turnscore_client.verl.agent_loop import TurnscoreAgentLoopOutput, build_output
+from turnscore_client.verl.agent_loop import TurnScoreAgentLoopOutput, build_output
 from verl import DataProto
 from verl.experimental.agent_loop.agent_loop import AgentLoopMetrics, AgentLoopOutput
 from verl.trainer.ppo.core_algos import get_adv_estimator_fn
@@ -47,8 +47,8 @@ def scored(url: str, preset: str | None = None, config: dict[str, Any] | None = 
     return [g.rollouts for g in resp.groups]
 
 
-def agent_outputs(rollouts: list[list[Any]], rng: np.random.Generator) -> list[TurnscoreAgentLoopOutput]:
-    """What TurnscoreToolAgentLoop returns for each rollout (rewards from the service, a realistic mask)."""
+def agent_outputs(rollouts: list[list[Any]], rng: np.random.Generator) -> list[TurnScoreAgentLoopOutput]:
+    """What TurnScoreToolAgentLoop returns for each rollout (rewards from the service, a realistic mask)."""
     outs = []
     for group in rollouts:
         for r in group:
@@ -65,7 +65,7 @@ def agent_outputs(rollouts: list[list[Any]], rng: np.random.Generator) -> list[T
     return outs
 
 
-def v1_advantages(outs: list[TurnscoreAgentLoopOutput], uids: list[str], cfg: Any) -> tuple[DataProto, Any]:
+def v1_advantages(outs: list[TurnScoreAgentLoopOutput], uids: list[str], cfg: Any) -> tuple[DataProto, Any]:
     """verl's v1 trainer path: as_dict() per output -> jagged TensorDict -> padded DataProto -> advantage."""
     fields = []
     for out, uid in zip(outs, uids, strict=True):

@@ -33,7 +33,7 @@ def test_import_verl_loads_the_plugin() -> None:
     assert lines["loaded_by_entry_point"] == "True"
     assert lines["estimators"] == "['turnscore', 'turnscore_dual']"
     assert lines["dual_fn"] == "turnscore_client.verl.estimator"
-    assert "turnscore_client.verl.agent_loop.TurnscoreToolAgentLoop" in lines["agent_loop"]
+    assert "turnscore_client.verl.agent_loop.TurnScoreToolAgentLoop" in lines["agent_loop"]
     assert lines["grpo_untouched"] == "verl.trainer.ppo.core_algos"
 
 

@@ -26,8 +26,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from turnscore import metrics
-from turnscore.config import Settings
 from turnscore.core.gold import CompiledGold
+from turnscore.settings import Settings
 
 log = logging.getLogger("turnscore.cache")
 

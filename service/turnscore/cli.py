@@ -1,19 +1,14 @@
-"""Command line: ``turnscore serve`` (HTTP service) and ``turnscore score`` (added by the core engineer).
+"""Command line: ``turnscore serve`` (the service, built by :mod:`turnscore.serve`) and ``turnscore score``
+(a JSONL file scored offline by :mod:`turnscore.offline`).
 
-``serve`` has one flag per field of :class:`turnscore.config.Settings` (``--redis-url`` for ``redis_url``,
-...), generated from the settings model, so a field added there (e.g. ``grpc_port``) is a flag at once.
-Every flag falls back to its environment variable ``TURNSCORE_<FIELD>``; flags win over env vars.
+``serve`` has one flag per field of :class:`turnscore.settings.Settings` (``--redis-url`` for ``redis_url``,
+...), generated from the settings model, so a field added there is a flag at once. Every flag falls back to
+its environment variable ``TURNSCORE_<FIELD>``; flags win over env vars.
 """
 
 from __future__ import annotations
 
 import inspect
-import math
-import os
-import shutil
-import signal
-import sys
-import tempfile
 import types
 import typing
 from pathlib import Path
@@ -21,7 +16,7 @@ from typing import Any
 
 import typer
 
-from turnscore.config import Settings
+from turnscore.settings import Settings
 
 app = typer.Typer(
     name="turnscore",
@@ -89,75 +84,26 @@ def _serve_signature() -> inspect.Signature:
     return inspect.Signature(params)
 
 
-def _export_env(settings: Settings, overrides: dict[str, Any]) -> None:
-    """Flags given on the command line become env vars, so uvicorn workers (spawned) see them too."""
-    for name in overrides:
-        value = getattr(settings, name)
-        env = f"TURNSCORE_{name.upper()}"
-        if value is None:
-            os.environ.pop(env, None)
-        elif isinstance(value, bool):
-            os.environ[env] = "true" if value else "false"
-        else:
-            os.environ[env] = str(value)
-
-
 def serve(**kwargs: Any) -> None:
-    """Run the HTTP service (uvicorn; --workers N processes share nothing but Redis and metrics),
-    with --grpc-port also gRPC in the same processes (--no-http: gRPC alone)."""
-    import uvicorn
+    """Run the service: HTTP (--workers N processes share nothing but Redis and metrics), with
+    --grpc-port also gRPC in the same processes (--no-http: gRPC alone)."""
     from pydantic import ValidationError
 
-    from turnscore.http.logs import log_config
+    from turnscore import serve as serving
 
-    overrides = {k: v for k, v in kwargs.items() if v is not None}
+    flags = {k: v for k, v in kwargs.items() if v is not None}
     try:
-        settings = Settings(**overrides)
+        settings = Settings(**flags)
     except ValidationError as exc:
         typer.echo(f"invalid settings:\n{exc}", err=True)
         raise typer.Exit(2) from None
-    _export_env(settings, overrides)
-    if not settings.http:  # --no-http: gRPC alone (settings validation guarantees a --grpc-port)
-        from turnscore.grpc.server import run_alone
-
-        run_alone(settings)
-        return
-    # with --grpc-port, every worker's app also serves gRPC (turnscore.grpc.server.create_app)
-    factory = (
-        "turnscore.grpc.server:create_app"
-        if settings.grpc_port is not None
-        else "turnscore.http.app:create_app"
-    )
-
-    prom_dir: str | None = None
-    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        prom_dir = tempfile.mkdtemp(prefix="turnscore-prometheus-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = prom_dir
-    # uvicorn shuts down gracefully on SIGTERM, restores the previous handler and re-raises the signal;
-    # with the default handler that would end the process with status 143. A no-op handler here makes
-    # a graceful SIGTERM shutdown exit 0 (uvicorn installs its own handlers while it serves).
-    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
-        uvicorn.run(
-            factory,
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            log_config=log_config(settings.log_level),
-            log_level=settings.log_level,
-            access_log=False,  # turnscore writes its own structured access log
-            timeout_graceful_shutdown=max(1, math.ceil(settings.graceful_timeout)),
-            timeout_keep_alive=max(1, math.ceil(settings.keepalive_timeout)),
-            root_path=settings.root_path,
-            server_header=False,
-        )
-    except KeyboardInterrupt:  # Ctrl-C: uvicorn already shut down gracefully and re-raised SIGINT
-        raise typer.Exit(130) from None
-    finally:
-        if prom_dir is not None:
-            shutil.rmtree(prom_dir, ignore_errors=True)
-    sys.stdout.flush()
+        code = serving.run(settings, flags)
+    except serving.ServeError as exc:
+        typer.echo(f"turnscore serve: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if code:
+        raise typer.Exit(code)
 
 
 serve.__signature__ = _serve_signature()  # type: ignore[attr-defined]

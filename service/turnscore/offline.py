@@ -14,7 +14,7 @@ from typing import IO, Any
 import orjson
 
 from .core import engine
-from .core.errors import InvalidRequest, TurnscoreError
+from .core.errors import InvalidRequest, TurnScoreError
 
 
 @dataclass(slots=True)
@@ -45,7 +45,7 @@ def score_line(
             if explain:
                 req["explain"] = True
         result = engine.score(req)
-    except TurnscoreError as exc:
+    except TurnScoreError as exc:
         return exc.to_dict(), None
     return {"response": result.body}, result
 

@@ -8,8 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.support.fake_service import gold_ref_of
-from tests.support.workloads import make_group
 from turnscore_client import (
     AsyncTransport,
     AsyncTurnScoreClient,
@@ -31,6 +29,9 @@ from turnscore_client import (
 )
 from turnscore_client.errors import error_for
 from turnscore_client.transports import HttpTransport, LocalTransport
+
+from tests.support.fake_service import gold_ref_of
+from tests.support.workloads import make_group
 
 FAST = RetryPolicy(max_attempts=3, backoff_base=0.0, deadline=30)
 

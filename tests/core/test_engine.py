@@ -7,7 +7,14 @@ import math
 import orjson
 import pytest
 from turnscore.core import engine
-from turnscore.core.errors import ConfigError, InvalidRequest, LimitExceeded, UnknownGoldRef, UnknownPreset
+from turnscore.core.errors import (
+    ConfigError,
+    ErrorKind,
+    InvalidRequest,
+    LimitExceeded,
+    UnknownGoldRef,
+    UnknownPreset,
+)
 from turnscore.core.gold import CompiledGold, compile_gold
 
 GOLD = {
@@ -219,13 +226,13 @@ def test_request_errors_name_the_path(req, path):
     with pytest.raises(InvalidRequest) as err:
         engine.score(req)
     assert err.value.path == path
-    assert err.value.status == 422
+    assert err.value.kind is ErrorKind.INVALID
 
 
 def test_group_and_rollout_limits():
     with pytest.raises(LimitExceeded) as err:
         engine.score({"groups": [{"gold": GOLD, "rollouts": []}] * 3}, limits=engine.Limits(max_groups=2))
-    assert err.value.limit == "max_groups" and err.value.status == 413
+    assert err.value.limit == "max_groups" and err.value.kind is ErrorKind.TOO_LARGE
     with pytest.raises(LimitExceeded) as err:
         engine.score(
             {"groups": [{"gold": GOLD, "rollouts": [{"turns": []}] * 3}]},
@@ -247,7 +254,7 @@ def test_gold_refs_resolve_from_lookup_and_unknown_refs_are_409():
     assert engine.gold_refs_in(req) == [ref, "sha256:nope"]
     with pytest.raises(UnknownGoldRef) as err:
         engine.score(req, golds=first.golds)
-    assert err.value.missing == ["sha256:nope"] and err.value.status == 409
+    assert err.value.missing == ["sha256:nope"] and err.value.kind is ErrorKind.UNKNOWN_GOLD_REF
     req["groups"].pop()
     body = engine.score(req, golds=first.golds).body
     assert body["groups"][0]["gold_ref"] == ref

@@ -17,7 +17,7 @@ def dockerfile() -> tuple[dict[str, str], list[Stage]]:
 @pytest.fixture(scope="session")
 def settings_fields() -> set[str]:
     """Every ``TURNSCORE_*`` variable the service reads (one per ``Settings`` field)."""
-    from turnscore.config import Settings
+    from turnscore.settings import Settings
 
     return {f"TURNSCORE_{name.upper()}" for name in Settings.model_fields}
 
@@ -25,8 +25,8 @@ def settings_fields() -> set[str]:
 @pytest.fixture(scope="session")
 def get_routes() -> set[str]:
     """Paths the real HTTP app answers to GET."""
-    from turnscore.config import Settings
     from turnscore.http.app import create_app
+    from turnscore.settings import Settings
 
     app = create_app(Settings())
     out: set[str] = set()

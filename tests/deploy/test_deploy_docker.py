@@ -113,7 +113,7 @@ def test_ports_env_and_entrypoint_match_the_service(
     env = stage_env(runtime)
     turnscore_env = {k: v for k, v in env.items() if k.startswith("TURNSCORE_")}
     unknown = set(turnscore_env) - settings_fields
-    assert not unknown, f"ENV names no setting of turnscore.config.Settings: {unknown}"
+    assert not unknown, f"ENV names no setting of turnscore.settings.Settings: {unknown}"
     settings = settings_from_env(turnscore_env)
     assert settings.host == "0.0.0.0", "the container must listen on all interfaces"
     exposed = {int(p.split("/")[0]) for ins in runtime.all("EXPOSE") for p in ins.args.split()}

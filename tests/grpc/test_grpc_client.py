@@ -149,7 +149,11 @@ def test_client_works_without_the_service_package() -> None:
 async def test_server_side_errors_and_resend() -> None:
     """Auth, size limits and overload map to the HTTP clients' exceptions; a gold_ref the service lost is
     resent in full (FAILED_PRECONDITION → transparent resend)."""
-    async with grpc_server(api_keys="secret", max_inflight=1, max_groups=3, retry_after=0) as (server, rt, _):
+    async with grpc_server(api_keys="secret", max_inflight=1, max_groups=3, retry_after=0) as (
+        server,
+        runtime,
+        _,
+    ):
         target = f"127.0.0.1:{server.port}"
 
         def errors_and_resend() -> None:
@@ -162,7 +166,7 @@ async def test_server_side_errors_and_resend() -> None:
                     g.score([group(i) for i in range(4)])
                 assert p.value.status == 413 and p.value.details["limit"] == "max_groups"
                 first = g.score([group(1)])
-                rt.cache.memory.clear()
+                runtime.cache.memory.clear()
                 second = g.score([group(1)])
                 assert g.stats.gold_resends == 1 and raw(second) == raw(first)
 
@@ -174,11 +178,11 @@ async def test_server_side_errors_and_resend() -> None:
                 assert o.value.code == "overloaded" and o.value.attempts == 2 and o.value.retry_after == 0
 
         await asyncio.to_thread(errors_and_resend)
-        assert rt.try_admit()  # hold the only admission slot
+        assert runtime.try_admit()  # hold the only admission slot
         try:
             await asyncio.to_thread(overloaded)
         finally:
-            rt.release()
+            runtime.release()
 
 
 async def test_async_client_same_as_sync(both: ServeProcess, records: Any) -> None:
@@ -195,9 +199,9 @@ async def test_async_client_same_as_sync(both: ServeProcess, records: Any) -> No
 
 async def test_async_client_deadline() -> None:
     """A per-attempt timeout shorter than the scoring: DEADLINE_EXCEEDED, retried, then ConnectionFailed."""
-    async with grpc_server(scoring_threads=1) as (server, rt, _):
+    async with grpc_server(scoring_threads=1) as (server, runtime, _):
         gate = threading.Event()
-        blocker = rt.executor.submit(gate.wait, 30)
+        blocker = runtime.executor.submit(gate.wait, 30)
         try:
             policy = RetryPolicy(max_attempts=2, backoff_base=0.0, deadline=30)
             async with AsyncGrpcTurnScoreClient(f"127.0.0.1:{server.port}", retry=policy, timeout=0.3) as g:

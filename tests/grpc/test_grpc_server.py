@@ -106,7 +106,7 @@ async def test_invalid_argument_names_the_field() -> None:
 
 
 async def test_unknown_gold_ref_is_failed_precondition() -> None:
-    async with grpc_server() as (_, rt, ch):
+    async with grpc_server() as (_, runtime, ch):
         stub = pb_grpc.RewardServiceStub(ch)
         known = response_dict(await stub.Score(one_group(), timeout=30))["groups"][0]["gold_ref"]
         missing = "sha256:" + "0" * 64
@@ -121,7 +121,7 @@ async def test_unknown_gold_ref_is_failed_precondition() -> None:
         _, body = await expect_error(stub.Score(req, timeout=30), grpc.StatusCode.FAILED_PRECONDITION)
         assert body is not None and body["code"] == "unknown_gold_ref"
         assert body["details"]["missing"] == [missing]
-        rt.cache.memory.clear()  # the known ref is forgotten too once the cache loses it
+        runtime.cache.memory.clear()  # the known ref is forgotten too once the cache loses it
         _, body = await expect_error(stub.Score(req, timeout=30), grpc.StatusCode.FAILED_PRECONDITION)
         assert body is not None and sorted(body["details"]["missing"]) == sorted([known, missing])
 
@@ -160,9 +160,9 @@ async def test_limits_are_resource_exhausted() -> None:
 
 
 async def test_overload_is_resource_exhausted_with_retry_after() -> None:
-    async with grpc_server(max_inflight=1, retry_after=3) as (_, rt, ch):
+    async with grpc_server(max_inflight=1, retry_after=3) as (_, runtime, ch):
         stub = pb_grpc.RewardServiceStub(ch)
-        assert rt.try_admit()  # the one slot is taken (as by a request being scored)
+        assert runtime.try_admit()  # the one slot is taken (as by a request being scored)
         try:
             err, body = await expect_error(
                 stub.Score(one_group(), timeout=30), grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -170,9 +170,9 @@ async def test_overload_is_resource_exhausted_with_retry_after() -> None:
             assert body is not None and body["code"] == "overloaded"
             assert dict(err.trailing_metadata() or ())["retry-after"] == "3"
         finally:
-            rt.release()
+            runtime.release()
         await stub.Score(one_group(), timeout=30)  # the slot is free again
-        assert rt.inflight == 0
+        assert runtime.inflight == 0
 
 
 async def test_api_keys_from_metadata() -> None:
@@ -195,23 +195,23 @@ async def test_api_keys_from_metadata() -> None:
 async def test_deadline_exceeded_abandons_queued_work() -> None:
     """The scoring pool is busy; the call's deadline expires while it waits: DEADLINE_EXCEEDED, and the
     queued scoring never runs."""
-    async with grpc_server(scoring_threads=1) as (_, rt, ch):
+    async with grpc_server(scoring_threads=1) as (_, runtime, ch):
         stub = pb_grpc.RewardServiceStub(ch)
         gate = threading.Event()
-        blocker = rt.executor.submit(gate.wait, 30)
+        blocker = runtime.executor.submit(gate.wait, 30)
         scored_before = counter(metrics.GROUPS_SCORED)
         try:
             await expect_error(stub.Score(one_group(), timeout=0.5), grpc.StatusCode.DEADLINE_EXCEEDED)
             # the server notices the expiry too (cancellation); wait until it let go of the admission slot
             for _ in range(200):
-                if rt.inflight == 0:
+                if runtime.inflight == 0:
                     break
                 await asyncio.sleep(0.02)
-            assert rt.inflight == 0
+            assert runtime.inflight == 0
         finally:
             gate.set()
         blocker.result(timeout=30)
-        await asyncio.get_running_loop().run_in_executor(rt.executor, lambda: None)  # pool drained
+        await asyncio.get_running_loop().run_in_executor(runtime.executor, lambda: None)  # pool drained
         assert counter(metrics.GROUPS_SCORED) == scored_before  # the abandoned request was never scored
         await stub.Score(one_group(), timeout=30)
         assert counter(metrics.GROUPS_SCORED) == scored_before + 1
@@ -224,7 +224,7 @@ async def test_expired_deadline_is_refused_before_work() -> None:
 
 
 async def test_health_not_serving_while_draining_then_stop() -> None:
-    async with grpc_server(scoring_threads=1) as (server, rt, ch):
+    async with grpc_server(scoring_threads=1) as (server, runtime, ch):
         stub = pb_grpc.RewardServiceStub(ch)
         health = health_pb2_grpc.HealthStub(ch)
         for name in ("", SERVICE):
@@ -238,13 +238,13 @@ async def test_health_not_serving_while_draining_then_stop() -> None:
 
         # an RPC in flight when the server stops completes; new RPCs are refused
         gate = threading.Event()
-        blocker = rt.executor.submit(gate.wait, 30)
+        blocker = runtime.executor.submit(gate.wait, 30)
         inflight = asyncio.ensure_future(stub.Score(one_group(), timeout=30))
         for _ in range(500):
-            if rt.inflight == 1:
+            if runtime.inflight == 1:
                 break
             await asyncio.sleep(0.01)
-        assert rt.inflight == 1
+        assert runtime.inflight == 1
         stopping = asyncio.ensure_future(server.stop(grace=20))
         await asyncio.sleep(0.1)
         with pytest.raises(grpc.aio.AioRpcError) as info:

@@ -10,9 +10,11 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from turnscore.core.errors import LimitExceeded
-from turnscore.http.body import GzipInflater, decode_json, json_depth, loads_within_depth, value_depth
-from turnscore.http.errors import ApiError
+from turnscore.core.errors import ErrorKind, LimitExceeded
+from turnscore.http.body import GzipInflater
+from turnscore.http.errors import http_status
+from turnscore.runtime.decode import decode_json, json_depth, loads_within_depth, value_depth
+from turnscore.runtime.errors import ServiceError
 
 
 def depth_of(obj: Any) -> int:
@@ -66,9 +68,9 @@ def test_depth_limit_on_valid_invalid_and_beyond_orjson_text() -> None:
     with pytest.raises(LimitExceeded) as exc:
         decode_json(b"[" * 2000 + b"]" * 2000, 64)
     assert exc.value.details["actual"] == 2000
-    with pytest.raises(ApiError) as api:
+    with pytest.raises(ServiceError) as api:
         decode_json(b'{"a": [1, 2}', 64)
-    assert api.value.code == "malformed_json"
+    assert api.value.code == "malformed_json" and api.value.kind is ErrorKind.BAD_REQUEST
     with pytest.raises(orjson.JSONDecodeError):
         loads_within_depth(b"[[[", 64)
 
@@ -86,13 +88,13 @@ def test_gzip_inflater_roundtrip_members_and_bomb() -> None:
 
     bomb = gzip.compress(b"\0" * (50 * 1024 * 1024))
     inf = GzipInflater(limit=1024 * 1024)
-    with pytest.raises(ApiError) as exc:
+    with pytest.raises(ServiceError) as exc:
         inf.feed(bomb)
-    assert exc.value.status == 413 and exc.value.details["limit"] == "max_body_bytes"
+    assert http_status(exc.value) == 413 and exc.value.details["limit"] == "max_body_bytes"
     assert len(inf.out) <= 1024 * 1024 + 1  # never inflated more than the limit
 
     truncated = GzipInflater(limit=len(data))
     truncated.feed(blob[: len(blob) // 2])
-    with pytest.raises(ApiError) as exc:
+    with pytest.raises(ServiceError) as exc:
         truncated.finish()
-    assert exc.value.status == 400
+    assert http_status(exc.value) == 400

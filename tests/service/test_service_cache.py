@@ -121,33 +121,33 @@ async def test_breaker_opens_when_redis_dies_and_closes_when_it_returns(
     server = redis_server_factory()
     cache = GoldCache(redis=tier(server.url, "t:", timeout=0.2, retry_interval=0.1))
     await cache.start()
-    rt = cache.redis
-    assert rt is not None and rt.healthy
+    redis_tier = cache.redis
+    assert redis_tier is not None and redis_tier.healthy
     try:
         g = gold(7)
         await cache.put_many([g])
         server.kill()
         cache.memory.clear()
         assert await cache.get_many([g.ref]) == {}  # error -> miss, never an exception
-        assert not rt.healthy and rt.last_error
+        assert not redis_tier.healthy and redis_tier.last_error
         status = cache.status()["redis"]
         assert status["healthy"] is False and status["circuit"] == "open"
         # while open: requests make no Redis round trip at all (only the background probe PINGs)
         used: list[str] = []
-        real_mget, real_pipeline = rt.client.mget, rt.client.pipeline
-        rt.client.mget = lambda *a, **k: used.append("mget") or real_mget(*a, **k)  # type: ignore[method-assign]
-        rt.client.pipeline = lambda *a, **k: used.append("pipe") or real_pipeline(*a, **k)  # type: ignore[method-assign]
+        real_mget, real_pipeline = redis_tier.client.mget, redis_tier.client.pipeline
+        redis_tier.client.mget = lambda *a, **k: used.append("mget") or real_mget(*a, **k)  # type: ignore[method-assign]
+        redis_tier.client.pipeline = lambda *a, **k: used.append("pipe") or real_pipeline(*a, **k)  # type: ignore[method-assign]
         for _ in range(20):
             assert await cache.get_many([g.ref]) == {}
             await cache.put_many([gold(8)])
         assert used == []
-        rt.client.mget, rt.client.pipeline = real_mget, real_pipeline  # type: ignore[method-assign]
+        redis_tier.client.mget, redis_tier.client.pipeline = real_mget, real_pipeline  # type: ignore[method-assign]
         server.start()  # same port, empty (no persistence)
         for _ in range(100):
-            if rt.healthy:
+            if redis_tier.healthy:
                 break
             await asyncio.sleep(0.05)
-        assert rt.healthy, rt.last_error
+        assert redis_tier.healthy, redis_tier.last_error
         await cache.put_many([g])  # was in tier 1 already? no: cleared above, so written again
         cache.memory.clear()
         assert list(await cache.get_many([g.ref])) == [g.ref]

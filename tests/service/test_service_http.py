@@ -91,8 +91,8 @@ def test_score_worked_example_and_forms(service: ServeProcess) -> None:
     assert text["turn_rewards"][0] == pytest.approx(1.0)
     assert text["outcome_reward"] == pytest.approx(1.0)
     assert broken["malformed_calls"] == 1 and broken["num_calls"] == 0
-    for ro in group["rollouts"]:
-        assert len(ro["advantages"]) == ro["num_turns"] == len(ro["turn_rewards"])
+    for rollout in group["rollouts"]:
+        assert len(rollout["advantages"]) == rollout["num_turns"] == len(rollout["turn_rewards"])
     # the best rollout has the highest trajectory advantage
     assert text["trajectory_advantage"] == max(x["trajectory_advantage"] for x in group["rollouts"])
 

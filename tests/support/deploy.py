@@ -26,7 +26,7 @@ def settings_from_env(env: dict[str, str]) -> Any:
     """``Settings()`` read from exactly ``env`` (as the process in the container would read it)."""
     from unittest import mock
 
-    from turnscore.config import Settings
+    from turnscore.settings import Settings
 
     clean = {k: v for k, v in os.environ.items() if not k.startswith("TURNSCORE_")}
     with mock.patch.dict(os.environ, {**clean, **env}, clear=True):

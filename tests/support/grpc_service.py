@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-from turnscore.config import Settings
 from turnscore.grpc.server import GrpcServer
-from turnscore.http.runtime import Runtime
+from turnscore.runtime import Runtime
+from turnscore.settings import Settings
 
 SERVICE = "turnscore.v1.RewardService"
 

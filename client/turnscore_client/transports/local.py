@@ -19,6 +19,14 @@ from .._json import dumps
 from ..errors import APIError, ErrorKind, LocalModeUnavailable, error_for
 from .base import AsyncTransport, Operation, Transport, http_only
 
+# the core's error kinds (``turnscore.core.errors.ErrorKind`` values) as the client's; the core raises only
+# these three (the others are the service's transport errors)
+_CORE_KINDS = {
+    "invalid": ErrorKind.INVALID,
+    "unknown_gold_ref": ErrorKind.UNKNOWN_GOLD_REF,
+    "too_large": ErrorKind.TOO_LARGE,
+}
+
 __all__ = ["AsyncLocalTransport", "LocalTransport", "local_available"]
 
 
@@ -65,12 +73,8 @@ class LocalTransport(Transport):
                 self._golds.popitem(last=False)
 
     def _error(self, err: Any, operation: Operation) -> APIError:
-        """A core error as the client's (the kind by the core's class; its API.md body as is)."""
-        kind = ErrorKind.INVALID
-        if isinstance(err, self._core_errors.UnknownGoldRef):
-            kind = ErrorKind.UNKNOWN_GOLD_REF
-        elif isinstance(err, self._core_errors.LimitExceeded):
-            kind = ErrorKind.TOO_LARGE
+        """A core error as the client's (the core's kind, named alike on both sides; its body as is)."""
+        kind = _CORE_KINDS.get(str(err.kind), ErrorKind.SERVER)
         return error_for(kind, err.to_dict(), url=f"local:{operation.value}")
 
     def prepare(self, operation: Operation, body: Any) -> Any:
@@ -89,7 +93,7 @@ class LocalTransport(Transport):
                 return self._engine.advantages(request).body
             if operation is Operation.PRESETS:
                 return {"presets": self._engine.presets()}
-        except self._core_errors.TurnscoreError as e:
+        except self._core_errors.TurnScoreError as e:
             raise self._error(e, operation) from None
         if operation in (Operation.HEALTH, Operation.READY):
             return {"status": "ok", "mode": "local"}

@@ -12,7 +12,7 @@ addition:
   (``reward_model.ground_truth``, any shape :func:`turnscore_client.gold.group_fields` accepts) to the
   service (``AsyncTurnScoreClient``, ``POST /v1/score``) with the ``turnscore_*`` settings of the
   ``algorithm`` node;
-- returns a :class:`TurnscoreAgentLoopOutput` whose ``reward_score`` is the trajectory return (so verl's
+- returns a :class:`TurnScoreAgentLoopOutput` whose ``reward_score`` is the trajectory return (so verl's
   reward loop is skipped and its metrics show the return) and whose token-level reward row ``rm_scores`` is
   the turnscore layout (:func:`turnscore_client.tokens.pack_rewards`): ``r_t`` on the last token of turn t,
   ``r^o`` on the first token of the last turn of length >= 2. The ``turnscore`` / ``turnscore_dual``
@@ -37,7 +37,7 @@ from ..gold import group_fields
 from ._clients import ClientCache
 from .settings import Settings
 
-__all__ = ["AGENT_LOOP_NAME", "TurnscoreAgentLoopOutput", "TurnscoreToolAgentLoop", "build_output"]
+__all__ = ["AGENT_LOOP_NAME", "TurnScoreAgentLoopOutput", "TurnScoreToolAgentLoop", "build_output"]
 
 log = logging.getLogger("turnscore_client.verl")
 
@@ -48,7 +48,7 @@ EXTRA_OUTCOME = "turnscore_outcome_reward"
 _clients = ClientCache(AsyncTurnScoreClient, prefer_local=False, per_loop=True)
 
 
-class TurnscoreAgentLoopOutput(AgentLoopOutput):  # type: ignore[misc]
+class TurnScoreAgentLoopOutput(AgentLoopOutput):  # type: ignore[misc]
     """AgentLoopOutput whose ``rm_scores`` row carries per-turn rewards and the outcome reward."""
 
     def as_dict(self) -> dict[str, Any]:
@@ -69,8 +69,8 @@ class TurnscoreAgentLoopOutput(AgentLoopOutput):  # type: ignore[misc]
 
 def build_output(
     output: Any, turn_rewards: list[float], outcome: float, ret: float
-) -> TurnscoreAgentLoopOutput:
-    """A :class:`TurnscoreAgentLoopOutput` with the fields of ``output`` and the rollout's rewards."""
+) -> TurnScoreAgentLoopOutput:
+    """A :class:`TurnScoreAgentLoopOutput` with the fields of ``output`` and the rollout's rewards."""
     data = {k: getattr(output, k) for k in output.model_fields_set}
     extra = dict(data.get("extra_fields") or getattr(output, "extra_fields", {}) or {})
     extra[EXTRA_TURN_REWARDS] = [float(x) for x in turn_rewards]
@@ -83,7 +83,7 @@ def build_output(
     }
     data["extra_fields"] = extra
     data["reward_score"] = float(ret)
-    new = TurnscoreAgentLoopOutput.model_construct(_fields_set=set(data), **data)
+    new = TurnScoreAgentLoopOutput.model_construct(_fields_set=set(data), **data)
     return new
 
 
@@ -111,7 +111,7 @@ def gold_of(kwargs: dict[str, Any]) -> Any:
 
 
 @register(AGENT_LOOP_NAME)  # type: ignore[untyped-decorator]
-class TurnscoreToolAgentLoop(ToolAgentLoop):  # type: ignore[misc]
+class TurnScoreToolAgentLoop(ToolAgentLoop):  # type: ignore[misc]
     """ToolAgentLoop + per-turn turnscore rewards written into the token-level reward row."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -160,7 +160,7 @@ class TurnscoreToolAgentLoop(ToolAgentLoop):  # type: ignore[misc]
         )
         return state
 
-    async def turnscore_finish(self, output: Any, kwargs: dict[str, Any]) -> TurnscoreAgentLoopOutput:
+    async def turnscore_finish(self, output: Any, kwargs: dict[str, Any]) -> TurnScoreAgentLoopOutput:
         settings = self.turnscore_settings
         group = {"id": str(_plain(kwargs.get("uid", "0"))), **group_fields(gold_of(kwargs))}
         group["rollouts"] = [{"messages": self.turnscore_turns}]

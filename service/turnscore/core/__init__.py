@@ -9,7 +9,7 @@ from .errors import (
     ConfigError,
     InvalidRequest,
     LimitExceeded,
-    TurnscoreError,
+    TurnScoreError,
     UnknownGoldRef,
     UnknownPreset,
 )
@@ -26,7 +26,7 @@ __all__ = [
     "ScoreResult",
     "ScoreStats",
     "ScoringConfig",
-    "TurnscoreError",
+    "TurnScoreError",
     "UnknownGoldRef",
     "UnknownPreset",
     "advantages",

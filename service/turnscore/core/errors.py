@@ -1,14 +1,34 @@
-"""Errors raised by the scoring core; every transport maps them to the API.md error shape."""
+"""Errors raised by the scoring core, and the transport-neutral kinds every transport maps to a status.
+
+Each error has a :class:`ErrorKind` (what went wrong, for a transport to pick its status: HTTP in
+``turnscore.http.errors``, gRPC in ``turnscore.grpc.status``), a stable ``code`` (the wire's
+``error.code``), a message and optional ``details``.
+"""
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 
-class TurnscoreError(Exception):
-    """Base error: an HTTP-like ``status``, a stable ``code``, a message and optional ``details``."""
+class ErrorKind(enum.StrEnum):
+    """What went wrong, independent of the transport that reports it."""
 
-    status: int = 422
+    INVALID = "invalid"  # the request breaks the schema, a config override or a preset name
+    BAD_REQUEST = "bad_request"  # the body cannot be read: not JSON, broken gzip, client gone
+    UNSUPPORTED_ENCODING = "unsupported_encoding"  # a body encoding the service does not read
+    UNKNOWN_GOLD_REF = "unknown_gold_ref"  # a gold_ref no cache tier knows: resend the full gold
+    TOO_LARGE = "too_large"  # a size, count or nesting limit
+    OVERLOADED = "overloaded"  # too many requests in flight: retry later
+    UNAUTHENTICATED = "unauthenticated"  # missing or invalid API key
+    DEADLINE_EXCEEDED = "deadline_exceeded"  # the request (or its body) did not arrive or finish in time
+    INTERNAL = "internal"  # a bug, never the request's fault
+
+
+class TurnScoreError(Exception):
+    """Base error: a transport-neutral ``kind``, a stable ``code``, a message and optional ``details``."""
+
+    kind: ErrorKind = ErrorKind.INVALID
     code: str = "invalid_request"
 
     def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
@@ -19,14 +39,14 @@ class TurnscoreError(Exception):
             self.code = code
 
     def to_dict(self) -> dict[str, Any]:
-        """The API.md error body: ``{"error": {"code", "message", "details"}}``."""
+        """The wire's error body: ``{"error": {"code", "message", "details"}}``."""
         return {"error": {"code": self.code, "message": self.message, "details": self.details}}
 
 
-class InvalidRequest(TurnscoreError):
+class InvalidRequest(TurnScoreError):
     """The request does not follow the schema; ``details["path"]`` names the field (JSON path)."""
 
-    status = 422
+    kind = ErrorKind.INVALID
     code = "invalid_request"
 
     def __init__(self, path: str, message: str) -> None:
@@ -34,10 +54,10 @@ class InvalidRequest(TurnscoreError):
         self.path = path
 
 
-class ConfigError(TurnscoreError):
+class ConfigError(TurnScoreError):
     """A config override is unknown, mistyped, non-finite or out of range; details name the key."""
 
-    status = 422
+    kind = ErrorKind.INVALID
     code = "invalid_config"
 
     def __init__(self, key: str, message: str) -> None:
@@ -45,8 +65,8 @@ class ConfigError(TurnscoreError):
         self.key = key
 
 
-class UnknownPreset(TurnscoreError):
-    status = 422
+class UnknownPreset(TurnScoreError):
+    kind = ErrorKind.INVALID
     code = "unknown_preset"
 
     def __init__(self, name: str, known: list[str]) -> None:
@@ -56,10 +76,10 @@ class UnknownPreset(TurnscoreError):
         )
 
 
-class UnknownGoldRef(TurnscoreError):
-    """Some groups reference gold traces by ``gold_ref`` that no cache tier knows (HTTP 409)."""
+class UnknownGoldRef(TurnScoreError):
+    """Some groups reference gold traces by ``gold_ref`` that no cache tier knows."""
 
-    status = 409
+    kind = ErrorKind.UNKNOWN_GOLD_REF
     code = "unknown_gold_ref"
 
     def __init__(self, missing: list[str]) -> None:
@@ -70,10 +90,10 @@ class UnknownGoldRef(TurnscoreError):
         self.missing = missing
 
 
-class LimitExceeded(TurnscoreError):
+class LimitExceeded(TurnScoreError):
     """A configured size limit is exceeded; details name the limit, its maximum and where."""
 
-    status = 413
+    kind = ErrorKind.TOO_LARGE
     code = "limit_exceeded"
 
     def __init__(self, limit: str, maximum: int, path: str, actual: int | None = None) -> None:

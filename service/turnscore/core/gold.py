@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from .calls import Call, call_from_obj
-from .errors import InvalidRequest, TurnscoreError
+from .errors import InvalidRequest, TurnScoreError
 from .text import answer_tokens
 from .values import KEY_FUNCS
 
@@ -105,7 +105,7 @@ class CompiledGold:
             raise ValueError("not a normalized gold trace")
         try:
             gold = compile_gold(obj, "gold")
-        except TurnscoreError as exc:
+        except TurnScoreError as exc:
             raise ValueError(exc.message) from None
         if gold.canonical != orjson.dumps(obj, option=orjson.OPT_SORT_KEYS):
             raise ValueError("trace is not in normalized form")

@@ -17,8 +17,9 @@ from typing import Any
 
 import orjson
 
-from turnscore.http.body import loads_within_depth
-from turnscore.http.errors import ApiError
+from turnscore.core.errors import ErrorKind
+from turnscore.runtime.decode import loads_within_depth
+from turnscore.runtime.errors import ServiceError
 
 from ._gen import turnscore_pb2 as pb
 
@@ -36,7 +37,9 @@ def decode_value(data: bytes, path: str, max_depth: int, offset: int) -> Any:
     try:
         return loads_within_depth(data, max_depth, path, offset)
     except orjson.JSONDecodeError as exc:
-        raise ApiError(400, "malformed_json", f"{path}: not valid JSON: {exc}", {"path": path}) from None
+        raise ServiceError(
+            ErrorKind.BAD_REQUEST, "malformed_json", f"{path}: not valid JSON: {exc}", {"path": path}
+        ) from None
 
 
 def _id(msg: Any, path: str, max_depth: int) -> Any:

@@ -1,13 +1,10 @@
 """The grpc.aio server: ``turnscore.v1.RewardService`` (a thin shell over the shared :class:`Runtime`),
 the standard health service (``grpc.health.v1``) and server reflection.
 
-One :class:`Runtime` per process serves both transports, so gRPC shares the HTTP service's scoring pool,
-gold-trace cache (tier 1 and Redis), limits, admission budget (``max_inflight``), API keys and metrics:
-
-- ``turnscore serve --grpc-port 50051`` runs gRPC next to HTTP: uvicorn builds the app with
-  :func:`create_app`, whose lifespan starts the gRPC server on the app's runtime (and drains it on
-  shutdown, after HTTP).
-- ``turnscore serve --grpc-port 50051 --no-http`` runs gRPC alone (:func:`run_alone`).
+One :class:`Runtime` per process serves every transport, so gRPC shares the HTTP service's scoring pool,
+gold-trace cache (tier 1 and Redis), limits, admission budget (``max_inflight``), API keys and metrics.
+:mod:`turnscore.serve` starts a :class:`GrpcServer` next to HTTP (``turnscore serve --grpc-port 50051``)
+or alone (``--no-http``).
 
 Per RPC: API key (metadata ``authorization: Bearer <key>``; health and reflection are public) → admission
 (``RESOURCE_EXHAUSTED`` "overloaded" beyond ``max_inflight``) → deadline check → request message to the
@@ -20,11 +17,9 @@ finishes in its pool thread; its result is discarded).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -33,16 +28,16 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from turnscore import metrics
-from turnscore.config import Settings
 from turnscore.core import engine
-from turnscore.core.errors import TurnscoreError
-from turnscore.http.errors import ApiError
-from turnscore.http.runtime import OFFLOOP_DECODE_BYTES, Runtime
+from turnscore.core.errors import ErrorKind, TurnScoreError
+from turnscore.runtime import Runtime, ServiceError
+from turnscore.runtime.decode import OFFLOOP_DECODE_BYTES
+from turnscore.runtime.errors import internal, unauthenticated
 
 from . import convert
 from ._gen import turnscore_pb2 as pb
 from ._gen import turnscore_pb2_grpc as pb_grpc
-from .status import error_metadata, for_error
+from .status import for_error
 
 log = logging.getLogger("turnscore.grpc")
 access_log = logging.getLogger("turnscore.access")
@@ -62,10 +57,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         self.runtime = runtime
 
         async def deny(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            message = "missing or invalid API key (send metadata `authorization: Bearer <key>`)"
-            await context.abort(
-                grpc.StatusCode.UNAUTHENTICATED, message, error_metadata("unauthorized", message)
-            )
+            await context.abort(*for_error(unauthenticated("metadata `authorization: Bearer <key>`")))
 
         self._deny = grpc.unary_unary_rpc_method_handler(deny)
 
@@ -74,9 +66,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        rt = self.runtime
+        runtime = self.runtime
         method = details.method
-        if not rt.auth_enabled or method.startswith(PUBLIC_PREFIXES):
+        if not runtime.auth_enabled or method.startswith(PUBLIC_PREFIXES):
             return await continuation(details)
         token: str | bytes | None = None
         for key, value in details.invocation_metadata or ():
@@ -86,7 +78,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 if scheme.lower() == b"bearer":
                     token = rest.strip()
                 break
-        if token is not None and rt.check_key(token):
+        if token is not None and runtime.check_key(token):
             return await continuation(details)
         metrics.REJECTED.labels("unauthorized").inc()
         metrics.REQUEST_DURATION.labels(_endpoint(method), "UNAUTHENTICATED").observe(0.0)
@@ -97,15 +89,15 @@ class RewardServicer(pb_grpc.RewardServiceServicer):
     """``turnscore.v1.RewardService`` over a :class:`Runtime` (the HTTP service's code path)."""
 
     def __init__(self, runtime: Runtime) -> None:
-        self.rt = runtime
+        self.runtime = runtime
         self._presets: pb.PresetsResponse | None = None
 
     # -- RPCs ----------------------------------------------------------------------------------------
     async def Score(self, request: pb.ScoreRequest, context: grpc.aio.ServicerContext) -> pb.ScoreResponse:
         async def work() -> pb.ScoreResponse:
             doc = await self._decode(convert.score_doc, request)
-            result, _ = await self.rt.score(doc)
-            return await self.rt.run(convert.score_response, result.body, bool(doc.get("explain")))
+            result, _ = await self.runtime.score(doc)
+            return await self.runtime.run(convert.score_response, result.body, bool(doc.get("explain")))
 
         return await self._scoring("Score", context, work)
 
@@ -114,8 +106,8 @@ class RewardServicer(pb_grpc.RewardServiceServicer):
     ) -> pb.ScoreResponse:
         async def work() -> pb.ScoreResponse:
             doc = await self._decode(convert.advantages_doc, request)
-            result, _ = await self.rt.advantages(doc)
-            return await self.rt.run(convert.score_response, result.body, False)
+            result, _ = await self.runtime.advantages(doc)
+            return await self.runtime.run(convert.score_response, result.body, False)
 
         return await self._scoring("Advantages", context, work)
 
@@ -133,28 +125,24 @@ class RewardServicer(pb_grpc.RewardServiceServicer):
         t0 = time.perf_counter()
         size = request.ByteSize()
         metrics.REQUEST_BODY_BYTES.labels("wire").observe(size)
-        depth = self.rt.settings.max_json_depth
-        doc = await self.rt.run(fn, request, depth) if size > OFFLOOP_DECODE_BYTES else fn(request, depth)
+        depth = self.runtime.settings.max_json_depth
+        doc = (
+            await self.runtime.run(fn, request, depth) if size > OFFLOOP_DECODE_BYTES else fn(request, depth)
+        )
         metrics.STAGE_DURATION.labels("decode").observe(time.perf_counter() - t0)
         return doc
 
     async def _scoring(
         self, name: str, context: grpc.aio.ServicerContext, work: Callable[[], Awaitable[Any]]
     ) -> Any:
-        rt = self.rt
+        runtime = self.runtime
         start = time.perf_counter()
         status = "OK"
         admitted = False
         metrics.INFLIGHT.inc()
         try:
-            if not rt.try_admit():
-                raise ApiError(
-                    503,
-                    "overloaded",
-                    f"too many scoring requests in flight (max_inflight={rt.max_inflight}); retry later",
-                    {"limit": "max_inflight", "max": rt.max_inflight},
-                    {"retry-after": str(rt.settings.retry_after)},
-                )
+            if not runtime.try_admit():
+                raise runtime.overloaded()
             admitted = True
             remaining = context.time_remaining()
             if remaining is not None and remaining <= 0:
@@ -162,7 +150,7 @@ class RewardServicer(pb_grpc.RewardServiceServicer):
                 await _abort_deadline(context)
             async with asyncio.timeout(remaining):  # None = no deadline
                 return await work()
-        except TurnscoreError as exc:
+        except TurnScoreError as exc:
             code, message, trailers = for_error(exc)
             status = code.name
             await context.abort(code, message, trailers)
@@ -177,15 +165,14 @@ class RewardServicer(pb_grpc.RewardServiceServicer):
         except Exception:
             status = "INTERNAL"
             log.exception("unhandled error in %s", name)
-            message = "internal error (a bug; please report it)"
-            await context.abort(grpc.StatusCode.INTERNAL, message, error_metadata("internal_error", message))
+            await context.abort(*for_error(internal("internal error (a bug; please report it)")))
         finally:
             if admitted:
-                rt.release()
+                runtime.release()
             metrics.INFLIGHT.dec()
             duration = time.perf_counter() - start
             metrics.REQUEST_DURATION.labels(f"/{SERVICE_NAME}/{name}", status).observe(duration)
-            if rt.settings.access_log:
+            if runtime.settings.access_log:
                 access_log.info(
                     "request",
                     extra={
@@ -201,9 +188,7 @@ class RewardServicer(pb_grpc.RewardServiceServicer):
 
 async def _abort_deadline(context: grpc.aio.ServicerContext) -> None:
     message = "deadline exceeded before the request was scored"
-    await context.abort(
-        grpc.StatusCode.DEADLINE_EXCEEDED, message, error_metadata("deadline_exceeded", message)
-    )
+    await context.abort(*for_error(ServiceError(ErrorKind.DEADLINE_EXCEEDED, "deadline_exceeded", message)))
 
 
 def _address(host: str, port: int) -> str:
@@ -214,24 +199,24 @@ class GrpcServer:
     """The gRPC server of one process, over that process's :class:`Runtime`."""
 
     def __init__(self, runtime: Runtime, host: str | None = None, port: int | None = None) -> None:
-        s = runtime.settings
+        settings = runtime.settings
         self.runtime = runtime
-        self.host = host if host is not None else (s.grpc_host or s.host)
-        self.requested_port = port if port is not None else (s.grpc_port or 0)
+        self.host = host if host is not None else (settings.grpc_host or settings.host)
+        self.requested_port = port if port is not None else (settings.grpc_port or 0)
         self.port: int | None = None
-        self.max_message_bytes = s.grpc_max_message_bytes or s.max_body_bytes
+        self.max_message_bytes = settings.grpc_max_message_bytes or settings.max_body_bytes
         self.health = HealthServicer()
         self.server: grpc.aio.Server | None = None
         self.draining = False
 
     async def start(self) -> int:
         """Bind and start; returns the bound port (useful with port 0)."""
-        s = self.runtime.settings
+        settings = self.runtime.settings
         options = [
             ("grpc.max_receive_message_length", self.max_message_bytes),
             ("grpc.max_send_message_length", -1),  # answers are bounded by the request limits
             # uvicorn workers (--workers N) each bind the same gRPC port; the kernel spreads connections
-            ("grpc.so_reuseport", 1 if s.workers > 1 else 0),
+            ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
         ]
         server = grpc.aio.server(interceptors=[AuthInterceptor(self.runtime)], options=options)
         pb_grpc.add_RewardServiceServicer_to_server(RewardServicer(self.runtime), server)
@@ -278,50 +263,3 @@ class GrpcServer:
             await asyncio.sleep(delay)
         await self.stop()
         log.info("gRPC server stopped")
-
-
-@contextlib.asynccontextmanager
-async def grpc_lifespan(runtime: Runtime) -> AsyncIterator[GrpcServer]:
-    """Lifespan hook for ``turnscore.http.app.create_app``: gRPC on the app's runtime."""
-    server = GrpcServer(runtime)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.shutdown()
-
-
-def create_app() -> Any:
-    """uvicorn factory (``turnscore serve --grpc-port``): the HTTP app plus gRPC in its lifespan."""
-    from turnscore.http.app import create_app as create_http_app
-
-    return create_http_app(Settings(), lifespan_hooks=[grpc_lifespan])
-
-
-async def serve_alone(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """gRPC only (``--no-http``) until SIGTERM/SIGINT (or ``stop`` is set), then a graceful drain."""
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
-    runtime = Runtime(settings)
-    await runtime.start()
-    try:
-        server = GrpcServer(runtime)
-        await server.start()
-        try:
-            await stop.wait()
-        finally:
-            await server.shutdown()
-    finally:
-        await runtime.close()
-
-
-def run_alone(settings: Settings) -> None:
-    import logging.config
-
-    from turnscore.http.logs import log_config
-
-    logging.config.dictConfig(log_config(settings.log_level))
-    asyncio.run(serve_alone(settings))

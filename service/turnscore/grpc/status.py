@@ -1,18 +1,22 @@
-"""Errors as gRPC statuses: the code, the message, and the API.md error body in trailing metadata.
+"""Errors as gRPC statuses: the code, the message, and the wire's error body in trailing metadata.
+
+:data:`GRPC_STATUS` is the only place that turns an error's transport-neutral kind into a gRPC status:
 
 =====================================================  ======================  =========================
-turnscore error (HTTP status)                          gRPC status             ``error.code`` examples
+error kind (what went wrong)                           gRPC status             ``error.code`` examples
 =====================================================  ======================  =========================
-schema, config, preset, malformed JSON (422, 400)      INVALID_ARGUMENT        invalid_request, ...
-unknown ``gold_ref`` (409; ``details.missing``)        FAILED_PRECONDITION     unknown_gold_ref
-size/count limits (413), overload (503)                RESOURCE_EXHAUSTED      limit_exceeded, overloaded
-missing or bad API key (401)                           UNAUTHENTICATED         unauthorized
-deadline expired before the work was done              DEADLINE_EXCEEDED       deadline_exceeded
-a bug (never for any input)                            INTERNAL                internal_error
+``invalid``: schema, config, preset                    INVALID_ARGUMENT        invalid_request, ...
+``bad_request``: a ``*_json`` field is not JSON        INVALID_ARGUMENT        malformed_json
+``unknown_gold_ref`` (``details.missing``)             FAILED_PRECONDITION     unknown_gold_ref
+``too_large``: size/count/nesting limits               RESOURCE_EXHAUSTED      limit_exceeded
+``overloaded``: ``max_inflight`` in flight             RESOURCE_EXHAUSTED      overloaded
+``unauthenticated``: missing or bad API key            UNAUTHENTICATED         unauthorized
+``deadline_exceeded``: expired before the work         DEADLINE_EXCEEDED       deadline_exceeded
+``internal``: a bug (never for any input)              INTERNAL                internal_error
 =====================================================  ======================  =========================
 
 Every error carries the trailing metadata ``turnscore-error-bin`` (the JSON body
-``{"error": {"code", "message", "details"}}`` of API.md, so ``details.path`` names the failing field and
+``{"error": {"code", "message", "details"}}``, so ``details.path`` names the failing field and
 ``details.missing`` the unknown refs) and ``turnscore-error-code`` (the code as text). Overload answers add
 ``retry-after`` (seconds), as the HTTP 503.
 """
@@ -24,27 +28,27 @@ from typing import Any
 import grpc
 import orjson
 
-from turnscore.core.errors import TurnscoreError
+from turnscore.core.errors import ErrorKind, TurnScoreError
+from turnscore.runtime.errors import retry_after
 
 ERROR_KEY = "turnscore-error-bin"
 CODE_KEY = "turnscore-error-code"
 
-_BY_HTTP_STATUS: dict[int, grpc.StatusCode] = {
-    400: grpc.StatusCode.INVALID_ARGUMENT,
-    401: grpc.StatusCode.UNAUTHENTICATED,
-    403: grpc.StatusCode.PERMISSION_DENIED,
-    408: grpc.StatusCode.DEADLINE_EXCEEDED,
-    409: grpc.StatusCode.FAILED_PRECONDITION,
-    413: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    415: grpc.StatusCode.INVALID_ARGUMENT,
-    422: grpc.StatusCode.INVALID_ARGUMENT,
-    429: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    503: grpc.StatusCode.RESOURCE_EXHAUSTED,
+GRPC_STATUS: dict[ErrorKind, grpc.StatusCode] = {
+    ErrorKind.INVALID: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorKind.BAD_REQUEST: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorKind.UNSUPPORTED_ENCODING: grpc.StatusCode.INVALID_ARGUMENT,
+    ErrorKind.UNKNOWN_GOLD_REF: grpc.StatusCode.FAILED_PRECONDITION,
+    ErrorKind.TOO_LARGE: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorKind.OVERLOADED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ErrorKind.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    ErrorKind.DEADLINE_EXCEEDED: grpc.StatusCode.DEADLINE_EXCEEDED,
+    ErrorKind.INTERNAL: grpc.StatusCode.INTERNAL,
 }
 
 
-def status_code(exc: TurnscoreError) -> grpc.StatusCode:
-    return _BY_HTTP_STATUS.get(int(exc.status), grpc.StatusCode.INTERNAL)
+def status_code(exc: TurnScoreError) -> grpc.StatusCode:
+    return GRPC_STATUS[exc.kind]
 
 
 def error_metadata(code: str, message: str, details: Any = None, **extra: str) -> tuple[tuple[str, Any], ...]:
@@ -55,7 +59,8 @@ def error_metadata(code: str, message: str, details: Any = None, **extra: str) -
     return ((ERROR_KEY, body), (CODE_KEY, code), *extra.items())
 
 
-def for_error(exc: TurnscoreError) -> tuple[grpc.StatusCode, str, tuple[tuple[str, Any], ...]]:
-    """(status code, status message, trailing metadata) for a core or transport error."""
-    extra = {k.lower(): str(v) for k, v in (getattr(exc, "headers", None) or {}).items()}
+def for_error(exc: TurnScoreError) -> tuple[grpc.StatusCode, str, tuple[tuple[str, Any], ...]]:
+    """(status code, status message, trailing metadata) for a core or runtime error."""
+    seconds = retry_after(exc)
+    extra = {} if seconds is None else {"retry-after": str(seconds)}
     return status_code(exc), exc.message, error_metadata(exc.code, exc.message, exc.details, **extra)

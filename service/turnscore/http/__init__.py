@@ -1,8 +1,1 @@
-"""HTTP transport (FastAPI): ``create_app`` and the transport-neutral ``Runtime`` it shares."""
-
-from __future__ import annotations
-
-from .app import create_app
-from .runtime import Runtime
-
-__all__ = ["Runtime", "create_app"]
+"""HTTP transport (FastAPI): ``turnscore.http.app.create_app`` over the process's shared runtime."""

@@ -1,9 +1,9 @@
 """The FastAPI application: a thin router over ``turnscore.core.engine`` (through :class:`Runtime`).
 
-``create_app(settings=None, runtime=None, lifespan_hooks=())`` builds the app; uvicorn calls it as a factory
-(``turnscore.http.app:create_app``) in every worker, reading settings from ``TURNSCORE_*`` env vars.
-``lifespan_hooks`` are async context managers factories ``hook(runtime)`` entered after the runtime has
-started: the place for a second transport (e.g. a gRPC server) that must share this process's runtime.
+``create_app(settings=None, runtime=None, lifespan_hooks=())`` builds the app (``turnscore.serve`` gives it
+to uvicorn). ``lifespan_hooks`` are async context manager factories ``hook(runtime)`` entered after the
+runtime has started and left before it closes: ``turnscore.serve`` runs the gRPC server there, so both
+transports share this process's runtime.
 """
 
 from __future__ import annotations
@@ -22,14 +22,15 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from turnscore import __version__, metrics
-from turnscore.config import Settings
+from turnscore.core.errors import ErrorKind
+from turnscore.runtime import Runtime, ServiceError
+from turnscore.settings import Settings
 
 from . import schemas
 from .body import read_body
-from .errors import ApiError, install_handlers
+from .errors import install_handlers
 from .middleware import ServiceMiddleware
 from .openrlhf import score_openrlhf
-from .runtime import Runtime
 
 JSON = "application/json"
 log = logging.getLogger("turnscore.http")
@@ -40,37 +41,41 @@ def _json(data: bytes, status: int = 200) -> Response:
     return Response(data, status_code=status, media_type=JSON)
 
 
-async def _read_json(request: Request, rt: Runtime) -> dict[str, Any]:
+async def _read_json(request: Request, runtime: Runtime) -> dict[str, Any]:
     """Bounded read + gzip + depth check + decode of the request body (stage ``decode``)."""
     info = request.scope.get("turnscore", {})
     t0 = time.perf_counter()
-    s = rt.settings
+    settings = runtime.settings
     try:
-        async with _timeout(s.body_timeout):
+        async with _timeout(settings.body_timeout):
             data, wire = await read_body(
                 request.stream(),
                 content_encoding=request.headers.get("content-encoding"),
                 content_length=request.headers.get("content-length"),
-                max_bytes=s.max_body_bytes,
+                max_bytes=settings.max_body_bytes,
             )
     except ClientDisconnect:
         metrics.REJECTED.labels("disconnected").inc()
-        raise ApiError(
-            400, "client_disconnected", "the client closed the connection before sending the body"
+        raise ServiceError(
+            ErrorKind.BAD_REQUEST,
+            "client_disconnected",
+            "the client closed the connection before sending the body",
         ) from None
     except TimeoutError:
         metrics.REJECTED.labels("timeout").inc()
-        raise ApiError(
-            408, "request_timeout", f"request body not received within {s.body_timeout:g}s"
+        raise ServiceError(
+            ErrorKind.DEADLINE_EXCEEDED,
+            "request_timeout",
+            f"request body not received within {settings.body_timeout:g}s",
         ) from None
-    except ApiError as exc:
-        metrics.REJECTED.labels("too_large" if exc.status == 413 else "bad_body").inc()
+    except ServiceError as exc:
+        metrics.REJECTED.labels("too_large" if exc.kind is ErrorKind.TOO_LARGE else "bad_body").inc()
         raise
     info["bytes_in"] = wire
     info["bytes_decoded"] = len(data)
     metrics.REQUEST_BODY_BYTES.labels("wire").observe(wire)
     metrics.REQUEST_BODY_BYTES.labels("decoded").observe(len(data))
-    doc = await rt.decode(data)
+    doc = await runtime.decode(data)
     dt = time.perf_counter() - t0
     metrics.STAGE_DURATION.labels("decode").observe(dt)
     info["stages_ms"] = {"decode": round(dt * 1000, 3)}
@@ -93,37 +98,29 @@ def _record(request: Request, stats: Any) -> None:
             stages[k] = round(v * 1000, 3)
 
 
-def default_lifespan_hooks(settings: Settings) -> list[LifespanHook]:
-    """Hooks every app enters after its runtime started, on top of ``create_app(lifespan_hooks=...)``.
-
-    Empty today. A second transport sharing the process's runtime (cache, limits, admission, metrics)
-    passes its hook to ``create_app``: ``turnscore serve --grpc-port`` uses the factory
-    ``turnscore.grpc.server:create_app`` = ``create_app(Settings(), lifespan_hooks=[grpc_lifespan])``.
-    """
-    hooks: list[LifespanHook] = []
-    return hooks
-
-
 def create_app(
     settings: Settings | None = None,
     runtime: Runtime | None = None,
     lifespan_hooks: Sequence[LifespanHook] = (),
 ) -> FastAPI:
     settings = settings or (runtime.settings if runtime is not None else Settings())
-    rt = runtime or Runtime(settings)
-    hooks = [*default_lifespan_hooks(settings), *lifespan_hooks]
+    if runtime is None:
+        runtime = Runtime(settings)
+    hooks = list(lifespan_hooks)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await rt.start()
-        log.info("turnscore started", extra={"settings": settings.redacted(), "cache": rt.cache.status()})
+        await runtime.start()
+        log.info(
+            "turnscore started", extra={"settings": settings.redacted(), "cache": runtime.cache.status()}
+        )
         try:
             async with contextlib.AsyncExitStack() as stack:
                 for hook in hooks:
-                    await stack.enter_async_context(hook(rt))
+                    await stack.enter_async_context(hook(runtime))
                 yield
         finally:
-            await rt.close()
+            await runtime.close()
 
     app = FastAPI(
         title="turnscore",
@@ -136,9 +133,9 @@ def create_app(
         root_path=settings.root_path,
         default_response_class=Response,
     )
-    app.state.runtime = rt
+    app.state.runtime = runtime
     install_handlers(app)
-    app.add_middleware(ServiceMiddleware, runtime=rt)
+    app.add_middleware(ServiceMiddleware, runtime=runtime)
 
     scoring_errors = schemas.error_responses(400, 401, 409, 413, 415, 422, 503)
 
@@ -150,8 +147,8 @@ def create_app(
         tags=["scoring"],
     )
     async def score(request: Request) -> Response:
-        doc = await _read_json(request, rt)
-        result, data = await rt.score(doc)
+        doc = await _read_json(request, runtime)
+        result, data = await runtime.score(doc)
         _record(request, result.stats)
         return _json(data)
 
@@ -163,8 +160,8 @@ def create_app(
         tags=["scoring"],
     )
     async def advantages(request: Request) -> Response:
-        doc = await _read_json(request, rt)
-        result, data = await rt.advantages(doc)
+        doc = await _read_json(request, runtime)
+        result, data = await runtime.advantages(doc)
         _record(request, result.stats)
         return _json(data)
 
@@ -179,12 +176,12 @@ def create_app(
         request: Request,
         preset: str | None = Query(None, description="Preset (overridden by `preset` in the body)."),
     ) -> Response:
-        doc = await _read_json(request, rt)
-        return _json(await score_openrlhf(rt, doc, preset))
+        doc = await _read_json(request, runtime)
+        return _json(await score_openrlhf(runtime, doc, preset))
 
     @app.get("/v1/presets", response_model=dict[str, dict[str, Any]], tags=["scoring"])
     async def presets() -> Response:
-        return _json(rt.presets_bytes())
+        return _json(runtime.presets_bytes())
 
     @app.get("/healthz", response_model=schemas.Health, tags=["operations"])
     async def healthz() -> Response:
@@ -193,7 +190,7 @@ def create_app(
     @app.get("/readyz", response_model=schemas.Ready, tags=["operations"])
     async def readyz() -> Response:
         # The cache is optional: Redis being down is reported, never makes the service unready.
-        return _json(orjson.dumps({"status": "ok", **rt.status()}))
+        return _json(orjson.dumps({"status": "ok", **runtime.status()}))
 
     @app.get(
         "/metrics",

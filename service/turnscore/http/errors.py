@@ -1,4 +1,8 @@
-"""The API.md error shape for everything the HTTP layer itself refuses, plus the exception handlers."""
+"""Errors over HTTP: the one table from error kind to HTTP status, the error body, the exception handlers.
+
+Every error the core or the runtime raises has a transport-neutral ``kind`` (:class:`ErrorKind`);
+:data:`HTTP_STATUS` is the only place that turns it into an HTTP status code.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,24 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from turnscore.core.errors import TurnscoreError
+from turnscore.core.errors import ErrorKind, InvalidRequest, TurnScoreError
+from turnscore.runtime.errors import internal, retry_after
 
 log = logging.getLogger("turnscore.http")
 
+HTTP_STATUS: dict[ErrorKind, int] = {
+    ErrorKind.INVALID: 422,
+    ErrorKind.BAD_REQUEST: 400,
+    ErrorKind.UNSUPPORTED_ENCODING: 415,
+    ErrorKind.UNKNOWN_GOLD_REF: 409,
+    ErrorKind.TOO_LARGE: 413,
+    ErrorKind.OVERLOADED: 503,
+    ErrorKind.UNAUTHENTICATED: 401,
+    ErrorKind.DEADLINE_EXCEEDED: 408,
+    ErrorKind.INTERNAL: 500,
+}
+
+# the default ``error.code`` of an HTTP status the framework answers itself (404, 405, ...)
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -34,26 +52,15 @@ _HTTP_CODES = {
 }
 
 
-class ApiError(TurnscoreError):
-    """An error raised by the transport (not the core); same shape as the core's errors."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        details: Any = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message, details=details, code=code)
-        self.status = status
-        self.headers = headers or {}
+def http_status(exc: TurnScoreError) -> int:
+    """The HTTP status of a core or runtime error."""
+    return HTTP_STATUS[exc.kind]
 
 
-def body_too_large(limit: str, maximum: int, actual: int | None = None, **extra: Any) -> ApiError:
-    details: dict[str, Any] = {"limit": limit, "max": maximum, "path": "body", "actual": actual, **extra}
-    what = "decompressed body" if extra.get("encoding") == "gzip" else "body"
-    return ApiError(413, "limit_exceeded", f"{what} exceeds limit {limit}={maximum} bytes", details)
+def error_headers(exc: TurnScoreError) -> dict[str, str]:
+    """Response headers an error adds (``Retry-After`` on overload)."""
+    seconds = retry_after(exc)
+    return {} if seconds is None else {"retry-after": str(seconds)}
 
 
 def error_bytes(status: int, code: str | None, message: str, details: Any = None) -> bytes:
@@ -62,18 +69,25 @@ def error_bytes(status: int, code: str | None, message: str, details: Any = None
     )
 
 
-def error_response(exc: TurnscoreError) -> Response:
-    headers = dict(getattr(exc, "headers", None) or {})
+def error_body(exc: TurnScoreError) -> bytes:
     try:
-        body = orjson.dumps(exc.to_dict())
+        return orjson.dumps(exc.to_dict())
     except TypeError:  # details not serializable: keep code and message
-        body = error_bytes(exc.status, exc.code, exc.message)
-    return Response(body, status_code=int(exc.status), media_type="application/json", headers=headers)
+        return error_bytes(http_status(exc), exc.code, exc.message)
+
+
+def error_response(exc: TurnScoreError) -> Response:
+    return Response(
+        error_body(exc),
+        status_code=http_status(exc),
+        media_type="application/json",
+        headers=error_headers(exc),
+    )
 
 
 def install_handlers(app: FastAPI) -> None:
     async def turnscore_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, TurnscoreError)
+        assert isinstance(exc, TurnScoreError)
         info = request.scope.get("turnscore")
         if isinstance(info, dict):
             info["error"] = exc.code
@@ -100,24 +114,14 @@ def install_handlers(app: FastAPI) -> None:
         errs = exc.errors()
         first = errs[0] if errs else {}
         path = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query"))
-        msg = f"{path}: {first.get('msg', 'invalid')}" if path else str(first.get("msg", "invalid request"))
-        return Response(
-            error_bytes(422, "invalid_request", msg, {"path": path}),
-            status_code=422,
-            media_type="application/json",
-        )
+        message = str(first.get("msg", "invalid" if path else "invalid request"))
+        return error_response(InvalidRequest(path, message))
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", extra={"path": request.url.path})
-        return Response(
-            error_bytes(
-                500, "internal_error", "internal error (a bug; please report it with the request id)"
-            ),
-            status_code=500,
-            media_type="application/json",
-        )
+        return error_response(internal("internal error (a bug; please report it with the request id)"))
 
-    app.add_exception_handler(TurnscoreError, turnscore_error)
+    app.add_exception_handler(TurnScoreError, turnscore_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(Exception, unexpected)

@@ -16,9 +16,11 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from turnscore import metrics
+from turnscore.core.errors import TurnScoreError
+from turnscore.runtime import Runtime
+from turnscore.runtime.errors import internal, unauthenticated
 
-from .errors import error_bytes
-from .runtime import Runtime
+from .errors import error_body, error_headers, http_status
 
 access_log = logging.getLogger("turnscore.access")
 log = logging.getLogger("turnscore.http")
@@ -54,7 +56,7 @@ class ServiceMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        rt = self.runtime
+        runtime = self.runtime
         raw_id = _header(scope, b"x-request-id")
         rid = raw_id.decode("latin-1") if raw_id else ""
         if not _REQUEST_ID.match(rid):
@@ -78,16 +80,18 @@ class ServiceMiddleware:
                 bytes_out += len(message.get("body", b""))
             await send(message)
 
-        async def refuse(code: int, err: str, msg: str, details: Any = None, headers: Any = ()) -> None:
-            body = error_bytes(code, err, msg, details)
+        async def refuse(error: TurnScoreError, headers: Any = ()) -> None:
+            body = error_body(error)
+            extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in error_headers(error).items()]
             await send_wrapper(
                 {
                     "type": "http.response.start",
-                    "status": code,
+                    "status": http_status(error),
                     "headers": [
                         (b"content-type", b"application/json"),
                         (b"content-length", str(len(body)).encode()),
                         *headers,
+                        *extra,
                     ],
                 }
             )
@@ -96,39 +100,28 @@ class ServiceMiddleware:
         metrics.INFLIGHT.inc()
         admitted = False
         try:
-            if rt.auth_enabled and path not in rt.public_paths and not self._authorized(scope):
+            if runtime.auth_enabled and path not in runtime.public_paths and not self._authorized(scope):
                 metrics.REJECTED.labels("unauthorized").inc()
                 await refuse(
-                    401,
-                    "unauthorized",
-                    "missing or invalid API key (send `Authorization: Bearer <key>`)",
-                    None,
+                    unauthenticated("`Authorization: Bearer <key>`"),
                     [(b"www-authenticate", b'Bearer realm="turnscore"')],
                 )
             elif path in SCORING_PATHS and scope.get("method") == "POST":
-                if rt.try_admit():
+                if runtime.try_admit():
                     admitted = True
                     await self.app(scope, receive, send_wrapper)
                 else:
-                    await refuse(
-                        503,
-                        "overloaded",
-                        f"too many scoring requests in flight (max_inflight={rt.max_inflight}); retry later",
-                        {"limit": "max_inflight", "max": rt.max_inflight},
-                        [(b"retry-after", str(rt.settings.retry_after).encode())],
-                    )
+                    await refuse(runtime.overloaded())
             else:
                 await self.app(scope, receive, send_wrapper)
         except Exception:
             log.exception("unhandled error", extra={"request_id": rid, "path": path})
             if not started:
                 with contextlib.suppress(Exception):  # the client may be gone
-                    await refuse(
-                        500, "internal_error", "internal error (a bug; please report the request id)"
-                    )
+                    await refuse(internal("internal error (a bug; please report the request id)"))
         finally:
             if admitted:
-                rt.release()
+                runtime.release()
             metrics.INFLIGHT.dec()
             duration = time.perf_counter() - start
             status_label = str(status) if status else "disconnected"

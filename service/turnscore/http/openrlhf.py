@@ -23,9 +23,8 @@ from typing import Any
 import orjson
 
 from turnscore import metrics
-from turnscore.core.errors import ConfigError, InvalidRequest, TurnscoreError, UnknownPreset
-
-from .runtime import Runtime
+from turnscore.core.errors import ConfigError, InvalidRequest, TurnScoreError, UnknownPreset
+from turnscore.runtime import Runtime
 
 log = logging.getLogger("turnscore.openrlhf")
 
@@ -94,14 +93,14 @@ def _top_level(doc: dict[str, Any], preset_param: str | None) -> tuple[dict[str,
     return top, queries
 
 
-def _is_request_level(exc: TurnscoreError) -> bool:
+def _is_request_level(exc: TurnScoreError) -> bool:
     if isinstance(exc, UnknownPreset | ConfigError):
         return True
     path = (exc.details or {}).get("path") if isinstance(exc.details, dict) else None
     return isinstance(path, str) and path.split(".", 1)[0].split("[", 1)[0] in ("preset", "config", "step")
 
 
-def _is_rollout_error(exc: TurnscoreError) -> bool:
+def _is_rollout_error(exc: TurnScoreError) -> bool:
     path = exc.details.get("path") if isinstance(exc.details, dict) else None
     return isinstance(path, str) and ".rollouts[" in path
 
@@ -116,21 +115,23 @@ async def score_openrlhf(runtime: Runtime, doc: dict[str, Any], preset_param: st
 
     # group samples by label
     groups: dict[bytes, tuple[dict[str, Any], list[tuple[_Sample, str]]]] = {}
-    for s in samples:
-        text = _response_text(queries[s.index], prompts[s.index] if s.index < len(prompts) else None)
-        spec = _gold_spec(labels[s.index]) if s.index < len(labels) else None
+    for sample in samples:
+        text = _response_text(
+            queries[sample.index], prompts[sample.index] if sample.index < len(prompts) else None
+        )
+        spec = _gold_spec(labels[sample.index]) if sample.index < len(labels) else None
         if text is None:
-            s.error = "query is not a string"
+            sample.error = "query is not a string"
             continue
         if spec is None:
-            s.error = "label is not a gold trace"
+            sample.error = "label is not a gold trace"
             continue
         try:
             key = orjson.dumps(spec, option=orjson.OPT_SORT_KEYS)
         except TypeError:
-            s.error = "label is not JSON"
+            sample.error = "label is not JSON"
             continue
-        groups.setdefault(key, (spec, []))[1].append((s, text))
+        groups.setdefault(key, (spec, []))[1].append((sample, text))
 
     # chunk to the core limits: max_rollouts_per_group per group, max_groups per call
     limits = runtime.limits
@@ -146,8 +147,8 @@ async def score_openrlhf(runtime: Runtime, doc: dict[str, Any], preset_param: st
     rewards: list[float] = []
     logs: dict[str, list[float]] = {key: [] for key in EXTRA_LOG_KEYS}
     errors = 0
-    for s in samples:
-        row = s.row
+    for sample in samples:
+        row = sample.row
         if row is None:
             errors += 1
             rewards.append(0.0)
@@ -163,7 +164,7 @@ async def score_openrlhf(runtime: Runtime, doc: dict[str, Any], preset_param: st
         logs["turnscore_errors"].append(0.0)
     if errors:
         metrics.OPENRLHF_UNSCORED.inc(errors)
-        first = next((s.error for s in samples if s.error), None)
+        first = next((sample.error for sample in samples if sample.error), None)
         log.info("openrlhf samples unscored", extra={"unscored": errors, "first_error": first})
     return orjson.dumps({"rewards": rewards, "scores": rewards, "extra_logs": logs})
 
@@ -184,7 +185,7 @@ async def _score_batch(
 
     try:
         result, _ = await runtime.score(request(chunks))
-    except TurnscoreError as exc:
+    except TurnScoreError as exc:
         if _is_request_level(exc):
             raise
         if len(chunks) == 1:
@@ -194,13 +195,13 @@ async def _score_batch(
                 for member in members:
                     await _score_batch(runtime, top, [(spec, [member])])
                 return
-            for s, _ in members:
-                s.error = exc.message
+            for sample, _ in members:
+                sample.error = exc.message
             return
         # one bad group must not cost the others their rewards: score each group on its own
         for chunk in chunks:
             await _score_batch(runtime, top, [chunk])
         return
     for (_, members), group in zip(chunks, result.body["groups"], strict=True):
-        for (s, _), row in zip(members, group["rollouts"], strict=True):
-            s.row = row
+        for (sample, _), row in zip(members, group["rollouts"], strict=True):
+            sample.row = row

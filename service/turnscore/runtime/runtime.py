@@ -1,8 +1,10 @@
-"""Transport-neutral service runtime: settings, gold cache, limits, admission, auth and the scoring pool.
+"""The per-process runtime every transport shares: settings, gold cache, limits, admission, API keys,
+JSON decoding and the scoring pool.
 
-Nothing in this module depends on HTTP or FastAPI; one :class:`Runtime` per process is meant to be shared
-by every transport in that process (the HTTP app from ``turnscore.http.app.create_app`` and, later, a gRPC
-server), so they share the tier-1 cache, the Redis circuit breaker, the admission budget and the metrics::
+Nothing here depends on a transport. One :class:`Runtime` per process serves every transport in it (the
+HTTP app of ``turnscore.http.app`` and the gRPC server of ``turnscore.grpc.server``, put together by
+``turnscore.serve``), so they share the tier-1 cache, the Redis circuit breaker, the admission budget and
+the metrics::
 
     runtime = Runtime(Settings())
     await runtime.start()
@@ -29,14 +31,14 @@ import orjson
 
 from turnscore import metrics
 from turnscore.cache import GoldCache
-from turnscore.config import Settings
 from turnscore.core import engine
+from turnscore.settings import Settings
+
+from .decode import OFFLOOP_DECODE_BYTES, decode_json
+from .errors import ServiceError, overloaded
 
 T = TypeVar("T")
 log = logging.getLogger("turnscore.runtime")
-
-#: bodies above this size are depth-checked and decoded in the scoring pool instead of on the event loop
-OFFLOOP_DECODE_BYTES = 256 * 1024
 
 _DUMPS_OPTS = orjson.OPT_SERIALIZE_NUMPY
 
@@ -87,7 +89,8 @@ class Runtime:
 
     # -- admission -----------------------------------------------------------------------------------
     def try_admit(self) -> bool:
-        """Take one in-flight scoring slot; False when ``max_inflight`` are taken (answer 503)."""
+        """Take one in-flight scoring slot; False when ``max_inflight`` are taken (answer
+        :meth:`overloaded`)."""
         if self.inflight >= self.max_inflight:
             metrics.REJECTED.labels("overloaded").inc()
             return False
@@ -96,6 +99,10 @@ class Runtime:
 
     def release(self) -> None:
         self.inflight = max(0, self.inflight - 1)
+
+    def overloaded(self) -> ServiceError:
+        """The answer to a scoring request :meth:`try_admit` refused (with ``retry_after``)."""
+        return overloaded(self.max_inflight, self.settings.retry_after)
 
     # -- auth ----------------------------------------------------------------------------------------
     @property
@@ -121,8 +128,7 @@ class Runtime:
         return await asyncio.get_running_loop().run_in_executor(self.executor, call)
 
     async def decode(self, data: bytes | bytearray) -> dict[str, Any]:
-        from .body import decode_json
-
+        """A JSON request body as a document, within ``max_json_depth`` (large bodies off the loop)."""
         if len(data) > OFFLOOP_DECODE_BYTES:
             return await self.run(decode_json, data, self.settings.max_json_depth)
         return decode_json(data, self.settings.max_json_depth)

@@ -40,7 +40,7 @@ def log_config(level: str = "info") -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "turnscore.http.logs.JsonFormatter"}},
+        "formatters": {"json": {"()": "turnscore.runtime.logs.JsonFormatter"}},
         "handlers": {
             "stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
         },

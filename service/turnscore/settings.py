@@ -1,13 +1,15 @@
-"""Service settings shared by every transport (HTTP now, gRPC later).
+"""Service settings shared by every transport: the one reader of the ``TURNSCORE_*`` environment.
 
 Every field is an environment variable ``TURNSCORE_<FIELD>`` (upper case) and, for ``turnscore serve``, a
 ``--<field-with-dashes>`` flag. One :class:`Settings` object describes a process: the transports, the
-gold-trace cache (:mod:`turnscore.cache`), the request limits and the metrics all read from it, so a second
-transport started in the same process (see ``turnscore.http.runtime.Runtime``) shares all of them.
+gold-trace cache (:mod:`turnscore.cache`), the request limits and the metrics all read from it, through the
+process's one ``turnscore.runtime.Runtime``. The request limits default to the core's own
+(:class:`turnscore.core.engine.Limits`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,10 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from turnscore.core.engine import Limits
+
 MiB = 1024 * 1024
+CORE_LIMITS = Limits()
 
 #: Paths that never need an API key unless ``TURNSCORE_PUBLIC_PATHS`` says otherwise.
 DEFAULT_PUBLIC_PATHS = "/healthz,/readyz,/metrics,/docs,/docs/oauth2-redirect,/openapi.json"
@@ -53,9 +58,9 @@ class Settings(BaseSettings):
         default=True, description="Emit one structured JSON access-log line per request."
     )
 
-    # --- gRPC transport -----------------------------------------------------------------------------
+    # --- gRPC transport (the `grpc` extra) -----------------------------------------------------------
     # Everything else in this class (cache, limits, admission, auth, metrics) is transport-neutral and is
-    # shared by the gRPC server through `turnscore.http.runtime.Runtime` (see docs/grpc.md).
+    # shared by the gRPC server through `turnscore.runtime.Runtime` (see docs/grpc.md).
     grpc_port: int | None = Field(
         default=None,
         ge=0,
@@ -122,23 +127,22 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(
         default=64, ge=2, le=1000, description="Deepest JSON nesting accepted (413 beyond)."
     )
-    max_groups: int | None = Field(
-        default=None, ge=1, description="Groups per request (None = core default)."
+    # the core's limits (turnscore.core.engine.Limits): same names, the core's values as defaults
+    max_groups: int = Field(default=CORE_LIMITS.max_groups, ge=1, description="Groups per request.")
+    max_rollouts_per_group: int = Field(
+        default=CORE_LIMITS.max_rollouts_per_group, ge=1, description="Rollouts per group."
     )
-    max_rollouts_per_group: int | None = Field(
-        default=None, ge=1, description="Rollouts per group (None = core default)."
+    max_calls_per_rollout: int = Field(
+        default=CORE_LIMITS.max_calls_per_rollout, ge=1, description="Calls per rollout."
     )
-    max_calls_per_rollout: int | None = Field(
-        default=None, ge=1, description="Calls per rollout (None = core default)."
+    max_text_chars: int = Field(
+        default=CORE_LIMITS.max_text_chars, ge=1, description="Characters per text field."
     )
-    max_text_chars: int | None = Field(
-        default=None, ge=1, description="Characters per text field (None = core default)."
+    max_turns_per_rollout: int = Field(
+        default=CORE_LIMITS.max_turns_per_rollout, ge=1, description="Turns per rollout."
     )
-    max_turns_per_rollout: int | None = Field(
-        default=None, ge=1, description="Turns per rollout (None = core default)."
-    )
-    max_references: int | None = Field(
-        default=None, ge=1, description="Gold traces per group (None = core default)."
+    max_references: int = Field(
+        default=CORE_LIMITS.max_references, ge=1, description="Gold traces per group."
     )
 
     # --- gold-trace cache ---------------------------------------------------------------------------
@@ -215,25 +219,9 @@ class Settings(BaseSettings):
     def thread_count(self) -> int:
         return self.scoring_threads or max(1, min(4, os.cpu_count() or 1))
 
-    def core_limits(self) -> Any:
-        """``engine.Limits`` with the configured overrides (fields left ``None`` keep the core's defaults)."""
-        import dataclasses
-
-        from turnscore.core import engine
-
-        overrides = {
-            name: getattr(self, name)
-            for name in (
-                "max_groups",
-                "max_rollouts_per_group",
-                "max_calls_per_rollout",
-                "max_text_chars",
-                "max_turns_per_rollout",
-                "max_references",
-            )
-            if getattr(self, name) is not None
-        }
-        return dataclasses.replace(engine.Limits(), **overrides)
+    def core_limits(self) -> Limits:
+        """The core's :class:`Limits` with this process's values."""
+        return Limits(**{f.name: getattr(self, f.name) for f in dataclasses.fields(Limits)})
 
     def redacted(self) -> dict[str, Any]:
         """Settings for logs: secrets removed."""
