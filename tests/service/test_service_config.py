@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from svc_support import Service, score_request
 from turnscore.cli import app
 from turnscore.core import engine
 from turnscore.settings import Settings
 from typer.testing import CliRunner
 
-from tests.support.serve import CLI, clean_env
+from tests.support.serve import CLI, ServeProcess, clean_env
+from tests.support.workloads import score_request
 
 
 def test_env_vars_and_derived_values(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -92,7 +92,7 @@ def test_grpc_port_without_grpcio_fails_at_start(args: list[str]) -> None:
 
 
 def test_http_serves_without_grpcio(tmp_path: Path) -> None:
-    svc = Service(tmp_path / "no-grpc.log", command=[sys.executable, "-c", CLI_WITHOUT_GRPC]).start()
+    svc = ServeProcess(tmp_path / "no-grpc.log", command=[sys.executable, "-c", CLI_WITHOUT_GRPC]).start()
     try:
         r = svc.post("/v1/score", json=score_request())
         assert r.status_code == 200, r.text
