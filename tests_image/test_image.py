@@ -101,11 +101,12 @@ def test_probes_answer(container: Container) -> None:
     health = TurnScoreClient(container.url).health(ready=True)
     assert health is not None
     # the image's HEALTHCHECK command, run inside the container as the orchestrator would
-    check = image_config().get("HealthCheck") or image_config()["Config"].get("Healthcheck")
-    if check:
-        cmd = check["Test"][1:] if check["Test"][0] == "CMD" else ["sh", "-c", check["Test"][1]]
-        done = container.exec(*cmd, check=False)
-        assert done.returncode == 0, f"HEALTHCHECK {cmd} failed: {done.stderr[-2000:]}"
+    image = image_config()
+    check = image.get("Healthcheck") or image["Config"].get("Healthcheck")
+    assert check, "the image has no HEALTHCHECK (podman keeps it only with `podman build --format docker`)"
+    cmd = check["Test"][1:] if check["Test"][0] == "CMD" else ["sh", "-c", check["Test"][1]]
+    done = container.exec(*cmd, check=False)
+    assert done.returncode == 0, f"HEALTHCHECK {cmd} failed: {done.stderr[-2000:]}"
 
 
 def test_score_over_http_and_grpc_equals_the_core(container: Container, groups: list[dict[str, Any]]) -> None:
