@@ -21,4 +21,5 @@ image-build:
 	$(PODMAN) build --format docker --network host -f docker/Dockerfile -t $(TEST_IMAGE) .
 
 test-image: $(STAMP) image-build
+	$(VENV)/bin/mypy tests_image
 	TURNSCORE_IMAGE=$(TEST_IMAGE) PODMAN="$(PODMAN)" $(PY) -m pytest -q tests_image

@@ -10,13 +10,16 @@ Two containers of the image, each checked the same way:
 Checks: every process runs as a non-root user without capabilities; /healthz, /readyz and the image's
 HEALTHCHECK answer; a score over HTTP and over gRPC (the client package against the container's ports), for
 every preset, equals the core's answer computed in this process; the root filesystem is read-only and
-the service does not need it writable; SIGTERM exits 0 within the graceful timeout. Not collected by
+the service does not need it writable; SIGTERM during a request answers it and exits 0 within the
+graceful timeout. Not collected by
 ``make test`` (outside tests/).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -26,12 +29,12 @@ from turnscore_client.grpc import GrpcTurnScoreClient
 
 from tests.support.gold import gold_records
 from tests.support.probes import parse_metrics
-from tests.support.workloads import real_requests, weather_gold, weather_rollouts
+from tests.support.workloads import heavy_request, real_requests, weather_gold, weather_rollouts
 from tests_image.podman import Container, image_config
 
-#: TURNSCORE_GRACEFUL_TIMEOUT of the containers under test
-GRACEFUL = 5.0
-#: SIGTERM of an idle container: exit within the graceful timeout (HTTP drain, gRPC drain delay included)
+#: TURNSCORE_GRACEFUL_TIMEOUT of the containers under test (the SIGTERM test's request takes ~1 s)
+GRACEFUL = 10.0
+#: SIGTERM: exit within the graceful timeout plus one second (HTTP and gRPC drains, drain delay included)
 EXIT_WITHIN = GRACEFUL + 1.0
 
 HARDENED = (
@@ -150,9 +153,25 @@ def test_root_filesystem(container: Container) -> None:
         assert found, f"no Prometheus multiprocess directory in /tmp: {dirs}"
 
 
-def test_sigterm_exits_zero_in_time(container: Container) -> None:
-    """Last test of each container: it stops it."""
-    code, elapsed = container.terminate(timeout=EXIT_WITHIN + 10)
+def test_sigterm_drains_and_exits_zero_in_time(container: Container) -> None:
+    """Last test of each container (it stops it): SIGTERM while a ~1 s request is being scored; the
+    request is answered, then the container exits 0 within the graceful timeout (plus 1 s)."""
+
+    def in_flight() -> float:
+        text = httpx.get(container.url + "/metrics", timeout=5.0).text
+        return parse_metrics(text).value("turnscore_requests_in_flight")
+
+    idle = in_flight()
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(httpx.post, container.url + "/v1/score", json=heavy_request(), timeout=60.0)
+        deadline = time.monotonic() + 10.0
+        while in_flight() <= idle and not answer.done():
+            assert time.monotonic() < deadline, "the request was not in flight within 10 s"
+            time.sleep(0.02)
+        assert not answer.done(), f"the request finished before SIGTERM: {answer.result().status_code}"
+        code, elapsed = container.terminate(timeout=EXIT_WITHIN + 10)
+        response = answer.result(timeout=10.0)
     logs = container.logs()
+    assert response.status_code == 200, f"in-flight request got {response.status_code} {response.text[:300]}"
     assert code == 0, f"exit code {code} after SIGTERM:\n{logs}"
     assert elapsed <= EXIT_WITHIN, f"took {elapsed:.1f} s after SIGTERM (limit {EXIT_WITHIN:g} s):\n{logs}"
