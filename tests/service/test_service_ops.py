@@ -6,6 +6,7 @@ import json
 import signal
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import orjson
 import pytest
@@ -129,10 +130,19 @@ def test_two_workers_share_metrics(service_factory: ServiceFactory) -> None:
             if line.startswith("{") and '"turnscore.access"' in line and '"/v1/score"' in line
         }
 
+    # both workers up first; then requests four at a time, so that a busy worker leaves the next
+    # connection to the other one (sequential requests may all land on one worker of a loaded machine)
+    deadline = time.monotonic() + 60
+    while svc.logs().count("Application startup complete") < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
     n = 0
-    while n < 200 and (n < 8 or len(serving_pids()) < 2):
-        assert svc.post("/v1/score", json=score_request()).status_code == 200
-        n += 1
+    with ThreadPoolExecutor(4) as pool:
+        while n < 200 and (n < 8 or len(serving_pids()) < 2):
+            codes = list(
+                pool.map(lambda _: svc.post("/v1/score", json=score_request()).status_code, range(4))
+            )
+            assert codes == [200] * 4
+            n += 4
     assert len(serving_pids()) == 2, "the kernel never handed a request to the second worker"
     # each worker counted what it served; /metrics (whichever worker answers) sums all workers
     for _ in range(3):
