@@ -12,7 +12,11 @@ error record.
 
 ``--summary``: mean and standard deviation (population) of the return R_i per preset and per source, where
 the source of a group is its ``id`` up to the first ``:`` (``"bfcl:multi_turn_base_0"`` -> ``bfcl``); groups
-whose id has no ``:`` count under ``-``.
+whose id has no ``:`` count under ``-``; a row ``*`` per preset covers all its sources. It goes to stdout, or
+to stderr when the records do (``-o -``).
+
+On a terminal (only), a progress bar shows the rollouts scored, their rate, and an ETA estimated from the
+share of the input bytes read so far (the number of rollouts ahead is not known without reading ahead).
 """
 
 from __future__ import annotations
@@ -99,11 +103,13 @@ class OfflineSummary:
     def add_response(self, body: Mapping[str, Any]) -> None:
         preset = str(body.get("preset"))
         for group in body.get("groups") or []:
-            source = source_of(group.get("id"))
-            for key in ((preset, source), (preset, "")):  # "" = every source of the preset
+            returns = [float(r["return"]) for r in group.get("rollouts") or []]
+            if not returns:
+                continue
+            for key in ((preset, source_of(group.get("id"))), (preset, "")):  # "": every source of the preset
                 moments = self.returns.setdefault(key, Moments())
-                for rollout in group.get("rollouts") or []:
-                    moments.add(float(rollout["return"]))
+                for x in returns:
+                    moments.add(x)
 
     def table(self) -> str:
         """The ``--summary`` table: one row per preset and source, then the preset's row (source ``*``)."""
@@ -312,12 +318,13 @@ def run(
 def _print_error(console: Any, where: str, error: Mapping[str, Any]) -> None:
     details = error.get("details")
     path = details.get("path") if isinstance(details, dict) else None
-    at = f" at {path}" if path else ""
+    message = str(error.get("message"))
+    at = f" at {path}" if path and not message.startswith(f"{path}:") else ""
     hint = ""
     if error.get("code") == "unknown_gold_ref":
         hint = " (no earlier line of this run sent these traces)"
     console.print(
-        f"{where}: {error.get('code')}{at}: {error.get('message')}{hint}",
+        f"{where}: {error.get('code')}{at}: {message}{hint}",
         markup=False,
         highlight=False,
         soft_wrap=True,

@@ -36,7 +36,7 @@ def test_score_file_keeps_every_line(tmp_path):
     proc = score_file(src, str(out), "--preset", "matchtir-ot")
     assert proc.returncode == 1, proc.stderr
     assert "line 2: invalid_request" in proc.stderr
-    assert "line 4: invalid_request at groups[0].gold.calls" in proc.stderr
+    assert "line 4: invalid_request: groups[0].gold.calls: " in proc.stderr  # the path once
     records = [orjson.loads(x) for x in out.read_bytes().splitlines()]
     assert [r["line"] for r in records] == [1, 2, 4, 5]
     assert "error" in records[1] and "error" in records[2]
@@ -134,6 +134,11 @@ def test_summary_mean_and_std_of_the_return_per_preset_and_source(tmp_path):
         workload.make_request(recs, 4, 3, seed=6),
         workload.make_request(recs, 3, 2, seed=7, preset="matchtir-ot"),
         {"groups": [{**workload.make_request(recs, 1, 3, seed=8)["groups"][0], "id": "plain-id"}]},
+        {
+            "groups": [
+                {**workload.make_request(recs, 1, 1, seed=9)["groups"][0], "id": "empty:1", "rollouts": []}
+            ]
+        },
     ]
     src = tmp_path / "in.jsonl"
     src.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in lines) + b"{oops\n")
@@ -150,7 +155,8 @@ def test_summary_mean_and_std_of_the_return_per_preset_and_source(tmp_path):
             for r in g["rollouts"]:
                 expected.setdefault((body["preset"], source), []).append(r["return"])
                 expected.setdefault((body["preset"], "*"), []).append(r["return"])
-    assert {p for p, _ in expected} == {"matchtir-km", "matchtir-ot"}
+    assert {p for p, _ in expected} == {"matchtir-km", "matchtir-ot"} and ("matchtir-km", "-") in expected
+    assert not any(source == "empty" for _, source in expected)  # a group without rollouts has no row
     rows = [line.split() for line in proc.stdout.splitlines()]
     assert rows[0] == ["preset", "source", "rollouts", "mean_return", "std_return"]
     got = {(r[0], r[1]): (int(r[2]), float(r[3]), float(r[4])) for r in rows[1:]}
