@@ -180,3 +180,11 @@ def test_results_carry_match_names_effective_toolrl_and_ids(client: Any) -> None
             rollout.raw["toolrl"]["correctness"],
         )
     assert toolrl.rollouts[0].toolrl.correctness > toolrl.rollouts[1].toolrl.correctness
+
+
+def test_adapters_take_config_like_the_client() -> None:
+    from turnscore_client._adapters import env_config
+
+    assert env_config('{"gamma": 0.5}') == {"gamma": 0.5} == env_config({"gamma": 0.5})
+    with pytest.raises(ClientUsageError, match="config must be"):
+        env_config("[1]")
