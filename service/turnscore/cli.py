@@ -69,7 +69,10 @@ def score(
         "or on stderr when -o is '-'.",
     ),
     gold_cache: int = typer.Option(
-        100_000, "--gold-cache", min=0, help="Gold traces kept for later lines' gold_ref (0 = none)."
+        Settings.model_fields["cache_max_entries"].default,
+        "--gold-cache",
+        min=0,
+        help="Gold traces kept for later lines' gold_ref (0 = none).",
     ),
 ) -> None:
     """Score JSONL files offline with the same core as the service; a line may send the `gold_ref` of a
