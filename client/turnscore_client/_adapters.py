@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import settings
+from ._args import config_arg
 from ._chunks import GoldMemory
 from ._client import AsyncTurnScoreClient, TurnScoreClient
 
@@ -17,8 +18,9 @@ def env_preset(preset: str | None) -> str | None:
     return preset if preset is not None else settings.PRESET.get()
 
 
-def env_config(config: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    return dict(config) if config is not None else settings.CONFIG.get()
+def env_config(config: Mapping[str, Any] | str | None) -> dict[str, Any] | None:
+    """``config`` (a mapping or a JSON-object string, checked as the client does), else TURNSCORE_CONFIG."""
+    return config_arg(config) if config is not None else settings.CONFIG.get()
 
 
 class PerLoopAsyncClient:

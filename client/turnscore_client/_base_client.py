@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from ._args import sequence_arg
 from ._chunks import GoldMemory, ScoreChunk, common_fields, merge, normalize_groups, split
 from ._retry import Attempts, RetryPolicy
 from .errors import ConnectionFailed, ServiceUnavailableError, TurnScoreError, UnknownGoldRefError
@@ -173,6 +174,9 @@ class BaseClient:
         step: int | None,
     ) -> dict[str, Any]:
         body = common_fields(preset, config, step, None)
+        queries = sequence_arg(queries, "queries", str)
+        prompts = sequence_arg(prompts, "prompts", str)
+        labels = sequence_arg(labels, "labels")
         return {**body, "query": queries, "prompts": prompts, "labels": labels}
 
     # -- retries -------------------------------------------------------------------------------------

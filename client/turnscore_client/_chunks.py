@@ -8,6 +8,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ._args import config_arg, explain_arg, groups_arg, preset_arg, step_arg
 from ._json import fingerprint
 
 
@@ -50,15 +51,9 @@ class GoldMemory:
 
 
 def normalize_groups(groups: Iterable[Any]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for i, g in enumerate(groups):
-        if isinstance(g, Mapping):
-            out.append(dict(g))
-        elif hasattr(g, "to_dict"):
-            out.append(dict(g.to_dict()))
-        else:
-            raise TypeError(f"groups[{i}] must be a mapping (API.md group), got {type(g).__name__}")
-    return out
+    """The ``groups`` argument as plain dicts (:class:`~turnscore_client.ClientUsageError` if it is not a
+    list of group dicts)."""
+    return groups_arg(groups)
 
 
 def split(items: list[Any], size: int) -> list[list[Any]]:
@@ -67,17 +62,18 @@ def split(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def common_fields(
-    preset: str | None, config: Mapping[str, Any] | None, step: int | None, explain: bool | None
-) -> dict[str, Any]:
+def common_fields(preset: Any, config: Any, step: Any, explain: Any) -> dict[str, Any]:
+    """The request fields every chunk shares, from the method's arguments (checked: a wrong type raises
+    :class:`~turnscore_client.ClientUsageError`; ``config`` may be a string holding a JSON object)."""
     body: dict[str, Any] = {}
+    preset, config, step = preset_arg(preset), config_arg(config), step_arg(step)
     if preset is not None:
         body["preset"] = preset
     if config:
-        body["config"] = dict(config)
+        body["config"] = config
     if step is not None:
-        body["step"] = int(step)
-    if explain:
+        body["step"] = step
+    if explain_arg(explain):
         body["explain"] = True
     return body
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ClientUsageError
+
 try:  # optional speed-up (the ``fast`` extra): responses decode ~7x cheaper
     import orjson as _orjson
 except ImportError:  # pragma: no cover - exercised by tests that hide it
@@ -30,12 +32,20 @@ def _default(obj: Any) -> Any:
 
 
 def dumps(obj: Any) -> bytes:
-    """Compact UTF-8 JSON; numpy scalars/arrays and tensors become plain numbers/lists; NaN is refused.
+    """Compact UTF-8 JSON; numpy scalars/arrays and tensors become plain numbers/lists; NaN is refused
+    (:class:`~turnscore_client.ClientUsageError`, also a ``TypeError`` and a ``ValueError``).
 
     Always the standard library: orjson would write NaN as ``null`` without a word, and telling such a
     ``null`` from a real one costs a walk over the whole body, which is what encoding costs anyway.
     """
-    text = json.dumps(obj, default=_default, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    try:
+        text = json.dumps(obj, default=_default, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:  # NaN/Infinity, an object JSON has no form for
+        raise ClientUsageError(
+            f"the request cannot be sent as JSON ({exc}): values must be JSON (finite numbers, strings, "
+            "lists, dicts with string keys; numpy arrays and tensors are converted)",
+            details={"argument": "request", "expected": "JSON values", "got": str(exc)},
+        ) from exc
     return text.encode()
 
 

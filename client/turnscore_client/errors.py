@@ -15,6 +15,7 @@ __all__ = [
     "APIError",
     "AuthenticationError",
     "BadRequestError",
+    "ClientUsageError",
     "ConnectionFailed",
     "ErrorKind",
     "LocalModeUnavailable",
@@ -179,6 +180,21 @@ class ConnectionFailed(TurnScoreError):
 
     code = "connection_failed"
     retryable = True
+
+
+class ClientUsageError(TurnScoreError, TypeError, ValueError):
+    """A client method called with an argument of the wrong type or shape, found before anything is sent
+    (``kind`` and ``status`` are ``None``). The message says what was expected; ``details`` is
+    ``{"argument": ..., "expected": ..., "got": ...}``. Also a ``TypeError`` and a ``ValueError`` (what such
+    calls raised before this class existed)."""
+
+    code = "invalid_argument"
+
+    @property
+    def argument(self) -> str | None:
+        if isinstance(self.details, dict) and isinstance(self.details.get("argument"), str):
+            return str(self.details["argument"])
+        return None
 
 
 class LocalModeUnavailable(TurnScoreError):

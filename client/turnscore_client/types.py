@@ -97,10 +97,11 @@ class RolloutScore:
 
 @dataclass(frozen=True)
 class GroupScore:
-    """One group (prompt): its rollouts in request order; ``gold_ref``: the id of its gold in the service
-    (``gold_refs``: one per reference of a ``references`` group)."""
+    """One group (prompt): its rollouts in request order; ``id`` as sent (a string, a number or None);
+    ``gold_ref``: the id of its gold in the service (``gold_refs``: one per reference of a ``references``
+    group)."""
 
-    id: str | None
+    id: str | int | float | None
     gold_ref: str | None
     rollouts: list[RolloutScore]
     gold_refs: list[str] | None = None
@@ -112,7 +113,7 @@ class GroupScore:
         ref = d.get("gold_ref")
         refs = d.get("gold_refs")
         return cls(
-            id=None if gid is None else str(gid),
+            id=gid if gid is None or isinstance(gid, (str, int, float)) else str(gid),
             gold_ref=ref if isinstance(ref, str) else None,
             rollouts=[RolloutScore.from_dict(r) for r in d.get("rollouts") or []],
             gold_refs=[str(r) for r in refs] if isinstance(refs, list) else None,

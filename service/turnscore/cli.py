@@ -26,15 +26,29 @@ app = typer.Typer(
 )
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from turnscore import __version__
+
+        typer.echo(f"turnscore {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _main() -> None:
+def _main(
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_show_version, help="Print the version and exit."
+    ),
+) -> None:
     """turnscore: MatchTIR turn-level rewards as a service."""
 
 
 @app.command("score")
 def score(
-    input_path: str = typer.Argument(
-        ..., metavar="IN.jsonl", help="One /v1/score request per line ('-': stdin)."
+    input_paths: list[str] = typer.Argument(  # noqa: B008
+        ...,
+        metavar="IN.jsonl...",
+        help="One /v1/score request per line ('-': stdin); several files share one gold cache.",
     ),
     output: str = typer.Option(
         ..., "-o", "--output", help="Output JSONL, one record per input line ('-': stdout)."
@@ -45,13 +59,36 @@ def score(
     ),
     step: int | None = typer.Option(None, "--step", min=0, help="Training step for lines that give none."),
     explain: bool = typer.Option(False, "--explain", help="Add per-call matches."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
+    progress: bool = typer.Option(
+        True, "--progress/--no-progress", help="Progress bar on stderr (on a terminal only)."
+    ),
+    summary: bool = typer.Option(
+        False,
+        "--summary",
+        help="At the end, mean/std of the return per preset and source (the group id up to ':'): on stdout, "
+        "or on stderr when -o is '-'.",
+    ),
+    gold_cache: int = typer.Option(
+        Settings.model_fields["cache_max_entries"].default,
+        "--gold-cache",
+        min=0,
+        help="Gold traces kept for later lines' gold_ref (0 = none).",
+    ),
 ) -> None:
-    """Score a JSONL file offline with the same core as the service."""
+    """Score JSONL files offline with the same core as the service; a line may send the `gold_ref` of a
+    trace an earlier line (of any file of the run) sent in full."""
     from turnscore.offline import run
 
     code = run(
-        input_path, output, preset=preset, config_json=config, step=step, explain=explain, progress=progress
+        input_paths,
+        output,
+        preset=preset,
+        config_json=config,
+        step=step,
+        explain=explain,
+        progress=progress,
+        summary=summary,
+        cache_entries=gold_cache,
     )
     raise typer.Exit(code)
 
