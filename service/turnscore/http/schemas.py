@@ -183,6 +183,7 @@ class Ready(BaseModel):
     model_config = _OPEN
     status: str
     cache: dict[str, Any]
+    limits: dict[str, float] | None = None  # the request limits in force (core limits, body, deadline)
 
 
 REQUEST_MODELS: dict[str, type[BaseModel]] = {
