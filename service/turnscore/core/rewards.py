@@ -77,10 +77,10 @@ def check_budget(rollouts: list[Rollout], cfg: ScoringConfig, limits: Limits) ->
         m = len(r.calls)
         if m:
             cells += m * sum(len(g.calls) for g in r.golds)
-    if cells > limits.max_match_cells:
-        raise LimitExceeded("max_match_cells", limits.max_match_cells, "groups", cells)
     if cfg.reward != "toolrl" and cfg.assignment == "ot" and cells > limits.max_ot_cells:
         raise LimitExceeded("max_ot_cells", limits.max_ot_cells, "groups", cells)
+    if cells > limits.max_match_cells:
+        raise LimitExceeded("max_match_cells", limits.max_match_cells, "groups", cells)
 
 
 def _collect_calls(rollout: Rollout, cfg: ScoringConfig) -> None:
