@@ -144,6 +144,25 @@ class Settings(BaseSettings):
     max_references: int = Field(
         default=CORE_LIMITS.max_references, ge=1, description="Gold traces per group."
     )
+    max_gold_calls: int = Field(
+        default=CORE_LIMITS.max_gold_calls, ge=1, description="Calls of one gold trace."
+    )
+    max_match_cells: int = Field(
+        default=CORE_LIMITS.max_match_cells,
+        ge=1,
+        description="Matching work of a request: predicted x gold calls summed over rollouts x references.",
+    )
+    max_ot_cells: int = Field(
+        default=CORE_LIMITS.max_ot_cells,
+        ge=1,
+        description="The same sum for `ot` assignment (dense, iterated problems).",
+    )
+    request_timeout: float = Field(
+        default=60.0,
+        ge=0,
+        description="Seconds a scoring request may spend being scored (0 = no limit); past it the core "
+        "stops between rollouts and the answer is `deadline_exceeded`. gRPC: also the call's deadline.",
+    )
 
     # --- gold-trace cache ---------------------------------------------------------------------------
     cache_max_entries: int = Field(

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from .errors import ConfigError, UnknownPreset
-from .tags import Scanner, scanner
+from .tags import PatternError, RegexScanner, Scanner, scanner
 
 QWEN_SEPARATOR = "\n<|im_start|>assistant\n"
 
@@ -263,12 +262,12 @@ def _format(base: FormatConfig, value: Any) -> FormatConfig:
     if "call_layout" in changes and changes["call_layout"] not in ("object", "lines"):
         raise ConfigError("format.call_layout", "expected 'object' or 'lines'")
     for k in ("tool_call_pattern", "answer_pattern"):
-        if k in changes:
+        if k in changes:  # RE2 syntax (linear time): no backreferences, no lookaround (tags.py)
             try:
-                pat = re.compile(changes[k], re.DOTALL)
-            except re.error as exc:
+                found = scanner(changes[k])
+            except PatternError as exc:
                 raise ConfigError(f"format.{k}", f"invalid regular expression: {exc}") from None
-            if pat.groups > 1:
+            if isinstance(found, RegexScanner) and found.pattern.groups > 1:
                 raise ConfigError(f"format.{k}", "at most one capture group (the body)")
     return replace(fmt, **changes)
 

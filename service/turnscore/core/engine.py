@@ -17,7 +17,7 @@ from . import response
 from .config import presets_dict
 from .errors import UnknownGoldRef
 from .gold import CompiledGold
-from .limits import DEFAULT_LIMITS, Limits
+from .limits import DEFAULT_LIMITS, Limits, check_deadline
 from .parse import parse_rollout
 from .request import (
     GroupMeta,
@@ -74,7 +74,11 @@ def gold_refs_in(request: Any, limits: Limits | None = None) -> list[str]:
 
 
 def _parse_groups(
-    request: Request, limits: Limits, lookup: Mapping[str, CompiledGold], compiled: dict[str, CompiledGold]
+    request: Request,
+    limits: Limits,
+    lookup: Mapping[str, CompiledGold],
+    compiled: dict[str, CompiledGold],
+    deadline: float | None = None,
 ) -> tuple[list[GroupMeta], list[Rollout], list[int]]:
     """Every group's references and every distinct rollout parsed (identical rollouts of a group are
     parsed once), with, per rollout of the request, its index among the distinct ones."""
@@ -85,6 +89,7 @@ def _parse_groups(
     unique: list[Rollout] = []
     order: list[int] = []
     for gi, group in enumerate(request.groups):
+        check_deadline(deadline)
         path = f"groups[{gi}]"
         group_obj, raw_rollouts = read_group(group, gi, limits)
         meta = group_golds(group_obj, path, limits, lookup, compiled, missing)
@@ -106,19 +111,26 @@ def _parse_groups(
 
 
 def score(
-    request: Any, *, golds: Mapping[str, CompiledGold] | None = None, limits: Limits | None = None
+    request: Any,
+    *,
+    golds: Mapping[str, CompiledGold] | None = None,
+    limits: Limits | None = None,
+    deadline: float | None = None,
 ) -> ScoreResult:
-    """Score a ``POST /v1/score`` request (API.md) and return the response body."""
+    """Score a ``POST /v1/score`` request (API.md) and return the response body.
+
+    ``deadline``: a ``time.monotonic()`` value; past it the work stops (checked between groups, rollouts
+    and problems) with :class:`~turnscore.core.errors.DeadlineExceeded`."""
     limits = limits or DEFAULT_LIMITS
     t_start = time.perf_counter()
     req = read_request(request, limits)
     cfg, step = req.config, req.step
     compiled: dict[str, CompiledGold] = {}
-    groups, unique, order = _parse_groups(req, limits, golds or {}, compiled)
+    groups, unique, order = _parse_groups(req, limits, golds or {}, compiled, deadline)
     t_parse = time.perf_counter()
 
     penalty = cfg.penalty_at(step)
-    unique_scores = score_rollouts(unique, cfg, penalty, step)
+    unique_scores = score_rollouts(unique, cfg, penalty, step, limits, deadline)
     rollouts = [unique[k] for k in order]
     scores = [unique_scores[k] for k in order]
     t_match = time.perf_counter()

@@ -100,3 +100,13 @@ class LimitExceeded(TurnScoreError):
         msg = f"{path}: exceeds limit {limit}={maximum}" + (f" (got {actual})" if actual is not None else "")
         super().__init__(msg, details={"limit": limit, "max": maximum, "path": path, "actual": actual})
         self.limit = limit
+
+
+class DeadlineExceeded(TurnScoreError):
+    """The request's deadline passed while the core worked on it (checked between rollouts/problems)."""
+
+    kind = ErrorKind.DEADLINE_EXCEEDED
+    code = "deadline_exceeded"
+
+    def __init__(self) -> None:
+        super().__init__("deadline exceeded while scoring: the request was stopped", details=None)

@@ -8,8 +8,9 @@ from typing import Any
 
 import orjson
 
-from .calls import Call, call_from_obj
-from .errors import InvalidRequest, TurnScoreError
+from .calls import Call, TooDeep, call_from_obj
+from .errors import InvalidRequest, LimitExceeded, TurnScoreError
+from .limits import MAX_GOLD_CALLS, MAX_NESTED_JSON_DEPTH
 from .text import answer_tokens
 from .values import KEY_FUNCS
 
@@ -104,7 +105,7 @@ class CompiledGold:
         if not isinstance(obj, dict) or set(obj) != {"calls", "answer", "accepted_values", "turn_sizes"}:
             raise ValueError("not a normalized gold trace")
         try:
-            gold = compile_gold(obj, "gold")
+            gold = compile_gold(obj, "gold", max_calls=None)
         except TurnScoreError as exc:
             raise ValueError(exc.message) from None
         if gold.canonical != orjson.dumps(obj, option=orjson.OPT_SORT_KEYS):
@@ -162,8 +163,11 @@ def _accepted(
     return out
 
 
-def compile_gold(trace: Any, path: str = "gold") -> CompiledGold:
-    """Validate and compile one gold trace (``calls`` or ``turns``, ``answer``, ``accepted_values``)."""
+def compile_gold(trace: Any, path: str = "gold", max_calls: int | None = MAX_GOLD_CALLS) -> CompiledGold:
+    """Validate and compile one gold trace (``calls`` or ``turns``, ``answer``, ``accepted_values``).
+
+    More than ``max_calls`` calls (``None``: no limit) is a :class:`LimitExceeded` (``max_gold_calls``),
+    raised before any call is read."""
     if not isinstance(trace, dict):
         raise InvalidRequest(path, "expected an object")
     turn_sizes: list[int] | None = None
@@ -192,9 +196,16 @@ def compile_gold(trace: Any, path: str = "gold") -> CompiledGold:
                 raise InvalidRequest(f"{path}.turns[{t}]", "expected a list of calls")
             turn_sizes.append(len(turn))
             raw_calls.extend((f"{path}.turns[{t}][{c}]", call) for c, call in enumerate(turn))
+    if max_calls is not None and len(raw_calls) > max_calls:
+        raise LimitExceeded("max_gold_calls", max_calls, path, len(raw_calls))
     calls: list[Call] = []
     for cpath, obj in raw_calls:
-        call = call_from_obj(obj)
+        try:
+            call = call_from_obj(obj)
+        except TooDeep:
+            raise InvalidRequest(
+                f"{cpath}.arguments", f"arguments nested deeper than {MAX_NESTED_JSON_DEPTH}"
+            ) from None
         if call is None:
             raise InvalidRequest(cpath, "expected an object with a string 'name' and 'arguments'")
         calls.append(call)

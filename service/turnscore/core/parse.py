@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from .calls import Call, call_from_obj
+from .calls import Call, TooDeep, call_from_obj, loads_bounded
 from .config import FormatConfig
 from .errors import InvalidRequest, LimitExceeded
 from .limits import RolloutLimits
@@ -39,11 +39,20 @@ class ParsedRollout:
 
 
 def _decode_call(body: str) -> Call | None:
+    """A call from a block of model output; ``None`` (malformed) when it is not JSON, not a call, or
+    nested too deep."""
     try:
-        obj = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        return call_from_obj(loads_bounded(body))
+    except (orjson.JSONDecodeError, TooDeep):
         return None
-    return call_from_obj(obj)
+
+
+def _model_call(obj: Any) -> Call | None:
+    """A structured call of model output; over-deep arguments make it malformed, like a bad name."""
+    try:
+        return call_from_obj(obj)
+    except TooDeep:
+        return None
 
 
 def parse_text_turn(piece: str, calls: Scanner, answers: Scanner, layout: str) -> Turn:
@@ -104,7 +113,7 @@ def _structured_calls(raw: Any, path: str, turn: Turn) -> None:
         raise InvalidRequest(path, "expected a list of tool calls or null")
     for obj in raw:
         turn.blocks += 1
-        call = call_from_obj(obj)
+        call = _model_call(obj)
         if call is None:
             turn.malformed += 1
         else:
@@ -179,8 +188,8 @@ def parse_rollout(obj: Any, fmt: FormatConfig, limits: RolloutLimits, path: str)
         turns = parse_turns(value, f"{path}.turns")
     if len(turns) > limits.max_turns:
         raise LimitExceeded("max_turns_per_rollout", limits.max_turns, f"{path}.{form}", len(turns))
-    if form != "text":
-        n = sum(t.blocks for t in turns)
-        if n > limits.max_calls:
-            raise LimitExceeded("max_calls_per_rollout", limits.max_calls, f"{path}.{form}", n)
+    # every form: calls given, or call blocks found in text (a "lines" block counts its lines), valid or not
+    n = sum(max(t.blocks, len(t.calls) + t.malformed) for t in turns)
+    if n > limits.max_calls:
+        raise LimitExceeded("max_calls_per_rollout", limits.max_calls, f"{path}.{form}", n)
     return ParsedRollout(turns, form)

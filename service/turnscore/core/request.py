@@ -127,7 +127,7 @@ def group_golds(
     found in neither are appended to ``missing``."""
     key = gold_key(group, path)
     if key == "gold":
-        gold = compile_gold(group["gold"], f"{path}.gold")
+        gold = compile_gold(group["gold"], f"{path}.gold", limits.max_gold_calls)
         compiled.setdefault(gold.ref, gold)
         return GroupMeta(group.get("id"), [compiled[gold.ref]], key)
     if key == "references":
@@ -138,7 +138,7 @@ def group_golds(
             raise LimitExceeded("max_references", limits.max_references, f"{path}.references", len(traces))
         golds = []
         for k, trace in enumerate(traces):
-            gold = compile_gold(trace, f"{path}.references[{k}]")
+            gold = compile_gold(trace, f"{path}.references[{k}]", limits.max_gold_calls)
             compiled.setdefault(gold.ref, gold)
             golds.append(compiled[gold.ref])
         return GroupMeta(group.get("id"), golds, key)
@@ -148,6 +148,8 @@ def group_golds(
         if found is None:
             if ref not in missing:
                 missing.append(ref)
+        elif len(found.calls) > limits.max_gold_calls:
+            raise LimitExceeded("max_gold_calls", limits.max_gold_calls, f"{path}.{key}", len(found.calls))
         else:
             golds.append(found)
     return GroupMeta(group.get("id"), golds, key)

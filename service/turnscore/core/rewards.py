@@ -14,7 +14,9 @@ import numpy as np
 from . import assign, similarity, sinkhorn, toolrl
 from .calls import Call
 from .config import ScoringConfig
+from .errors import LimitExceeded
 from .gold import CompiledGold
+from .limits import DEFAULT_LIMITS, Limits, check_deadline
 from .parse import ParsedRollout
 from .text import outcome_score
 
@@ -47,13 +49,38 @@ class RolloutScore:
 
 
 def score_rollouts(
-    rollouts: list[Rollout], cfg: ScoringConfig, penalty: float, step: int
+    rollouts: list[Rollout],
+    cfg: ScoringConfig,
+    penalty: float,
+    step: int,
+    limits: Limits | None = None,
+    deadline: float | None = None,
 ) -> list[RolloutScore]:
-    """Match every rollout against each of its references, then score it against the best one."""
+    """Match every rollout against each of its references, then score it against the best one.
+
+    The similarity budgets of ``limits`` are checked before any matching starts; ``deadline`` (a
+    ``time.monotonic()`` value) between rollouts and problems."""
     for rollout in rollouts:
         _collect_calls(rollout, cfg)
-    _match(rollouts, cfg, penalty, step)
+    check_budget(rollouts, cfg, limits or DEFAULT_LIMITS)
+    _match(rollouts, cfg, penalty, step, deadline)
     return [_score(rollout, cfg) for rollout in rollouts]
+
+
+def check_budget(rollouts: list[Rollout], cfg: ScoringConfig, limits: Limits) -> None:
+    """The work of matching, in similarity cells (m predicted x n gold calls summed over every distinct
+    rollout and reference), within ``max_match_cells`` (and ``max_ot_cells`` for ``ot``)."""
+    if cfg.reward != "toolrl" and cfg.assignment == "none":
+        return
+    cells = 0
+    for r in rollouts:
+        m = len(r.calls)
+        if m:
+            cells += m * sum(len(g.calls) for g in r.golds)
+    if cfg.reward != "toolrl" and cfg.assignment == "ot" and cells > limits.max_ot_cells:
+        raise LimitExceeded("max_ot_cells", limits.max_ot_cells, "groups", cells)
+    if cells > limits.max_match_cells:
+        raise LimitExceeded("max_match_cells", limits.max_match_cells, "groups", cells)
 
 
 def _collect_calls(rollout: Rollout, cfg: ScoringConfig) -> None:
@@ -68,12 +95,15 @@ def _collect_calls(rollout: Rollout, cfg: ScoringConfig) -> None:
     rollout.tables = similarity.PredTables(rollout.calls, cfg.name_case_sensitive)
 
 
-def _match(rollouts: list[Rollout], cfg: ScoringConfig, penalty: float, step: int) -> None:
+def _match(
+    rollouts: list[Rollout], cfg: ScoringConfig, penalty: float, step: int, deadline: float | None
+) -> None:
     """Fill ``assignments`` (or ``toolrl`` scores) of every rollout against each of its references."""
     if cfg.reward == "toolrl":
         bounds = toolrl.bounds(cfg, step)
         calls_scan, answers_scan = cfg.format.scanners()
         for r in rollouts:
+            check_deadline(deadline)
             blocks = sum(t.blocks for t in r.parsed.turns)
             for gold in r.golds:
                 correctness = toolrl.correctness(r.calls, gold, blocks > 0, r.parsed.malformed, bounds)
@@ -88,6 +118,7 @@ def _match(rollouts: list[Rollout], cfg: ScoringConfig, penalty: float, step: in
     problems: list[np.ndarray] = []
     slots: list[tuple[Rollout, int]] = []
     for r in rollouts:
+        check_deadline(deadline)
         m = len(r.calls)
         r.assignments = [None] * len(r.golds)
         assert r.tables is not None
@@ -108,7 +139,9 @@ def _match(rollouts: list[Rollout], cfg: ScoringConfig, penalty: float, step: in
                 solve = assign.hungarian if cfg.assignment == "hungarian" else assign.greedy
                 r.assignments[k] = solve(entries, m, n, penalty)
     if problems:
-        plans = sinkhorn.ot_plans(problems, cfg.cost, cfg.tau, cfg.reg, cfg.ot_max_iter, cfg.ot_stop_thr)
+        plans = sinkhorn.ot_plans(
+            problems, cfg.cost, cfg.tau, cfg.reg, cfg.ot_max_iter, cfg.ot_stop_thr, deadline=deadline
+        )
         for (r, k), s, plan in zip(slots, problems, plans, strict=True):
             r.assignments[k] = assign.ot_assignment(s, plan, cfg.row_normalize)
 

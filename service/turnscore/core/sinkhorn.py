@@ -17,6 +17,7 @@ import ot
 
 from . import sparse
 from .assign import cost_in_place, ot_cost
+from .limits import check_deadline
 
 
 def sinkhorn_plan(
@@ -158,7 +159,13 @@ def _flat_cost(
 
 
 def _iterate(
-    system: _System, max_iter: int, stop_thr: float, u_out: np.ndarray, v_out: np.ndarray, compact: float
+    system: _System,
+    max_iter: int,
+    stop_thr: float,
+    u_out: np.ndarray,
+    v_out: np.ndarray,
+    compact: float,
+    deadline: float | None = None,
 ) -> np.ndarray:
     """Sinkhorn-Knopp on every block of ``system`` at once, each stopping as ``ot.sinkhorn`` does.
 
@@ -168,7 +175,8 @@ def _iterate(
     ``u_out`` / ``v_out`` (numbered as in ``system``). A finished block keeps iterating (harmlessly:
     blocks do not interact) until finished blocks hold a ``compact`` share of the entries; then the
     system is rebuilt without them, with K^T. Returns the problems that ran all ``max_iter``
-    iterations, whose last scalings also go to ``u_out`` / ``v_out``.
+    iterations, whose last scalings also go to ``u_out`` / ``v_out``. Every 10th iteration checks
+    ``deadline`` (:func:`~turnscore.core.limits.check_deadline`).
     """
     u, v = system.a.copy(), system.b.copy()  # ot.sinkhorn's initial scalings
     ktu = np.zeros(system.b.size)
@@ -199,6 +207,7 @@ def _iterate(
             tmatvec(nc, nr, tp, tj, tx, u, ktu)
             if it % 10:
                 continue
+            check_deadline(deadline)
             if _finish(system, u, v, ktu, alive, stop_thr, u_out, v_out):
                 finished = int(system.sizes[~alive].sum())
                 if finished == kx.size:
@@ -253,6 +262,7 @@ def ot_plans(
     max_iter: int,
     stop_thr: float,
     compact: float = 0.25,
+    deadline: float | None = None,
 ) -> list[np.ndarray]:
     """Transport plans for many similarity matrices (each m x n, m, n >= 1), as ``ot.sinkhorn`` gives them.
 
@@ -260,7 +270,8 @@ def ot_plans(
     stopping when ``ot.sinkhorn`` would; a 1 x 1 plan is set to exactly [[1]]. A problem whose plan is
     not finite (underflow with a tiny ``reg``) is solved with ``ot.sinkhorn``. The plans are views
     into one array. ``compact``: the share of the running entries that, once their problems have
-    finished, makes the solver rebuild the system without them.
+    finished, makes the solver rebuild the system without them. ``deadline``: a ``time.monotonic()``
+    value past which :class:`~turnscore.core.errors.DeadlineExceeded` stops the iterations.
     """
     if not problems:
         return []
@@ -272,7 +283,7 @@ def ot_plans(
         system = _build_system(flat, ms, ns, cost, tau, reg)
         nr, nc = system.a.size, system.b.size
         u, v = np.zeros(nr), np.zeros(nc)
-        unconverged = _iterate(system, max_iter, stop_thr, u, v, compact)
+        unconverged = _iterate(system, max_iter, stop_thr, u, v, compact, deadline)
         # K's data becomes the plans: u_i K_ij v_j, multiplied in POT's order
         sparse.csr_scale_rows(nr, nc, system.kp, system.kj, system.kx, u)
         sparse.csr_scale_columns(nr, nc, system.kp, system.kj, system.kx, v)

@@ -3,13 +3,24 @@
 A pattern of the form ``OPEN(.*?)CLOSE`` with literal ``OPEN``/``CLOSE`` (every default pattern) is
 scanned with ``str.find`` in linear time, with exactly the matches ``re.finditer(pattern, DOTALL)``
 gives. A regex engine takes quadratic time on degenerate output such as thousands of unclosed
-``<tool_call>`` tags, which RL policies do produce. Any other pattern runs through ``re``.
+``<tool_call>`` tags, which RL policies do produce.
+
+Any other pattern runs on RE2 (the ``google-re2`` binding), a linear-time engine: a pattern sent in a
+request can never backtrack (``(?:a+)+$`` on a long output costs microseconds, where Python's ``re``
+takes time exponential in its length, holding the GIL). RE2 has no backreferences and no lookaround:
+:func:`compile_pattern` refuses them (:class:`PatternError`). Without the binding installed, only
+``OPEN(.*?)CLOSE`` patterns with literal tags are accepted.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+from typing import Any
+
+try:
+    import re2
+except ImportError:  # pragma: no cover - google-re2 is a dependency; kept for bare core installs
+    re2 = None
 
 Span = tuple[int, int, str]  # (start, end, body)
 
@@ -64,18 +75,48 @@ class TagScanner:
         return None if c < 0 else text[o + len(self.open) : c]
 
 
+class PatternError(ValueError):
+    """A pattern RE2 does not accept (syntax, backreferences, lookaround), or RE2 is not installed."""
+
+
+def compile_pattern(pattern: str) -> Any:
+    """``pattern`` compiled by RE2 with ``.`` matching newlines (as ``re.DOTALL``); :class:`PatternError`
+    if RE2 refuses it."""
+    if re2 is None:
+        raise PatternError("only '<open>(.*?)<close>' patterns with literal tags (no google-re2 here)")
+    options = re2.Options()
+    options.dot_nl = True
+    options.log_errors = False
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        msg = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise PatternError(f"not accepted by RE2 (no backreferences, no lookaround): {msg}") from None
+
+
+def _encodable(text: str) -> str:
+    """``text`` as RE2 can take it: lone surrogates (not UTF-8) become ``?`` (offsets unchanged)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class RegexScanner:
-    pattern: re.Pattern[str]
+    """Any other pattern, on RE2 (linear time); the body is group 1, else the whole match."""
 
-    def _body(self, m: re.Match[str]) -> str:
-        return m.group(1) if self.pattern.groups >= 1 else m.group(0)
+    pattern: Any  # re2._Regexp
+
+    def _body(self, m: Any) -> str:
+        return str(m.group(1) if self.pattern.groups >= 1 else m.group(0))
 
     def spans(self, text: str) -> list[Span]:
-        return [(m.start(), m.end(), self._body(m)) for m in self.pattern.finditer(text)]
+        return [(m.start(), m.end(), self._body(m)) for m in self.pattern.finditer(_encodable(text))]
 
     def first(self, text: str) -> str | None:
-        m = self.pattern.search(text)
+        m = self.pattern.search(_encodable(text))
         return None if m is None else self._body(m)
 
 
@@ -83,10 +124,11 @@ Scanner = TagScanner | RegexScanner
 
 
 def scanner(pattern: str) -> Scanner:
-    """The fastest exact scanner for ``pattern`` (compiled with DOTALL)."""
+    """The fastest exact scanner for ``pattern`` (``.`` matches newlines): a literal-tag pattern is
+    scanned with ``str.find``, any other runs on RE2 (:class:`PatternError` if RE2 refuses it)."""
     parts = pattern.split("(.*?)")
     if len(parts) == 2:
         op, cl = _literal(parts[0]), _literal(parts[1])
         if op is not None and cl is not None:
             return TagScanner(op, cl)
-    return RegexScanner(re.compile(pattern, re.DOTALL))
+    return RegexScanner(compile_pattern(pattern))

@@ -96,7 +96,9 @@ class RewardServicer(pb_grpc.RewardServiceServicer):
     async def Score(self, request: pb.ScoreRequest, context: grpc.aio.ServicerContext) -> pb.ScoreResponse:
         async def work() -> pb.ScoreResponse:
             doc = await self._decode(convert.score_doc, request)
-            result, _ = await self.runtime.score(doc)
+            # the core stops at the call's deadline (or request_timeout, if sooner), freeing its thread
+            deadline = self.runtime.deadline(context.time_remaining())
+            result, _ = await self.runtime.score(doc, deadline=deadline)
             return await self.runtime.run(convert.score_response, result.body, bool(doc.get("explain")))
 
         return await self._scoring("Score", context, work)

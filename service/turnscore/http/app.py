@@ -137,7 +137,7 @@ def create_app(
     install_handlers(app)
     app.add_middleware(ServiceMiddleware, runtime=runtime)
 
-    scoring_errors = schemas.error_responses(400, 401, 409, 413, 415, 422, 503)
+    scoring_errors = schemas.error_responses(400, 401, 408, 409, 413, 415, 422, 503)
 
     @app.post(
         "/v1/score",
@@ -168,7 +168,7 @@ def create_app(
     @app.post(
         "/v1/openrlhf",
         response_model=schemas.OpenRLHFResponse,
-        responses=schemas.error_responses(400, 401, 413, 415, 422, 503),
+        responses=schemas.error_responses(400, 401, 408, 413, 415, 422, 503),
         summary="OpenRLHF --remote_rm_url: one reward per sample, unscorable samples get 0",
         tags=["compatibility"],
     )

@@ -23,7 +23,13 @@ from typing import Any
 import orjson
 
 from turnscore import metrics
-from turnscore.core.errors import ConfigError, InvalidRequest, TurnScoreError, UnknownPreset
+from turnscore.core.errors import (
+    ConfigError,
+    DeadlineExceeded,
+    InvalidRequest,
+    TurnScoreError,
+    UnknownPreset,
+)
 from turnscore.runtime import Runtime
 
 log = logging.getLogger("turnscore.openrlhf")
@@ -94,7 +100,7 @@ def _top_level(doc: dict[str, Any], preset_param: str | None) -> tuple[dict[str,
 
 
 def _is_request_level(exc: TurnScoreError) -> bool:
-    if isinstance(exc, UnknownPreset | ConfigError):
+    if isinstance(exc, UnknownPreset | ConfigError | DeadlineExceeded):
         return True
     path = (exc.details or {}).get("path") if isinstance(exc.details, dict) else None
     return isinstance(path, str) and path.split(".", 1)[0].split("[", 1)[0] in ("preset", "config", "step")
@@ -141,8 +147,9 @@ async def score_openrlhf(runtime: Runtime, doc: dict[str, Any], preset_param: st
         for k in range(0, len(members), per_group):
             chunks.append((spec, members[k : k + per_group]))
     per_call = max(1, int(limits.max_groups))
+    deadline = runtime.deadline()
     for k in range(0, len(chunks), per_call):
-        await _score_batch(runtime, top, chunks[k : k + per_call])
+        await _score_batch(runtime, top, chunks[k : k + per_call], deadline)
 
     rewards: list[float] = []
     logs: dict[str, list[float]] = {key: [] for key in EXTRA_LOG_KEYS}
@@ -173,7 +180,11 @@ async def _score_batch(
     runtime: Runtime,
     top: dict[str, Any],
     chunks: list[tuple[dict[str, Any], list[tuple[_Sample, str]]]],
+    deadline: float | None,
 ) -> None:
+    """Score ``chunks``; on a group's or a sample's error, score the others without it (all within the
+    request's one ``deadline``)."""
+
     def request(parts: list[tuple[dict[str, Any], list[tuple[_Sample, str]]]]) -> dict[str, Any]:
         return {
             **top,
@@ -184,7 +195,7 @@ async def _score_batch(
         }
 
     try:
-        result, _ = await runtime.score(request(chunks))
+        result, _ = await runtime.score(request(chunks), deadline=deadline)
     except TurnScoreError as exc:
         if _is_request_level(exc):
             raise
@@ -193,14 +204,14 @@ async def _score_batch(
             if len(members) > 1 and _is_rollout_error(exc):
                 # one sample over a limit must not cost its group-mates their rewards
                 for member in members:
-                    await _score_batch(runtime, top, [(spec, [member])])
+                    await _score_batch(runtime, top, [(spec, [member])], deadline)
                 return
             for sample, _ in members:
                 sample.error = exc.message
             return
         # one bad group must not cost the others their rewards: score each group on its own
         for chunk in chunks:
-            await _score_batch(runtime, top, [chunk])
+            await _score_batch(runtime, top, [chunk], deadline)
         return
     for (_, members), group in zip(chunks, result.body["groups"], strict=True):
         for (sample, _), row in zip(members, group["rollouts"], strict=True):

@@ -183,6 +183,7 @@ class Ready(BaseModel):
     model_config = _OPEN
     status: str
     cache: dict[str, Any]
+    limits: dict[str, float] | None = None  # the request limits in force (core limits, body, deadline)
 
 
 REQUEST_MODELS: dict[str, type[BaseModel]] = {
@@ -196,6 +197,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     text = {
         400: "Malformed JSON or body",
         401: "Missing or invalid API key",
+        408: "Body not received in time (request_timeout) or not scored in time (deadline_exceeded)",
         409: "Unknown gold_ref (details.missing lists them)",
         413: "Body or a configured limit exceeded (details.limit names it)",
         415: "Unsupported Content-Encoding",

@@ -17,6 +17,7 @@ the metrics::
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import gc
 import hmac
@@ -143,12 +144,25 @@ class Runtime:
             return {}
         return await self.cache.get_many(refs)
 
-    async def score(self, doc: dict[str, Any], encode: bool = True) -> tuple[Any, bytes]:
+    def deadline(self, remaining: float | None = None) -> float | None:
+        """The ``time.monotonic()`` deadline of a request starting now: ``request_timeout`` from now, or
+        ``remaining`` seconds (the caller's own deadline, e.g. gRPC's) if sooner; ``None``: no limit."""
+        timeout = self.settings.request_timeout or None
+        if remaining is not None:
+            timeout = remaining if timeout is None else min(timeout, remaining)
+        return None if timeout is None else time.monotonic() + timeout
+
+    async def score(
+        self, doc: dict[str, Any], encode: bool = True, deadline: float | None = None
+    ) -> tuple[Any, bytes]:
         """``engine.score`` off-loop with cached golds; new golds are cached. Returns (ScoreResult, the
-        orjson-encoded body); ``encode=False`` skips the encoding (bytes ``b""``), for non-JSON transports."""
+        orjson-encoded body); ``encode=False`` skips the encoding (bytes ``b""``), for non-JSON transports.
+        ``deadline`` (``time.monotonic()``; default :meth:`deadline`): past it the core stops."""
+        if deadline is None:
+            deadline = self.deadline()
         golds = await self.resolve_golds(doc)
         result, data, enc = await self.run(
-            _timed_call, engine.score, encode, doc, golds=golds, limits=self.limits
+            _timed_call, engine.score, encode, doc, golds=golds, limits=self.limits, deadline=deadline
         )
         if encode:
             metrics.STAGE_DURATION.labels("encode").observe(enc)
@@ -177,4 +191,10 @@ class Runtime:
             "uptime_seconds": round(time.time() - self.started_at, 3),
             "gc_frozen_objects": gc.get_freeze_count(),
             "cache": self.cache.status(),
+            "limits": {
+                **dataclasses.asdict(self.limits),
+                "max_body_bytes": self.settings.max_body_bytes,
+                "max_json_depth": self.settings.max_json_depth,
+                "request_timeout": self.settings.request_timeout,
+            },
         }
