@@ -53,6 +53,9 @@ class TraceResult:
     gold_at_least_all: bool
     beats: dict[str, bool] = field(default_factory=dict)  # kind -> gold > every single perturbation of it
     worst: str = ""  # the label of the highest-scoring perturbation (for failure reports)
+    # the same comparisons against the gold rendered in the perturbation's own split
+    same_split_at_least_all: bool = True
+    same_split_beats_singles: bool = True
 
     @property
     def all_hold(self) -> bool:
@@ -60,21 +63,24 @@ class TraceResult:
 
 
 def check(record_id: str, returns: Sequence[float], labels: Sequence[str]) -> TraceResult:
-    """The properties, from the returns of one :func:`ranking_group` group."""
-    gold = [r for r, label in zip(returns, labels, strict=True) if label.startswith("gold:")]
-    others = [(label, r) for r, label in zip(returns, labels, strict=True) if not label.startswith("gold:")]
-    low = min(gold)
+    """The properties, from the returns of one :func:`ranking_group` group (labels ``<what>@<split>``)."""
+    parsed = [(*label.rsplit("@", 1), r) for label, r in zip(labels, returns, strict=True)]
+    gold = {how: r for what, how, r in parsed if what == "gold"}
+    others = [(what, how, r) for what, how, r in parsed if what != "gold"]
+    low = min(gold.values())
     beats: dict[str, bool] = {}
-    for label, r in others:
-        if label in PERTURBATIONS:
-            beats[label] = beats.get(label, True) and r < low - TOL
-    worst = max(others, key=lambda x: x[1])[0] if others else ""
+    for what, _how, r in others:
+        if what in PERTURBATIONS:
+            beats[what] = beats.get(what, True) and r < low - TOL
+    worst = max(others, key=lambda x: x[2]) if others else ("", "", 0.0)
     return TraceResult(
         record_id,
-        split_invariant=max(gold) - low <= TOL,
-        gold_at_least_all=all(r <= low + TOL for _, r in others),
+        split_invariant=max(gold.values()) - low <= TOL,
+        gold_at_least_all=all(r <= low + TOL for _, _, r in others),
         beats=beats,
-        worst=worst,
+        worst=f"{worst[0]}@{worst[1]}",
+        same_split_at_least_all=all(r <= gold[how] + TOL for _, how, r in others),
+        same_split_beats_singles=all(r < gold[how] - TOL for what, how, r in others if what in PERTURBATIONS),
     )
 
 
@@ -119,6 +125,8 @@ def summary_row(label: str, results: Sequence[TraceResult]) -> dict[str, str]:
         applicable = [r.beats[kind] for r in results if kind in r.beats]
         row[f"> {kind.replace('_', ' ')}"] = _share(sum(applicable), len(applicable))
     row["all"] = _share(sum(r.all_hold for r in results), len(results))
+    row["same split: ≥ every"] = _share(sum(r.same_split_at_least_all for r in results), len(results))
+    row["same split: > each single"] = _share(sum(r.same_split_beats_singles for r in results), len(results))
     return row
 
 

@@ -338,10 +338,9 @@ def random_perturbation(
 def ranking_group(
     record: dict[str, Any], rng: random.Random, combos: int = 4, form: str = "text"
 ) -> tuple[dict[str, Any], list[str]]:
-    """One request group for ``record`` and the label of each rollout: the exact gold in every split of
-    :data:`SPLITS` (labels ``gold:<split>``), every single perturbation at every site (label = its kind;
-    the splits taken in turn), then ``combos`` rollouts of 2-3 random perturbations (kinds joined by
-    ``+``)."""
+    """One request group for ``record`` and the label ``<what>@<split>`` of each rollout: the exact gold in
+    every split of :data:`SPLITS` (``gold``), every single perturbation at every site (its kind; the splits
+    taken in turn), then ``combos`` rollouts of 2-3 random perturbations (kinds joined by ``+``)."""
     gold = gold_of(record)
     turns: Turns = [list(t) for t in gold["turns"]]
     answer = gold["answer"]
@@ -350,10 +349,10 @@ def ranking_group(
 
     def add(t: Turns, a: str | None, label: str, how: str) -> None:
         rollouts.append(render(split(t, how), a, form, rng, malformed_rate=0.0))
-        labels.append(label)
+        labels.append(f"{label}@{how}")
 
     for how in SPLITS:
-        add(turns, answer, f"gold:{how}", how)
+        add(turns, answer, "gold", how)
     for kind in PERTURBATIONS:
         for site in sites(turns, answer, kind):
             changed, changed_answer = perturb(turns, answer, kind, site, rng, accepted_at(record, site))

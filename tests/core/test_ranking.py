@@ -101,6 +101,9 @@ def test_malformed_penalty_follows_the_unmatched_schedule_or_its_own() -> None:
     text = BROKEN
     sched = {"unmatched_penalty": {"start": 0.0, "end": 1.0, "steps": 10}}
     assert _score("turnscore-v1", [{"text": text}], config=sched, step=5)[0]["turn_rewards"] == [-0.5 / 3]
+    body = engine.score({"preset": "turnscore-v1", "config": sched, "step": 5, "groups": []}).body
+    assert body["effective"] == {"step": 5, "unmatched_penalty": 0.5, "malformed_penalty": 0.5}
+    assert "malformed_penalty" not in engine.score({"groups": []}).body["effective"]  # matchtir-km: unset
     own = {"malformed_penalty": 0.25}
     assert _score("turnscore-v1", [{"text": text}], config=own)[0]["turn_rewards"] == [-0.25 / 3]
     # answer turns' calls are never executed: their malformed calls cost nothing either
@@ -146,8 +149,8 @@ def test_ranking_group_labels_every_rollout() -> None:
     record = {"id": "x", "gold": GOLD}
     group, labels = ranking_group(record, random.Random(0), combos=2)
     assert len(group["rollouts"]) == len(labels)
-    assert labels[:3] == [f"gold:{s}" for s in SPLITS]
-    assert sum(label in PERTURBATIONS for label in labels) == 16
+    assert labels[:3] == [f"gold@{s}" for s in SPLITS]
+    assert sum(label.split("@")[0] in PERTURBATIONS for label in labels) == 16
 
 
 def test_turnscore_v1_ranks_the_gold_first_on_every_real_trace() -> None:
@@ -156,7 +159,9 @@ def test_turnscore_v1_ranks_the_gold_first_on_every_real_trace() -> None:
     wrong-value, malformed call; wrong answer), on every trace of the gold records."""
     records = gold_records()
     results = evaluate(records, "turnscore-v1")
-    failed = [r for r in results if not r.all_hold]
+    failed = [
+        r for r in results if not (r.all_hold and r.same_split_at_least_all and r.same_split_beats_singles)
+    ]
     assert not failed, [(r.id, r.split_invariant, r.gold_at_least_all, r.beats, r.worst) for r in failed[:5]]
     kinds = {k for r in results for k in r.beats}
     assert kinds == set(PERTURBATIONS)  # every kind was tried somewhere
