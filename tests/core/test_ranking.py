@@ -5,6 +5,7 @@ every real trace (tests.support.gold: the full set when present, else the vendor
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from turnscore.core.sinkhorn import ot_plans
 from turnscore.workload import PERTURBATIONS, SPLITS, perturb, ranking_group, sites, split
 
 from bench.properties import evaluate
+from bench.properties import main as properties_main
 from tests.support.gold import gold_records
 
 GOLD = {
@@ -165,3 +167,21 @@ def test_turnscore_v1_ranks_the_gold_first_on_every_real_trace() -> None:
     assert not failed, [(r.id, r.split_invariant, r.gold_at_least_all, r.beats, r.worst) for r in failed[:5]]
     kinds = {k for r in results for k in r.beats}
     assert kinds == set(PERTURBATIONS)  # every kind was tried somewhere
+
+
+def test_scoring_md_documents_the_settings_and_the_property_table() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "SCORING.md").read_text(encoding="utf-8")
+    settings = doc.split("### Settings", 1)[1].split("\n\n", 2)[1]
+    for key in ("turn_reward", "malformed_penalty", "row_normalize"):
+        assert f"`{key}`" in settings, key
+    table = doc.split("## 9. Ranking properties", 1)[1]
+    for name in engine.presets():
+        assert f"| `{name}` |" in table, name
+
+
+def test_bench_properties_prints_a_row_per_preset(capsys: pytest.CaptureFixture[str]) -> None:
+    assert properties_main(["--sample", "--presets", "matchtir-km,turnscore-v1", "--combos", "1"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| `")]
+    assert [r.split("|")[1].strip() for r in rows] == ["`matchtir-km`", "`turnscore-v1`"]
+    assert set(rows[1].split("|")[2:-1]) == {" 100.0% "}
+    assert " 100.0% " not in rows[0].split("|")[2:3]  # matchtir-km: R depends on the turn split
