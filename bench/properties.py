@@ -91,14 +91,16 @@ def evaluate(
     combos: int = 4,
     seed: int = 0,
     batch: int = 64,
+    form: str = "text",
 ) -> list[TraceResult]:
-    """Every record's :class:`TraceResult` under ``preset`` (+ ``config``); ``batch`` groups per request."""
+    """Every record's :class:`TraceResult` under ``preset`` (+ ``config``), rollouts in ``form``;
+    ``batch`` groups per request."""
     out: list[TraceResult] = []
     for start in range(0, len(records), batch):
         chunk = records[start : start + batch]
         groups, labels = [], []
         for i, record in enumerate(chunk, start):
-            group, group_labels = ranking_group(record, random.Random(f"{seed}:{i}"), combos)
+            group, group_labels = ranking_group(record, random.Random(f"{seed}:{i}"), combos, form)
             groups.append(group)
             labels.append(group_labels)
         request: dict[str, Any] = {"preset": preset, "groups": groups}

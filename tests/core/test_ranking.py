@@ -185,3 +185,13 @@ def test_bench_properties_prints_a_row_per_preset(capsys: pytest.CaptureFixture[
     assert [r.split("|")[1].strip() for r in rows] == ["`matchtir-km`", "`turnscore-v1`"]
     assert set(rows[1].split("|")[2:-1]) == {" 100.0% "}
     assert " 100.0% " not in rows[0].split("|")[2:3]  # matchtir-km: R depends on the turn split
+
+
+@pytest.mark.parametrize("form", ["turns", "messages"])
+def test_turnscore_v1_ranking_holds_in_the_structured_forms(form: str) -> None:
+    """The same properties with the rollouts as ``turns`` / ``messages`` (a malformed call: one without a
+    name), on the vendored sample."""
+    records = gold_records(sample=True)
+    results = evaluate(records, "turnscore-v1", form=form)
+    failed = [r for r in results if not (r.all_hold and r.same_split_beats_singles)]
+    assert not failed, [(r.id, r.beats, r.worst) for r in failed[:5]]
