@@ -141,17 +141,17 @@ def turn_call_rewards(
     counts: list[int],
     malformed: list[int],
     cfg: ScoringConfig,
-    penalty: float,
+    malformed_penalty: float,
     n_gold: int,
 ) -> list[float]:
     """Per-turn rewards from each turn's sum and count of call rewards and its malformed calls (§4).
 
     ``mean``: the turn's mean call reward; ``gold_share``: the turn's sum over max(n_gold, 1), so the
     return does not depend on how calls are split into turns. Each malformed call counts as a call of
-    reward ``-penalty`` (with penalty 0 the mean stays over well-formed calls, as in the papers).
+    reward ``-malformed_penalty`` (with 0 the mean stays over well-formed calls, as in the papers).
     """
-    if penalty:
-        sums = [s - penalty * k for s, k in zip(sums, malformed, strict=True)]
+    if malformed_penalty:
+        sums = [s - malformed_penalty * k for s, k in zip(sums, malformed, strict=True)]
         counts = [c + k for c, k in zip(counts, malformed, strict=True)]
     if cfg.turn_reward == "gold_share":
         share = 1.0 / max(n_gold, 1)
