@@ -162,6 +162,7 @@ def test_response_echoes_resolved_config_and_presets_are_listed():
         "matchtir-reference-ot",
         "toolrl",
         "grpo-outcome",
+        "turnscore-v1",
     }
     orjson.dumps(ps)
 

@@ -42,7 +42,10 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "std": ("sample", "population", "none"),
     "singleton": ("zero", "raw"),
     "turn_normalization": ("position", "group"),
+    "turn_reward": ("mean", "gold_share"),
 }
+# ``malformed_penalty`` may name this instead of a number: the unmatched penalty λ in force at the step.
+FOLLOW_UNMATCHED = "unmatched"
 
 # (minimum, maximum, minimum is exclusive) for numeric keys.
 RANGES: dict[str, tuple[float, float, bool]] = {
@@ -129,10 +132,19 @@ class ScoringConfig:
     toolrl_format_max: float = 1.0
     toolrl_format_min: float = 0.0
     toolrl_schedule: bool = False
+    turn_reward: str = "mean"
+    malformed_penalty: float | Schedule | str = 0.0
 
     def penalty_at(self, step: int) -> float:
         p = self.unmatched_penalty
         return p.at(step) if isinstance(p, Schedule) else float(p)
+
+    def malformed_at(self, step: int) -> float:
+        """The malformed-call penalty at ``step`` (``"unmatched"``: the unmatched penalty λ then)."""
+        p = self.malformed_penalty
+        if p == FOLLOW_UNMATCHED:
+            return self.penalty_at(step)
+        return p.at(step) if isinstance(p, Schedule) else float(p)  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved settings as plain JSON (what responses echo and overrides accept)."""
@@ -179,6 +191,9 @@ PRESETS: dict[str, ScoringConfig] = {
     "grpo-outcome": ScoringConfig(
         assignment="none", unmatched_penalty=0.0, reward_scheme="outcome", advantage="trajectory"
     ),
+    # The recommended preset (SCORING.md §6): matchtir-km whose returns rank rollouts the way a person would.
+    # Its meaning never changes; an improvement becomes turnscore-v2.
+    "turnscore-v1": ScoringConfig(turn_reward="gold_share", malformed_penalty=FOLLOW_UNMATCHED),
 }
 DEFAULT_PRESET = "matchtir-km"
 
@@ -213,8 +228,7 @@ def _check_range(key: str, v: float) -> float:
     return v
 
 
-def _penalty(value: Any) -> float | Schedule:
-    key = "unmatched_penalty"
+def _penalty(value: Any, key: str = "unmatched_penalty") -> float | Schedule:
     if isinstance(value, Mapping):
         extra = set(value) - {"start", "end", "steps"}
         if extra:
@@ -290,6 +304,12 @@ def resolve(preset: str | None, overrides: Any) -> ScoringConfig:
             changes[key] = value
         elif key == "unmatched_penalty":
             changes[key] = _penalty(value)
+        elif key == "malformed_penalty":
+            if isinstance(value, str) and value != FOLLOW_UNMATCHED:
+                raise ConfigError(
+                    key, f'expected a number >= 0, {{"start", "end", "steps"}} or "{FOLLOW_UNMATCHED}"'
+                )
+            changes[key] = value if value == FOLLOW_UNMATCHED else _penalty(value, key)
         elif key == "format":
             changes[key] = _format(base.format, value)
         elif key in BOOL_KEYS:

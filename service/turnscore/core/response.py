@@ -142,6 +142,8 @@ def explain_matches(rollout: Rollout, score: RolloutScore) -> list[dict[str, Any
 
 def _effective(cfg: ScoringConfig, step: int, penalty: float) -> dict[str, Any]:
     effective: dict[str, Any] = {"step": step, "unmatched_penalty": penalty}
+    if cfg.malformed_penalty != 0.0:  # set (turnscore-v1 or an override): the value in force at the step
+        effective["malformed_penalty"] = cfg.malformed_at(step)
     if cfg.reward == "toolrl":
         bounds = toolrl.bounds(cfg, step)
         effective["toolrl_bounds"] = {

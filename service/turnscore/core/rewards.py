@@ -64,7 +64,8 @@ def score_rollouts(
         _collect_calls(rollout, cfg)
     check_budget(rollouts, cfg, limits or DEFAULT_LIMITS)
     _match(rollouts, cfg, penalty, step, deadline)
-    return [_score(rollout, cfg) for rollout in rollouts]
+    malformed = cfg.malformed_at(step)
+    return [_score(rollout, cfg, malformed) for rollout in rollouts]
 
 
 def check_budget(rollouts: list[Rollout], cfg: ScoringConfig, limits: Limits) -> None:
@@ -168,8 +169,31 @@ def _choose(rollout: Rollout, cfg: ScoringConfig) -> int:
     return int(np.argmax(totals))
 
 
-def _score(rollout: Rollout, cfg: ScoringConfig) -> RolloutScore:
-    """Per-turn rewards (the mean call reward of each turn), outcome and trajectory score."""
+def turn_call_rewards(
+    sums: list[float],
+    counts: list[int],
+    malformed: list[int],
+    cfg: ScoringConfig,
+    malformed_penalty: float,
+    n_gold: int,
+) -> list[float]:
+    """Per-turn rewards from each turn's sum and count of call rewards and its malformed calls (§4).
+
+    ``mean``: the turn's mean call reward; ``gold_share``: the turn's sum over max(n_gold, 1), so the
+    return does not depend on how calls are split into turns. Each malformed call counts as a call of
+    reward ``-malformed_penalty`` (with 0 the mean stays over well-formed calls, as in the papers).
+    """
+    if malformed_penalty:
+        sums = [s - malformed_penalty * k for s, k in zip(sums, malformed, strict=True)]
+        counts = [c + k for c, k in zip(counts, malformed, strict=True)]
+    if cfg.turn_reward == "gold_share":
+        share = 1.0 / max(n_gold, 1)
+        return [s * share for s in sums]
+    return [s / n if n else 0.0 for s, n in zip(sums, counts, strict=True)]
+
+
+def _score(rollout: Rollout, cfg: ScoringConfig, malformed_penalty: float) -> RolloutScore:
+    """Per-turn rewards (§4: mean or gold share of each turn's call rewards), outcome, trajectory score."""
     k = _choose(rollout, cfg)
     gold = rollout.golds[k]
     turns = rollout.parsed.turns
@@ -185,7 +209,11 @@ def _score(rollout: Rollout, cfg: ScoringConfig) -> RolloutScore:
         for (t, _c), reward in zip(rollout.where, a.rewards.tolist(), strict=True):
             sums[t] += reward
             counts[t] += 1
-    turn_rewards = [s / n if n else 0.0 for s, n in zip(sums, counts, strict=True)]
+    # malformed calls of answer turns are ignored, as that turn's well-formed calls are (never executed)
+    malformed = [0 if t.answer is not None else t.malformed for t in turns]
+    turn_rewards = turn_call_rewards(
+        sums, counts, malformed, cfg, malformed_penalty if a is not None else 0.0, len(gold.calls)
+    )
     if cfg.outcome_placement == "answer_turn":
         for t, turn in enumerate(turns):
             if turn.answer is not None:
