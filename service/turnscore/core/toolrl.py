@@ -121,3 +121,10 @@ def format_ok(rollout: ParsedRollout, gold: CompiledGold, calls: Scanner, answer
         elif (turn.blocks > 0) != need_call or (turn.answer is not None) != need_ans:
             return False
     return True
+
+
+def turns_missing_think(rollout: ParsedRollout, turn_end: str) -> int:
+    """Text turns that do not start with ``<think>…</think>`` (the format check fails on each of them)."""
+    return sum(
+        1 for t in rollout.turns if t.text is not None and _THINK.match(t.text.split(turn_end, 1)[0]) is None
+    )
