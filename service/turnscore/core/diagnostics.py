@@ -29,39 +29,37 @@ CODES: dict[str, str] = {
 }
 
 
-def _message(code: str, count: int, rollouts: int, cfg: ScoringConfig) -> str:
-    where = f"in {rollouts} rollout{'s' if rollouts != 1 else ''}"
-    if code == "malformed_calls":
-        return (
-            f"{count} tool call(s) {where} could not be read (not a JSON object with a string name): each is "
-            "counted in malformed_calls and matches no gold call"
-        )
-    if code == "no_calls_parsed_from_text":
-        return (
-            f"{count} turn(s) {where} look like tool calls (an opening tool-call tag, or JSON with a name "
-            "and arguments) but no call could be read: check format.tool_call_pattern and format.call_layout"
-        )
-    if code == "calls_in_think_ignored":
-        return (
-            f"{count} tool call(s) {where} are inside <think>...</think>: reasoning, not calls "
-            "(format.strip_think)"
-        )
-    if code == "think_unclosed":
-        return f"{count} turn(s) {where} open <think> and never close it: the rest of the turn was dropped"
-    if code == "answer_missing":
-        hint = (
-            "; answers are read from format.answer_pattern: for plain final text set format.answer to "
-            '"last_text"'
-            if cfg.format.answer == "tag"
-            else ""
-        )
-        return f"{count} rollout(s) have no final answer although the gold has one (outcome reward 0){hint}"
-    if code == "toolrl_format_missing_think":
-        return (
-            f"{count} turn(s) {where} do not start with <think>...</think>: ToolRL's format reward is at its "
-            "minimum for them"
-        )
-    return f'{count} messages rollout(s) have no message with role "assistant", so no turns'
+_MESSAGES: dict[str, str] = {
+    "malformed_calls": (
+        "tool calls that could not be read (not a JSON object with a string name): each is counted in "
+        "malformed_calls and matches no gold call"
+    ),
+    "no_calls_parsed_from_text": (
+        "turns that look like tool calls (an opening tool-call tag, or JSON with a name and arguments) but "
+        "from which no call could be read: check format.tool_call_pattern and format.call_layout"
+    ),
+    "calls_in_think_ignored": (
+        "tool calls inside <think>...</think>: reasoning, not calls (format.strip_think)"
+    ),
+    "think_unclosed": "turns that open <think> and never close it: the rest of the turn was dropped",
+    "answer_missing": "rollouts without a final answer although the gold has one (outcome reward 0)",
+    "toolrl_format_missing_think": (
+        "turns that do not start with <think>...</think>: ToolRL's format reward is at its minimum for them"
+    ),
+    "no_assistant_messages": 'messages rollouts without a message of role "assistant", so without turns',
+}
+_ANSWER_HINT = (
+    "; answers are read from format.answer_pattern: for chat output without answer tags set format.answer to "
+    '"last_text"'
+)
+
+
+def _message(code: str, cfg: ScoringConfig) -> str:
+    """What the code means and what to check (the numbers are in ``count``, so chunks merge)."""
+    text = _MESSAGES[code]
+    if code == "answer_missing" and cfg.format.answer == "tag":
+        text += _ANSWER_HINT
+    return text[0].upper() + text[1:]
 
 
 def _rollout_notes(rollout: Rollout, cfg: ScoringConfig) -> list[Note]:
@@ -82,8 +80,6 @@ def _rollout_notes(rollout: Rollout, cfg: ScoringConfig) -> list[Note]:
 class _Entry:
     path: str
     count: int
-    rollouts: int
-    last: int  # the request-order index of the last rollout counted in `rollouts`
 
 
 @dataclass(slots=True)
@@ -99,7 +95,7 @@ def collect(rollouts: list[Rollout], cfg: ScoringConfig) -> Diagnostics:
     per_rollout: list[int] = []
     index: dict[int, int] = {}  # group -> its rollouts seen so far
     extra: dict[int, list[Note]] = {}  # by id of the parsed rollout (identical rollouts share it)
-    for k, rollout in enumerate(rollouts):
+    for rollout in rollouts:
         ri = index.get(rollout.group, 0)
         index[rollout.group] = ri + 1
         key = id(rollout.parsed)
@@ -111,15 +107,12 @@ def collect(rollouts: list[Rollout], cfg: ScoringConfig) -> Diagnostics:
             entry = entries.get(note.code)
             if entry is None:
                 path = f"groups[{rollout.group}].rollouts[{ri}]{note.path}"
-                entries[note.code] = _Entry(path, note.count, 1, k)
+                entries[note.code] = _Entry(path, note.count)
             else:
                 entry.count += note.count
-                if entry.last != k:
-                    entry.rollouts += 1
-                    entry.last = k
         per_rollout.append(n)
     warnings = [
-        {"code": code, "path": e.path, "count": e.count, "message": _message(code, e.count, e.rollouts, cfg)}
+        {"code": code, "path": e.path, "count": e.count, "message": _message(code, cfg)}
         for code, e in entries.items()
     ]
     return Diagnostics(warnings, per_rollout, {code: e.count for code, e in entries.items()})
