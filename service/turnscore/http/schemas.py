@@ -131,7 +131,7 @@ class ScoreResponse(BaseModel):
     effective: dict[str, Any] = Field(description="Schedule values in effect at this step.")
     groups: list[GroupScore]
     warnings: list[ScoreWarning] = Field(
-        default_factory=list, description="Model output read, but probably not as meant: one entry per code."
+        description="Model output read, but probably not as meant: one entry per code (empty if none)."
     )
 
 
