@@ -82,6 +82,7 @@ RESPONSE_LEVELS: list[tuple[str, type[BaseModel], str, type]] = [
     ("rollout result", schemas.RolloutScore, "RolloutResult", types.RolloutScore),
     ("toolrl", schemas.ToolRLScore, "ToolRLScore", types.ToolRLScore),
     ("match", schemas.Match, "Match", types.Match),
+    ("warning", schemas.ScoreWarning, "ScoreWarning", types.ScoreWarning),
 ]
 # Request levels carried inside `*_json` fields.
 JSON_LEVELS: dict[str, type[BaseModel]] = {
@@ -166,6 +167,7 @@ ROLLOUTS: list[dict[str, Any]] = [
     {"turns": [{"calls": [{"name": "get_weather", "parameters": {"city": "Oslo"}}]}]},
     {"turns": [{"tool_calls": [{"function": CALL}]}]},
     {"messages": [{"role": "user", "content": "weather?"}, {"role": "assistant", "content": "cold"}]},
+    {"text": "<tool_call>{not json}</tool_call>"},  # a warning
 ]
 
 
@@ -268,6 +270,8 @@ def _response_keys(bodies: Iterable[dict[str, Any]]) -> dict[str, set[str]]:
 
     for body in bodies:
         note("score response", body)
+        for w in body["warnings"]:
+            note("warning", w)
         for g in body["groups"]:
             note("group result", g)
             for r in g["rollouts"]:
@@ -317,6 +321,7 @@ def test_client_types_read_every_field() -> None:
         parsed = types.ScoreResponse.from_dict(body)
         assert parsed.preset == body["preset"] and parsed.config == body["config"]
         assert parsed.effective == body["effective"]
+        assert parsed.warnings == [types.ScoreWarning(**w) for w in body["warnings"]] != []
         for group, g in zip(parsed.groups, body["groups"], strict=True):
             assert group.gold_ref == g.get("gold_ref") and group.gold_refs == g.get("gold_refs")
             assert group.id == g["id"]  # as sent: a string, a number or None

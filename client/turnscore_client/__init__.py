@@ -22,7 +22,7 @@ from .errors import (
 )
 from .gold import gold_from_record
 from .transports import AsyncTransport, Operation, Transport, local_available
-from .types import GroupScore, Health, Match, RolloutScore, ScoreResponse, ToolRLScore
+from .types import GroupScore, Health, Match, RolloutScore, ScoreResponse, ScoreWarning, ToolRLScore
 
 __all__ = [
     "APIError",
@@ -44,6 +44,7 @@ __all__ = [
     "RetryPolicy",
     "RolloutScore",
     "ScoreResponse",
+    "ScoreWarning",
     "ServerError",
     "ServiceUnavailableError",
     "ToolRLScore",

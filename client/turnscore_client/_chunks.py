@@ -3,6 +3,7 @@ gold memory of the gold_ref protocol, request bodies, and the chunks' answers me
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -141,11 +142,39 @@ class ScoreChunk:
                 self.memory.put(fp, ref)
 
 
+_GROUP_PATH = re.compile(r"^groups\[(\d+)\]")
+
+
+def merge_warnings(responses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The chunks' ``warnings`` as one request's: one entry per code (counts added, the first path kept),
+    paths renumbered from chunk-local group indices to the merged list's."""
+    merged: dict[str, dict[str, Any]] = {}
+    offset = 0
+    for r in responses:
+        for w in r.get("warnings") or ():
+            if not isinstance(w, Mapping):
+                continue
+            path = str(w.get("path") or "")
+            m = _GROUP_PATH.match(path)
+            if m is not None:
+                path = f"groups[{int(m.group(1)) + offset}]{path[m.end() :]}"
+            code = str(w.get("code") or "")
+            seen = merged.get(code)
+            if seen is None:
+                merged[code] = {**w, "path": path}
+            else:
+                seen["count"] = int(seen.get("count") or 0) + int(w.get("count") or 0)
+        offset += len(r.get("groups") or ())
+    return list(merged.values())
+
+
 def merge(responses: list[dict[str, Any]]) -> dict[str, Any]:
     if len(responses) == 1:
         return responses[0]
     merged = dict(responses[0])
     merged["groups"] = [g for r in responses for g in (r.get("groups") or [])]
+    if any("warnings" in r for r in responses):
+        merged["warnings"] = merge_warnings(responses)
     return merged
 
 

@@ -14,7 +14,9 @@ per completion comes back, in order.
 - The gold column holds an API.md gold (``{"calls", "answer", "accepted_values"}``), a per-turn gold
   (``{"turns", "answer"}``) or a gold-data record, as an object or a JSON string (preferred: Arrow turns
   nested objects into structs that add missing keys as null).
-- ``trainer_state.global_step`` is sent as ``step`` (schedules). Per-call stats go to TRL's ``log_metric``.
+- ``trainer_state.global_step`` is sent as ``step`` (schedules). Per-call stats go to TRL's ``log_metric``
+  (``turnscore/warnings``: warning occurrences per completion); each warning code the service reports is
+  logged once per reward function (logger ``turnscore_client.trl``), so a wrong format shows on step one.
 - :class:`AsyncTurnScoreReward` is the ``async`` twin: TRL runs async reward functions concurrently with
   the others on its event loop.
 """
@@ -22,6 +24,7 @@ per completion comes back, in order.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -34,6 +37,7 @@ from .types import RolloutScore, ScoreResponse
 __all__ = ["AsyncTurnScoreReward", "TurnScoreReward"]
 
 _VALUES = ("return", "outcome_reward", "trajectory_advantage")
+log = logging.getLogger("turnscore_client.trl")
 
 
 def _rollout(completion: Any) -> dict[str, Any]:
@@ -72,6 +76,7 @@ class _Base:
         self.config = env_config(config)
         self.value = value
         self.__name__ = name
+        self._warned: set[str] = set()
 
     def _build(
         self, prompts: Sequence[Any], completions: Sequence[Any], kwargs: Mapping[str, Any]
@@ -111,6 +116,10 @@ class _Base:
         self, res: ScoreResponse, where: list[tuple[int, int]], kwargs: Mapping[str, Any]
     ) -> list[float]:
         out = [self._pick(res.groups[g].rollouts[i]) for g, i in where]
+        for w in res.warnings:
+            if w.code not in self._warned:
+                self._warned.add(w.code)
+                log.warning("turnscore: %s (%d, first at %s): %s", w.code, w.count, w.path, w.message)
         log_metric = kwargs.get("log_metric")
         if callable(log_metric) and where:
             rs = res.rollouts
@@ -118,6 +127,7 @@ class _Base:
             log_metric("turnscore/outcome_reward", sum(r.outcome_reward for r in rs) / n)
             log_metric("turnscore/num_calls", sum(r.num_calls for r in rs) / n)
             log_metric("turnscore/malformed_calls", sum(r.malformed_calls for r in rs) / n)
+            log_metric("turnscore/warnings", sum(w.count for w in res.warnings) / n)
         return out
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["GroupScore", "Health", "Match", "RolloutScore", "ScoreResponse", "ToolRLScore"]
+__all__ = ["GroupScore", "Health", "Match", "RolloutScore", "ScoreResponse", "ScoreWarning", "ToolRLScore"]
 
 
 def _floats(value: Any) -> list[float]:
@@ -126,23 +126,49 @@ class GroupScore:
 
 
 @dataclass(frozen=True)
+class ScoreWarning:
+    """Model output the service read, but probably not as meant (one per ``code`` per response):
+    ``path`` is the JSON path of the first occurrence, ``count`` the occurrences in the request."""
+
+    code: str
+    path: str
+    count: int
+    message: str
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ScoreWarning:
+        return cls(
+            code=str(d.get("code") or ""),
+            path=str(d.get("path") or ""),
+            count=int(d.get("count") or 0),
+            message=str(d.get("message") or ""),
+        )
+
+
+@dataclass(frozen=True)
 class ScoreResponse:
     """The answer of ``score()`` / ``advantages()``: groups in request order (several chunks merged).
-    ``effective``: the schedule values in effect at the request's step."""
+    ``effective``: the schedule values in effect at the request's step; ``warnings``: model output read,
+    but probably not as meant (e.g. ``no_calls_parsed_from_text``: check the format settings)."""
 
     preset: str | None
     config: dict[str, Any]
     groups: list[GroupScore]
     effective: dict[str, Any] = field(default_factory=dict)
+    warnings: list[ScoreWarning] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ScoreResponse:
         preset = d.get("preset")
+        warnings = d.get("warnings")
         return cls(
             preset=None if preset is None else str(preset),
             config=dict(d.get("config") or {}),
             groups=[GroupScore.from_dict(g) for g in d.get("groups") or []],
             effective=dict(d.get("effective") or {}),
+            warnings=[ScoreWarning.from_dict(w) for w in warnings if isinstance(w, Mapping)]
+            if isinstance(warnings, list)
+            else [],
         )
 
     @property

@@ -22,6 +22,8 @@ from prometheus_client import (
     generate_latest,
 )
 
+from turnscore.core.diagnostics import CODES as WARNING_CODES
+
 _LATENCY_BUCKETS = (
     0.0005,
     0.001,
@@ -58,6 +60,11 @@ ROLLOUTS_SCORED = Counter("turnscore_rollouts_scored", "Rollouts scored (score, 
 GROUPS_SCORED = Counter("turnscore_groups_scored", "Groups scored (score, advantages, openrlhf).")
 MALFORMED_CALLS = Counter(
     "turnscore_malformed_calls", "Tool-call blocks in rollouts that could not be parsed."
+)
+WARNINGS = Counter(
+    "turnscore_warnings",
+    "Warning occurrences in scored model output, by code (the fixed set of core/diagnostics.py, else other).",
+    ["code"],
 )
 OPENRLHF_UNSCORED = Counter(
     "turnscore_openrlhf_unscored_samples",
@@ -121,10 +128,12 @@ def render() -> tuple[bytes, str]:
 
 
 def observe_stats(stats: Any) -> None:
-    """Record an ``engine.ScoreStats`` (groups, rollouts, malformed calls, stage seconds)."""
+    """Record an ``engine.ScoreStats`` (groups, rollouts, malformed calls, warnings, stage seconds)."""
     GROUPS_SCORED.inc(getattr(stats, "groups", 0) or 0)
     ROLLOUTS_SCORED.inc(getattr(stats, "rollouts", 0) or 0)
     MALFORMED_CALLS.inc(getattr(stats, "malformed_calls", 0) or 0)
+    for code, count in (getattr(stats, "warnings", None) or {}).items():
+        WARNINGS.labels(code if code in WARNING_CODES else "other").inc(count)
     for stage, seconds in (getattr(stats, "stage_seconds", None) or {}).items():
         STAGE_DURATION.labels(stage).observe(max(0.0, float(seconds)))
 

@@ -92,3 +92,47 @@ def test_missing_gold_column_is_a_clear_error(fake: FakeService) -> None:
         reward(prompts=["p"], completions=["c"], completion_ids=None, answer=["x"])
     with pytest.raises(ValueError, match="value must be one of"):
         TurnScoreReward(base_url=fake.url, value="advantages")
+
+
+def _qwen3_completion(
+    calls: list[dict[str, Any]], think: str = "I should call the tools."
+) -> list[dict[str, Any]]:
+    """TRL's conversational completion: one assistant message holding the Qwen3 chat template's text."""
+    blocks = "\n".join(
+        "<tool_call>\n" + json.dumps({"name": c["name"], "arguments": c["arguments"]}) + "\n</tool_call>"
+        for c in calls
+    )
+    return [{"role": "assistant", "content": f"<think>\n{think}\n</think>\n\n{blocks}"}]
+
+
+def test_tool_calls_written_in_conversational_content_score(service: RealService, caplog: Any) -> None:
+    """TRL puts the decoded completion in `content`: the Hermes/Qwen calls written there are the calls."""
+    recs = [r for r in gold_records(3, min_calls=1) if len(_call(r)) >= 2][:3]
+    prompts, completions, golds = [], [], []
+    for i, rec in enumerate(recs):
+        calls = _call(rec)
+        fake_call = "<tool_call>\n" + json.dumps({"name": "noop", "arguments": {}}) + "\n</tool_call>"
+        for completion in (
+            _qwen3_completion(calls),  # correct
+            _qwen3_completion([], think="Maybe " + fake_call),  # its only call is inside <think>
+            [{"role": "assistant", "content": "I would rather not."}],
+        ):
+            prompts.append([{"role": "user", "content": f"task {i}"}])
+            completions.append(completion)
+            golds.append(json.dumps(gold_from_record(rec)))
+    metrics: dict[str, float] = {}
+    reward = TurnScoreReward(base_url=service.url)
+    with caplog.at_level("WARNING", logger="turnscore_client.trl"):
+        out = reward(
+            prompts=prompts,
+            completions=completions,
+            completion_ids=None,
+            gold=golds,
+            log_metric=metrics.__setitem__,
+        )
+    for i in range(len(recs)):
+        correct, in_think, refusal = out[3 * i : 3 * i + 3]
+        assert correct == pytest.approx(1.0)  # every gold call matched in one turn, no answer given
+        assert in_think == refusal == 0.0
+    assert metrics["turnscore/warnings"] > 0
+    assert "calls_in_think_ignored" in caplog.text

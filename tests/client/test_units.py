@@ -22,7 +22,7 @@ from turnscore_client import (
     ValidationError,
     gold_from_record,
 )
-from turnscore_client._chunks import GoldMemory, ScoreChunk
+from turnscore_client._chunks import GoldMemory, ScoreChunk, merge
 from turnscore_client._json import dumps
 from turnscore_client._retry import Attempts, parse_retry_after
 from turnscore_client.errors import error_from_response
@@ -170,6 +170,34 @@ def test_typed_results_from_api_shape() -> None:
         r.return_ == 1.15 and r.advantages == [1.23, 0.41] and r.matches and r.matches[0].similarity == 0.75
     )
     assert res.returns == [[1.15]] and res.rollouts == [r] and r.raw["return"] == 1.15
+
+
+def test_chunk_warnings_merge_into_one_per_code() -> None:
+    """Chunks are scored apart: their warnings merge by code, paths renumbered to the merged groups."""
+
+    def chunk(groups: int, *warnings: tuple[str, str, int]) -> dict[str, Any]:
+        return {
+            "preset": "matchtir-km",
+            "config": {},
+            "groups": [{"id": str(i), "rollouts": []} for i in range(groups)],
+            "warnings": [{"code": c, "path": p, "count": n, "message": c.upper()} for c, p, n in warnings],
+        }
+
+    merged = merge(
+        [
+            chunk(2, ("answer_missing", "groups[1].rollouts[0]", 3)),
+            chunk(3),
+            chunk(
+                2, ("malformed_calls", "groups[1].rollouts[4].text", 2), ("answer_missing", "groups[0]", 1)
+            ),
+        ]
+    )
+    res = ScoreResponse.from_dict(merged)
+    assert [(w.code, w.path, w.count, w.message) for w in res.warnings] == [
+        ("answer_missing", "groups[1].rollouts[0]", 4, "ANSWER_MISSING"),
+        ("malformed_calls", "groups[6].rollouts[4].text", 2, "MALFORMED_CALLS"),
+    ]
+    assert len(res.groups) == 7
 
 
 def test_gold_from_record_matches_the_cores_reading_of_records() -> None:

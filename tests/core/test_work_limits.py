@@ -47,15 +47,19 @@ def test_match_cells_count_distinct_rollouts_times_gold_calls() -> None:
     assert engine.score(none, limits=engine.Limits(max_match_cells=1)).body["groups"]
 
 
-def test_text_call_blocks_count_against_max_calls_per_rollout() -> None:
+def test_text_call_blocks_over_max_calls_per_rollout_are_malformed_not_matched() -> None:
+    """Model output never fails the request: call blocks beyond the limit are not matched (bounded work),
+    counted as malformed and warned."""
     limits = engine.Limits(max_calls_per_rollout=2)
-    assert engine.score(request([block(1) * 2]), limits=limits)
-    with pytest.raises(LimitExceeded) as err:
-        engine.score(request([block(1) + "<tool_call>not json</tool_call>" * 2]), limits=limits)
-    assert err.value.limit == "max_calls_per_rollout"
+    ok = engine.score(request([block(1) * 2]), limits=limits).body
+    assert ok["groups"][0]["rollouts"][0]["malformed_calls"] == 0
+    over = engine.score(request([block(1) * 5]), limits=limits).body
+    row = over["groups"][0]["rollouts"][0]
+    assert row["num_calls"] == 2 and row["malformed_calls"] == 3
+    assert [w["count"] for w in over["warnings"] if w["code"] == "calls_over_limit"] == [3]
     lines = '<tool_call>{"name": "f"}\n{"name": "f"}\n{"name": "f"}</tool_call>'
-    with pytest.raises(LimitExceeded):
-        engine.score(request([lines], config={"format": "toolrl"}), limits=limits)
+    toolrl = engine.score(request([lines], config={"format": "toolrl"}), limits=limits).body
+    assert toolrl["groups"][0]["rollouts"][0]["malformed_calls"] == 1
 
 
 def test_gold_calls_limit_names_the_trace() -> None:

@@ -74,6 +74,7 @@ def test_api_example_is_what_the_service_answers() -> None:
     request, shown = json.loads(blocks[0]), json.loads(blocks[1])
     body = engine.score(request).body
     assert body["preset"] == shown["preset"] and body["effective"] == shown["effective"]
+    assert body["warnings"] == shown["warnings"]
     assert {k: v for k, v in shown["config"].items() if k != "..."}.items() <= body["config"].items()
     for got, want in zip(body["groups"], shown["groups"], strict=True):
         assert got["id"] == want["id"] and got["gold_ref"] == want["gold_ref"]

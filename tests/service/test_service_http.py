@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from turnscore.core.diagnostics import CODES
 
 from tests.support.serve import ServeProcess
 from tests.support.workloads import heavy_request, score_request, weather_gold, weather_rollouts
@@ -380,6 +381,27 @@ def test_metrics(service: ServeProcess) -> None:
         assert service.metric("turnscore_stage_duration_seconds_count", stage=stage) >= 1, stage
     assert service.metric("turnscore_malformed_calls_total") >= 1
     assert service.metric("turnscore_request_body_bytes_count", encoding="decoded") >= 1
+
+
+def test_warnings_in_body_and_metrics(service: ServeProcess) -> None:
+    """score_request() holds one malformed call; its answer says so, and the counter adds it by code."""
+    before = service.metric("turnscore_warnings_total", code="malformed_calls")
+    body = service.post("/v1/score", json=score_request()).json()
+    (w,) = [w for w in body["warnings"] if w["code"] == "malformed_calls"]
+    assert w["count"] == 1 and w["path"] == "groups[0].rollouts[3].text" and w["message"]
+    assert service.metric("turnscore_warnings_total", code="malformed_calls") == before + 1
+    labels = {
+        line.split('code="', 1)[1].split('"', 1)[0]
+        for line in service.get("/metrics").text.splitlines()
+        if line.startswith("turnscore_warnings_total{")
+    }
+    assert labels and labels <= set(CODES) | {"other"}
+    adv = {"groups": [{"rollouts": [{"turn_rewards": [1.0]}]}]}
+    assert service.post("/v1/advantages", json=adv).json()["warnings"] == []
+    # /v1/openrlhf: warning occurrences per sample
+    texts = [r["text"] for r in weather_rollouts() if "text" in r]
+    out = service.post("/v1/openrlhf", json={"query": texts, "labels": [weather_gold()] * len(texts)}).json()
+    assert out["extra_logs"]["turnscore_warnings"] == [0.0, 2.0]  # a malformed call, and no answer
 
 
 def test_access_log_is_json_without_bodies(service: ServeProcess) -> None:

@@ -209,6 +209,9 @@ def response_dict(resp: pb.ScoreResponse) -> dict[str, Any]:
         group["rollouts"] = [_rollout(r, resp.explain) for r in g.rollouts]
         groups.append(group)
     body["groups"] = groups
+    body["warnings"] = [
+        {"code": w.code, "path": w.path, "count": w.count, "message": w.message} for w in resp.warnings
+    ]
     return body
 
 

@@ -12,13 +12,18 @@ from .tags import PatternError, RegexScanner, Scanner, scanner
 
 QWEN_SEPARATOR = "\n<|im_start|>assistant\n"
 
-FORMAT_STYLES: dict[str, dict[str, str]] = {
-    # Qwen / Hermes chat template: one JSON object per <tool_call> block, answers in <answer>.
+TURN_END = "<|im_end|>"
+ANSWER_MODES = ("tag", "last_text")
+
+FORMAT_STYLES: dict[str, dict[str, Any]] = {
+    # Qwen / Hermes chat template: one JSON object per <tool_call> block, answers in <answer>,
+    # <think>...</think> dropped before calls and answers are read.
     "qwen": {
         "turn_separator": QWEN_SEPARATOR,
         "tool_call_pattern": r"<tool_call>(.*?)</tool_call>",
         "answer_pattern": r"<answer>(.*?)</answer>",
         "call_layout": "object",
+        "strip_think": True,
     },
     # ToolRL: one <tool_call> block holding one JSON object per line, final text in <response>.
     "toolrl": {
@@ -26,6 +31,7 @@ FORMAT_STYLES: dict[str, dict[str, str]] = {
         "tool_call_pattern": r"<tool_call>(.*?)</tool_call>",
         "answer_pattern": r"<response>(.*?)</response>",
         "call_layout": "lines",
+        "strip_think": False,
     },
 }
 
@@ -61,7 +67,16 @@ RANGES: dict[str, tuple[float, float, bool]] = {
 }
 INT_RANGES: dict[str, tuple[int, int]] = {"ot_max_iter": (1, 10_000)}
 BOOL_KEYS = ("name_case_sensitive", "row_normalize", "toolrl_schedule")
-FORMAT_KEYS = ("style", "turn_separator", "tool_call_pattern", "answer_pattern", "call_layout")
+FORMAT_KEYS = (
+    "style",
+    "turn_separator",
+    "tool_call_pattern",
+    "answer_pattern",
+    "call_layout",
+    "strip_think",
+    "answer",
+    "turn_end",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +101,9 @@ class FormatConfig:
     tool_call_pattern: str = FORMAT_STYLES["qwen"]["tool_call_pattern"]
     answer_pattern: str = FORMAT_STYLES["qwen"]["answer_pattern"]
     call_layout: str = "object"  # "object": one JSON object per block; "lines": one per line
+    strip_think: bool = True  # drop <think>...</think> before calls and answers are read
+    answer: str = "tag"  # "tag": the answer pattern; "last_text": also the last turn's plain text
+    turn_end: str = TURN_END  # end of the model's part of a turn (for last_text and warnings)
 
     def scanners(self) -> tuple[Scanner, Scanner]:
         """(tool-call scanner, answer scanner) for these patterns (cached)."""
@@ -156,10 +174,15 @@ def _fmt(style: str) -> FormatConfig:
     return FormatConfig(style=style, **FORMAT_STYLES[style])
 
 
+_REFERENCE_FORMAT = replace(_fmt("qwen"), strip_think=False)
+
+
 PRESETS: dict[str, ScoringConfig] = {
     "matchtir-km": ScoringConfig(),
     "matchtir-ot": ScoringConfig(assignment="ot", cost="exp", tau=0.1, reg=0.1, unmatched_penalty=0.0),
+    # The reference code reads calls from the whole turn, think blocks included: strip_think off.
     "matchtir-reference-km": ScoringConfig(
+        format=_REFERENCE_FORMAT,
         assignment="greedy",
         unmatched_penalty=0.0,
         value_match="python",
@@ -168,6 +191,7 @@ PRESETS: dict[str, ScoringConfig] = {
         singleton="raw",
     ),
     "matchtir-reference-ot": ScoringConfig(
+        format=_REFERENCE_FORMAT,
         assignment="ot",
         cost="neg",
         reg=0.1,
@@ -266,8 +290,14 @@ def _format(base: FormatConfig, value: Any) -> FormatConfig:
         if style not in FORMAT_STYLES:
             raise ConfigError("format.style", f"expected one of {', '.join(FORMAT_STYLES)}")
         fmt = _fmt(style)
-    changes: dict[str, str] = {}
-    for k in ("turn_separator", "tool_call_pattern", "answer_pattern", "call_layout"):
+    changes: dict[str, Any] = {}
+    if "strip_think" in value:
+        if not isinstance(value["strip_think"], bool):
+            raise ConfigError("format.strip_think", "expected true or false")
+        changes["strip_think"] = value["strip_think"]
+    if "answer" in value and value["answer"] not in ANSWER_MODES:
+        raise ConfigError("format.answer", f"expected one of {', '.join(ANSWER_MODES)}")
+    for k in ("turn_separator", "tool_call_pattern", "answer_pattern", "call_layout", "answer", "turn_end"):
         if k in value:
             v = value[k]
             if not isinstance(v, str) or not v:

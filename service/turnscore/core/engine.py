@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from . import response
+from . import diagnostics, response
 from .config import presets_dict
 from .errors import UnknownGoldRef
 from .gold import CompiledGold
@@ -49,6 +49,8 @@ class ScoreStats:
     rollouts: int = 0
     malformed_calls: int = 0
     stage_seconds: dict[str, float] = field(default_factory=dict)  # parse, match, advantage
+    warnings: dict[str, int] = field(default_factory=dict)  # occurrences per warning code
+    rollout_warnings: list[int] = field(default_factory=list)  # occurrences per rollout, request order
 
 
 class ScoreResult(NamedTuple):
@@ -140,13 +142,16 @@ def score(
     ]
     rows, _ = response.advantage_rows(reward_input, cfg)
     out_groups, malformed = response.score_groups(groups, rollouts, scores, rows, req.explain)
-    body = response.body(req, penalty, out_groups)
+    found = diagnostics.collect(rollouts, cfg)
+    body = response.body(req, penalty, out_groups, found.warnings)
     t_end = time.perf_counter()
     stats = ScoreStats(
         groups=len(groups),
         rollouts=len(rollouts),
         malformed_calls=malformed,
         stage_seconds={"parse": t_parse - t_start, "match": t_match - t_parse, "advantage": t_end - t_match},
+        warnings=found.totals,
+        rollout_warnings=found.per_rollout,
     )
     return ScoreResult(body, compiled, stats)
 

@@ -16,7 +16,7 @@ from .calls import Call, TooDeep, call_from_obj, loads_bounded
 from .config import FormatConfig
 from .errors import InvalidRequest, LimitExceeded
 from .limits import RolloutLimits
-from .tags import Scanner
+from .tags import Scanner, TagScanner, strip_think
 
 
 @dataclass(slots=True)
@@ -26,12 +26,24 @@ class Turn:
     malformed: int = 0
     blocks: int = 0  # tool-call blocks (text) or calls given (structured), valid or not
     text: str | None = None  # the raw turn text, for format checks (text form only)
+    given: int = 0  # structured calls the client gave (what max_calls_per_rollout bounds)
+    attempted: bool = False  # its text looks like a call, yet no call block was found
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A warning cause seen in a rollout (core/diagnostics.py): ``path`` is relative to the rollout."""
+
+    code: str
+    path: str
+    count: int = 1
 
 
 @dataclass(slots=True)
 class ParsedRollout:
     turns: list[Turn]
     form: str
+    notes: list[Note] = field(default_factory=list)
 
     @property
     def malformed(self) -> int:
@@ -55,9 +67,8 @@ def _model_call(obj: Any) -> Call | None:
         return None
 
 
-def parse_text_turn(piece: str, calls: Scanner, answers: Scanner, layout: str) -> Turn:
-    turn = Turn(text=piece)
-    for _start, _end, body in calls.spans(piece):
+def _read_blocks(text: str, turn: Turn, calls: Scanner, layout: str) -> None:
+    for _start, _end, body in calls.spans(text):
         turn.blocks += 1
         if layout == "lines":
             for line in body.splitlines():
@@ -75,17 +86,80 @@ def parse_text_turn(piece: str, calls: Scanner, answers: Scanner, layout: str) -
                 turn.malformed += 1
             else:
                 turn.calls.append(call)
-    turn.answer = answers.first(piece)
-    return turn
 
 
-def parse_text(text: str, fmt: FormatConfig) -> list[Turn]:
-    """Split on the assistant-turn separator; a leading separator does not open an empty turn."""
+def _looks_like_call(model_text: str, calls: Scanner, has_answer: bool) -> bool:
+    """An opening tool-call tag, or (outside answers) JSON with a name and arguments."""
+    if isinstance(calls, TagScanner) and calls.open in model_text:
+        return True
+    return (
+        not has_answer
+        and '"name"' in model_text
+        and ('"arguments"' in model_text or '"parameters"' in model_text)
+    )
+
+
+def read_model_text(
+    text: str, turn: Turn, fmt: FormatConfig, notes: list[Note], path: str, read_calls: bool = True
+) -> str:
+    """Calls (unless ``read_calls`` is off) and the tagged answer of one turn's text into ``turn``.
+
+    With ``fmt.strip_think``, think blocks are dropped from the model's part of the turn (up to
+    ``fmt.turn_end``) first. Returns that part as read (think removed), for ``answer: last_text``.
+    """
     calls, answers = fmt.scanners()
+    head, sep, tail = text.partition(fmt.turn_end)
+    visible = text
+    if fmt.strip_think:
+        head, thought = strip_think(head)
+        if thought.removed:
+            visible = head + sep + tail
+            if thought.unclosed:
+                notes.append(Note("think_unclosed", path))
+            hidden = sum(len(calls.spans(part)) for part in thought.removed) if read_calls else 0
+            if hidden:
+                notes.append(Note("calls_in_think_ignored", path, hidden))
+    if read_calls:
+        _read_blocks(visible, turn, calls, fmt.call_layout)
+    turn.answer = answers.first(visible)
+    if read_calls:
+        if turn.malformed:
+            notes.append(Note("malformed_calls", path, turn.malformed))
+        if not turn.blocks and _looks_like_call(head, calls, turn.answer is not None):
+            turn.attempted = True
+            notes.append(Note("no_calls_parsed_from_text", path))
+    return head
+
+
+def _last_text_answer(turns: list[Turn], last_text: str, fmt: FormatConfig) -> None:
+    """``answer: last_text``: the last turn's text is the answer when it makes no call (nor looks like a
+    failed attempt at one) and has no answer tag."""
+    if fmt.answer != "last_text" or not turns:
+        return
+    last = turns[-1]
+    if last.blocks or last.attempted or last.answer is not None:
+        return
+    text = last_text.strip()
+    if text:
+        last.answer = text
+
+
+def parse_text(
+    text: str, fmt: FormatConfig, notes: list[Note] | None = None, path: str = ".text"
+) -> list[Turn]:
+    """Split on the assistant-turn separator; a leading separator does not open an empty turn."""
+    notes = [] if notes is None else notes
     pieces = text.split(fmt.turn_separator)
     if len(pieces) > 1 and pieces[0] == "":
         pieces = pieces[1:]
-    return [parse_text_turn(p, calls, answers, fmt.call_layout) for p in pieces]
+    turns = []
+    model_text = ""
+    for piece in pieces:
+        turn = Turn(text=piece)
+        model_text = read_model_text(piece, turn, fmt, notes, path)
+        turns.append(turn)
+    _last_text_answer(turns, model_text, fmt)
+    return turns
 
 
 def _content_text(content: Any, path: str) -> str:
@@ -113,6 +187,7 @@ def _structured_calls(raw: Any, path: str, turn: Turn) -> None:
         raise InvalidRequest(path, "expected a list of tool calls or null")
     for obj in raw:
         turn.blocks += 1
+        turn.given += 1
         call = _model_call(obj)
         if call is None:
             turn.malformed += 1
@@ -120,11 +195,17 @@ def _structured_calls(raw: Any, path: str, turn: Turn) -> None:
             turn.calls.append(call)
 
 
-def parse_messages(messages: Any, fmt: FormatConfig, path: str) -> list[Turn]:
+def parse_messages(
+    messages: Any, fmt: FormatConfig, path: str, notes: list[Note] | None = None, rel: str = ".messages"
+) -> list[Turn]:
+    """Each assistant message is a turn: its structured ``tool_calls`` when it has any (a non-empty list;
+    its content is then not read for calls), else the calls written in its content; the answer from its
+    content. ``path`` is the JSON path of ``messages`` for errors, ``rel`` it relative to the rollout."""
     if not isinstance(messages, list):
         raise InvalidRequest(path, "expected a list of chat messages")
-    _, answers = fmt.scanners()
+    notes = [] if notes is None else notes
     turns = []
+    model_text = ""
     for k, msg in enumerate(messages):
         mpath = f"{path}[{k}]"
         if not isinstance(msg, dict):
@@ -136,15 +217,24 @@ def parse_messages(messages: Any, fmt: FormatConfig, path: str) -> list[Turn]:
             continue
         content = _content_text(msg.get("content"), f"{mpath}.content")
         turn = Turn(text=None)
-        _structured_calls(msg.get("tool_calls"), f"{mpath}.tool_calls", turn)
-        turn.answer = answers.first(content)
+        raw_calls = msg.get("tool_calls")
+        _structured_calls(raw_calls, f"{mpath}.tool_calls", turn)
+        if turn.malformed:
+            notes.append(Note("malformed_calls", f"{rel}[{k}].tool_calls", turn.malformed))
+        model_text = read_model_text(
+            content, turn, fmt, notes, f"{rel}[{k}].content", read_calls=not raw_calls
+        )
         turns.append(turn)
+    if not turns and messages:
+        notes.append(Note("no_assistant_messages", rel))
+    _last_text_answer(turns, model_text, fmt)
     return turns
 
 
-def parse_turns(turns_in: Any, path: str) -> list[Turn]:
+def parse_turns(turns_in: Any, path: str, notes: list[Note] | None = None, rel: str = ".turns") -> list[Turn]:
     if not isinstance(turns_in, list):
         raise InvalidRequest(path, "expected a list of turns")
+    notes = [] if notes is None else notes
     turns = []
     for k, t in enumerate(turns_in):
         tpath = f"{path}[{k}]"
@@ -153,6 +243,8 @@ def parse_turns(turns_in: Any, path: str) -> list[Turn]:
         turn = Turn()
         key = "tool_calls" if "tool_calls" in t else "calls"
         _structured_calls(t.get(key), f"{tpath}.{key}", turn)
+        if turn.malformed:
+            notes.append(Note("malformed_calls", f"{rel}[{k}].{key}", turn.malformed))
         ans = t.get("answer")
         if ans is not None and not isinstance(ans, str):
             raise InvalidRequest(f"{tpath}.answer", "expected a string or null")
@@ -176,20 +268,40 @@ def parse_rollout(obj: Any, fmt: FormatConfig, limits: RolloutLimits, path: str)
         )
     form = given[0]
     value = obj[form]
+    notes: list[Note] = []
     if form == "text":
         if not isinstance(value, str):
             raise InvalidRequest(f"{path}.text", "expected a string")
         if len(value) > limits.max_text_chars:
             raise LimitExceeded("max_text_chars", limits.max_text_chars, f"{path}.text", len(value))
-        turns = parse_text(value, fmt)
+        turns = parse_text(value, fmt, notes)
     elif form == "messages":
-        turns = parse_messages(value, fmt, f"{path}.messages")
+        turns = parse_messages(value, fmt, f"{path}.messages", notes)
     else:
-        turns = parse_turns(value, f"{path}.turns")
+        turns = parse_turns(value, f"{path}.turns", notes)
     if len(turns) > limits.max_turns:
         raise LimitExceeded("max_turns_per_rollout", limits.max_turns, f"{path}.{form}", len(turns))
-    # every form: calls given, or call blocks found in text (a "lines" block counts its lines), valid or not
-    n = sum(max(t.blocks, len(t.calls) + t.malformed) for t in turns)
-    if n > limits.max_calls:
-        raise LimitExceeded("max_calls_per_rollout", limits.max_calls, f"{path}.{form}", n)
-    return ParsedRollout(turns, form)
+    structured = sum(t.given for t in turns)  # calls the client built: over the limit is its error
+    if structured > limits.max_calls:
+        raise LimitExceeded("max_calls_per_rollout", limits.max_calls, f"{path}.{form}", structured)
+    _cap_model_calls(turns, limits.max_calls - structured, notes, f".{form}")
+    return ParsedRollout(turns, form, notes)
+
+
+def _cap_model_calls(turns: list[Turn], room: int, notes: list[Note], path: str) -> None:
+    """Calls read from model text (turns with no structured calls) beyond ``max_calls_per_rollout``, the
+    structured ones included, are not matched: dropped and counted as malformed, so degenerate output is
+    scored and its work bounded, never an error that fails a training step."""
+    over = 0
+    for turn in turns:
+        if turn.given:
+            continue
+        keep = min(len(turn.calls), room)
+        if keep < len(turn.calls):
+            drop = len(turn.calls) - keep
+            del turn.calls[keep:]
+            turn.malformed += drop
+            over += drop
+        room -= keep
+    if over:
+        notes.append(Note("calls_over_limit", path, over))

@@ -155,11 +155,18 @@ def _effective(cfg: ScoringConfig, step: int, penalty: float) -> dict[str, Any]:
     return effective
 
 
-def body(request: Request, penalty: float, groups: list[dict[str, Any]]) -> dict[str, Any]:
-    """The whole response: preset, resolved config, ``effective`` settings at the step, groups."""
+def body(
+    request: Request,
+    penalty: float,
+    groups: list[dict[str, Any]],
+    warnings: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The whole response: preset, resolved config, ``effective`` settings at the step, groups, and the
+    ``warnings`` (core/diagnostics.py; none for ``/v1/advantages``)."""
     return {
         "preset": request.preset,
         "config": request.config.to_dict(),
         "effective": _effective(request.config, request.step, penalty),
         "groups": groups,
+        "warnings": warnings or [],
     }

@@ -108,7 +108,7 @@ def _match(
             blocks = sum(t.blocks for t in r.parsed.turns)
             for gold in r.golds:
                 correctness = toolrl.correctness(r.calls, gold, blocks > 0, r.parsed.malformed, bounds)
-                format_ok = toolrl.format_ok(r.parsed, gold, calls_scan, answers_scan)
+                format_ok = toolrl.format_ok(r.parsed, gold, calls_scan, answers_scan, cfg.format.turn_end)
                 r.toolrl.append((bounds.format_max if format_ok else bounds.format_min, correctness))
         return
     if cfg.assignment == "none":

@@ -132,3 +132,49 @@ def scanner(pattern: str) -> Scanner:
         if op is not None and cl is not None:
             return TagScanner(op, cl)
     return RegexScanner(compile_pattern(pattern))
+
+
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+
+
+@dataclass(slots=True)
+class Thought:
+    """What :func:`strip_think` removed from a text: the think segments, and whether one was unclosed."""
+
+    removed: list[str]
+    unclosed: bool
+
+
+def strip_think(text: str) -> tuple[str, Thought]:
+    """``text`` without its ``<think>…</think>`` blocks, in linear time.
+
+    A ``</think>`` before any ``<think>`` closes a think block the prompt opened (templates that end the
+    generation prompt with ``<think>``): everything up to it is dropped. A ``<think>`` without a closing tag
+    drops the rest of the text (the model was still thinking when it stopped).
+    """
+    removed: list[str] = []
+    out: list[str] = []
+    pos, unclosed = 0, False
+    lo, lc = len(THINK_OPEN), len(THINK_CLOSE)
+    first_close = text.find(THINK_CLOSE)
+    if first_close >= 0:
+        first_open = text.find(THINK_OPEN, 0, first_close)
+        if first_open < 0:
+            removed.append(text[:first_close])
+            pos = first_close + lc
+    while True:
+        o = text.find(THINK_OPEN, pos)
+        if o < 0:
+            out.append(text[pos:])
+            break
+        out.append(text[pos:o])
+        c = text.find(THINK_CLOSE, o + lo)
+        if c < 0:
+            removed.append(text[o + lo :])
+            unclosed = True
+            break
+        removed.append(text[o + lo : c])
+        pos = c + lc
+    if not removed:
+        return text, Thought(removed, False)
+    return "".join(out), Thought(removed, unclosed)

@@ -81,9 +81,9 @@ def correctness(pred: list[Call], gold: CompiledGold, any_block: bool, malformed
 
 
 def _text_turn_ok(
-    text: str, calls_scan: Scanner, answers_scan: Scanner, need_call: bool, need_ans: bool
+    text: str, calls_scan: Scanner, answers_scan: Scanner, need_call: bool, need_ans: bool, turn_end: str
 ) -> bool:
-    text = text.split(_TURN_END, 1)[0]
+    text = text.split(turn_end, 1)[0]
     m = _THINK.match(text)
     if m is None:
         return False
@@ -103,12 +103,14 @@ def _text_turn_ok(
     return not rest[pos:].strip()
 
 
-def format_ok(rollout: ParsedRollout, gold: CompiledGold, calls: Scanner, answers: Scanner) -> bool:
+def format_ok(
+    rollout: ParsedRollout, gold: CompiledGold, calls: Scanner, answers: Scanner, turn_end: str = _TURN_END
+) -> bool:
     """Every assistant turn is ``<think>…</think>`` followed by exactly the blocks the gold expects.
 
-    ``text``: checked on the text of each turn up to its ``<|im_end|>``. ``messages`` and ``turns``
-    carry no raw text: a turn passes when it has calls exactly when the gold has calls and an answer
-    exactly when the gold has an answer.
+    ``text``: checked on the text of each turn up to its ``turn_end`` (``<|im_end|>``). ``messages`` and
+    ``turns`` carry no raw text: a turn passes when it has calls exactly when the gold has calls and an
+    answer exactly when the gold has an answer.
     """
     need_call = bool(gold.calls)
     need_ans = gold.answer is not None
@@ -116,8 +118,15 @@ def format_ok(rollout: ParsedRollout, gold: CompiledGold, calls: Scanner, answer
         return False
     for turn in rollout.turns:
         if turn.text is not None:
-            if not _text_turn_ok(turn.text, calls, answers, need_call, need_ans):
+            if not _text_turn_ok(turn.text, calls, answers, need_call, need_ans, turn_end):
                 return False
         elif (turn.blocks > 0) != need_call or (turn.answer is not None) != need_ans:
             return False
     return True
+
+
+def turns_missing_think(rollout: ParsedRollout, turn_end: str) -> int:
+    """Text turns that do not start with ``<think>…</think>`` (the format check fails on each of them)."""
+    return sum(
+        1 for t in rollout.turns if t.text is not None and _THINK.match(t.text.split(turn_end, 1)[0]) is None
+    )

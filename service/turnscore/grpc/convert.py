@@ -139,7 +139,7 @@ _ROLLOUT_KEYS = frozenset(
     }
 )
 _GROUP_KEYS = frozenset({"id", "gold_ref", "gold_refs", "rollouts"})
-_BODY_KEYS = frozenset({"preset", "config", "effective", "groups"})
+_BODY_KEYS = frozenset({"preset", "config", "effective", "groups", "warnings"})
 _warned: set[str] = set()
 
 
@@ -213,6 +213,8 @@ def score_response(body: dict[str, Any], explain: bool) -> pb.ScoreResponse:
         for r in g.get("rollouts") or ():
             _unknown(r, _ROLLOUT_KEYS, "groups[].rollouts[]")
             gr.rollouts.append(_rollout(r))
+    for w in body.get("warnings") or ():
+        resp.warnings.add(code=w["code"], path=w["path"], count=w["count"], message=w["message"])
     return resp
 
 

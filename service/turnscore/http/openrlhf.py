@@ -40,6 +40,7 @@ EXTRA_LOG_KEYS = (
     "turnscore_num_turns",
     "turnscore_num_calls",
     "turnscore_malformed_calls",
+    "turnscore_warnings",
     "turnscore_errors",
 )
 _GOLD_SPEC_KEYS = ("gold", "references", "gold_ref", "gold_refs")
@@ -77,12 +78,13 @@ def _response_text(query: Any, prompt: Any) -> str | None:
 
 
 class _Sample:
-    __slots__ = ("error", "index", "row")
+    __slots__ = ("error", "index", "row", "warnings")
 
     def __init__(self, index: int) -> None:
         self.index = index
         self.row: dict[str, Any] | None = None
         self.error: str | None = None
+        self.warnings = 0  # warning occurrences in its rollout
 
 
 def _top_level(doc: dict[str, Any], preset_param: str | None) -> tuple[dict[str, Any], list[Any]]:
@@ -168,6 +170,7 @@ async def score_openrlhf(runtime: Runtime, doc: dict[str, Any], preset_param: st
         logs["turnscore_num_turns"].append(float(row.get("num_turns", 0)))
         logs["turnscore_num_calls"].append(float(row.get("num_calls", 0)))
         logs["turnscore_malformed_calls"].append(float(row.get("malformed_calls", 0)))
+        logs["turnscore_warnings"].append(float(sample.warnings))
         logs["turnscore_errors"].append(0.0)
     if errors:
         metrics.OPENRLHF_UNSCORED.inc(errors)
@@ -213,6 +216,8 @@ async def _score_batch(
         for chunk in chunks:
             await _score_batch(runtime, top, [chunk], deadline)
         return
+    per_rollout = iter(getattr(result.stats, "rollout_warnings", None) or ())
     for (_, members), group in zip(chunks, result.body["groups"], strict=True):
         for (sample, _), row in zip(members, group["rollouts"], strict=True):
             sample.row = row
+            sample.warnings = next(per_rollout, 0)

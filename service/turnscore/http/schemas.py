@@ -117,12 +117,22 @@ class GroupScore(BaseModel):
     rollouts: list[RolloutScore]
 
 
+class ScoreWarning(BaseModel):
+    code: str = Field(description="One of a fixed set (SCORING.md, Warnings), e.g. `malformed_calls`.")
+    path: str = Field(description="JSON path of the first occurrence, e.g. `groups[0].rollouts[3].text`.")
+    count: int = Field(description="Occurrences in the whole request (calls, turns or rollouts, by code).")
+    message: str
+
+
 class ScoreResponse(BaseModel):
     model_config = _OPEN
     preset: str
     config: dict[str, Any] = Field(description="Every setting, resolved.")
     effective: dict[str, Any] = Field(description="Schedule values in effect at this step.")
     groups: list[GroupScore]
+    warnings: list[ScoreWarning] = Field(
+        description="Model output read, but probably not as meant: one entry per code (empty if none)."
+    )
 
 
 class RewardRollout(BaseModel):

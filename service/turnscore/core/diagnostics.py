@@ -1,0 +1,122 @@
+"""Warnings (API.md ``warnings``): model output that was read and scored, but probably not as the user meant.
+
+Parsing notes what it saw on each rollout (:class:`Note`: a code, a JSON path relative to the rollout, a
+count); :func:`collect` adds the notes that need the gold or the settings and aggregates them over the
+request: one warning per code, with the path of its first occurrence and the total count, so a request of
+512 rollouts with one cause gives one entry. The codes are a fixed set (:data:`CODES`), so metrics can
+label by code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import toolrl
+from .config import ScoringConfig
+from .parse import Note
+from .rewards import Rollout, final_answer
+
+# code -> what one occurrence is (the unit of `count`)
+CODES: dict[str, str] = {
+    "malformed_calls": "call",
+    "no_calls_parsed_from_text": "turn",
+    "calls_in_think_ignored": "call",
+    "think_unclosed": "turn",
+    "answer_missing": "rollout",
+    "toolrl_format_missing_think": "turn",
+    "no_assistant_messages": "rollout",
+    "calls_over_limit": "call",
+}
+
+
+_MESSAGES: dict[str, str] = {
+    "malformed_calls": (
+        "tool calls that could not be read (not a JSON object with a string name): each is counted in "
+        "malformed_calls and matches no gold call"
+    ),
+    "no_calls_parsed_from_text": (
+        "turns that look like tool calls (an opening tool-call tag, or JSON with a name and arguments) but "
+        "from which no call could be read: check format.tool_call_pattern and format.call_layout"
+    ),
+    "calls_in_think_ignored": (
+        "tool calls inside <think>...</think>: reasoning, not calls (format.strip_think)"
+    ),
+    "think_unclosed": "turns that open <think> and never close it: the rest of the turn was dropped",
+    "answer_missing": "rollouts without a final answer although the gold has one (outcome reward 0)",
+    "toolrl_format_missing_think": (
+        "turns that do not start with <think>...</think>: ToolRL's format reward is at its minimum for them"
+    ),
+    "no_assistant_messages": 'messages rollouts without a message of role "assistant", so without turns',
+    "calls_over_limit": (
+        "tool calls read from model text beyond max_calls_per_rollout: not matched, counted as malformed"
+    ),
+}
+_ANSWER_HINT = (
+    "; answers are read from format.answer_pattern: for chat output without answer tags set format.answer to "
+    '"last_text"'
+)
+
+
+def _message(code: str, cfg: ScoringConfig) -> str:
+    """What the code means and what to check (the numbers are in ``count``, so chunks merge)."""
+    text = _MESSAGES[code]
+    if code == "answer_missing" and cfg.format.answer == "tag":
+        text += _ANSWER_HINT
+    return text[0].upper() + text[1:]
+
+
+def _rollout_notes(rollout: Rollout, cfg: ScoringConfig) -> list[Note]:
+    """The notes that need the gold or the settings, besides those parsing made."""
+    notes: list[Note] = []
+    parsed = rollout.parsed
+    wants_answer = cfg.reward == "toolrl" or cfg.outcome != "none"
+    if wants_answer and any(g.answer is not None for g in rollout.golds) and final_answer(parsed) is None:
+        notes.append(Note("answer_missing", ""))
+    if cfg.reward == "toolrl":
+        missing = toolrl.turns_missing_think(parsed, cfg.format.turn_end)
+        if missing:
+            notes.append(Note("toolrl_format_missing_think", f".{parsed.form}", missing))
+    return notes
+
+
+@dataclass(slots=True)
+class _Entry:
+    path: str
+    count: int
+
+
+@dataclass(slots=True)
+class Diagnostics:
+    warnings: list[dict[str, Any]]  # the response's `warnings`
+    per_rollout: list[int]  # occurrences per rollout of the request, in request order
+    totals: dict[str, int]  # occurrences per code
+
+
+def collect(rollouts: list[Rollout], cfg: ScoringConfig) -> Diagnostics:
+    """Every rollout's notes (rollouts in request order), aggregated to one warning per code."""
+    entries: dict[str, _Entry] = {}
+    per_rollout: list[int] = []
+    index: dict[int, int] = {}  # group -> its rollouts seen so far
+    extra: dict[int, list[Note]] = {}  # by id of the parsed rollout (identical rollouts share it)
+    for rollout in rollouts:
+        ri = index.get(rollout.group, 0)
+        index[rollout.group] = ri + 1
+        key = id(rollout.parsed)
+        if key not in extra:
+            extra[key] = _rollout_notes(rollout, cfg)
+        n = 0
+        for note in (*rollout.parsed.notes, *extra[key]):
+            n += note.count
+            entry = entries.get(note.code)
+            if entry is None:
+                path = f"groups[{rollout.group}].rollouts[{ri}]{note.path}"
+                entries[note.code] = _Entry(path, note.count)
+            else:
+                entry.count += note.count
+        per_rollout.append(n)
+    warnings = [
+        {"code": code, "path": e.path, "count": e.count, "message": _message(code, cfg)}
+        for code, e in entries.items()
+    ]
+    return Diagnostics(warnings, per_rollout, {code: e.count for code, e in entries.items()})
