@@ -233,7 +233,20 @@ def slow_body() -> dict[str, Any]:
     return {"preset": "matchtir-ot", "config": config, "groups": [{"gold": gold, "rollouts": rollouts}]}
 
 
-def test_request_past_its_deadline_stops_and_health_answers_meanwhile(server: ServeProcess) -> None:
+@pytest.fixture()
+def impatient_server(tmp_path: Path) -> Iterator[ServeProcess]:
+    """A server whose requests may run 0.5 s: the slow body takes about a second of CPU on a quiet machine
+    (more under load), so it is always past its deadline."""
+    svc = ServeProcess(
+        tmp_path / "serve.log", "--scoring-threads", "2", env={"TURNSCORE_REQUEST_TIMEOUT": "0.5"}
+    )
+    svc.start()
+    yield svc
+    svc.stop()
+
+
+def test_request_past_its_deadline_stops_and_health_answers_meanwhile(impatient_server: ServeProcess) -> None:
+    server = impatient_server
     body = slow_body()
     result: dict[str, Any] = {}
 
@@ -254,7 +267,7 @@ def test_request_past_its_deadline_stops_and_health_answers_meanwhile(server: Se
     r = result["response"]
     assert r.status_code == 408, r.text[:300]
     assert error(r)["code"] == "deadline_exceeded"
-    assert result["seconds"] < 3 + 2.5  # request_timeout = 3: stopped soon after it
+    assert result["seconds"] < 0.5 + 2.5  # request_timeout = 0.5: stopped soon after it
     assert health and max(health) < 1.0
     # the slot and the thread are free again
     assert server.readyz()["inflight"] == 0
@@ -265,7 +278,7 @@ def test_request_past_its_deadline_stops_and_health_answers_meanwhile(server: Se
 def test_grpc_deadline_stops_the_core(server: ServeProcess) -> None:
     t0 = time.perf_counter()
     with pytest.raises(grpc.RpcError) as info:
-        grpc_score(server, slow_body(), timeout=1.5)
+        grpc_score(server, slow_body(), timeout=0.3)  # the body takes about a second of CPU
     assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     # the core stopped at the call's deadline: a scoring request right after runs at once
     r = server.post("/v1/score", json={"groups": [{"gold": GOLD, "rollouts": [{"text": CALL}]}]}, timeout=30)
