@@ -174,6 +174,12 @@ class Settings(BaseSettings):
         gt=0,
         description="While Redis is marked unhealthy, seconds between background reconnect probes.",
     )
+    redis_health_interval: float = Field(
+        default=2.0,
+        gt=0,
+        description="While Redis is healthy, seconds between background PINGs (a dead Redis is reported "
+        "within about this long even when every lookup hits tier 1).",
+    )
 
     @field_validator(
         "redis_url", "api_key_file", "grpc_port", "grpc_host", "grpc_max_message_bytes", mode="before"
