@@ -26,7 +26,7 @@ def service_factory(tmp_path: Path) -> Iterator[ServiceFactory]:
             tmp_path / f"{name}-{len(started)}.log", "--no-access-log", *args, env=env, grpc=grpc
         )
         started.append(svc)
-        return svc.start()
+        return svc.start(timeout=90)  # two cores shared by many processes: start-up can be slow
 
     yield make
     for svc in started:

@@ -80,7 +80,7 @@ def _check_message(request: Any) -> None:
 def _service_handler(servicer: RewardServicer) -> grpc.GenericRpcHandler:
     """``turnscore.v1.RewardService``'s handlers (as the generated ``add_...`` builds them) with request
     deserializers that never raise (:class:`Malformed`)."""
-    methods = {
+    methods: dict[str, tuple[Any, Any, Any]] = {
         "Score": (servicer.Score, pb.ScoreRequest, pb.ScoreResponse),
         "Advantages": (servicer.Advantages, pb.AdvantagesRequest, pb.ScoreResponse),
         "Presets": (servicer.Presets, pb.PresetsRequest, pb.PresetsResponse),
@@ -310,12 +310,15 @@ class GrpcServer:
         await self.server.stop(grace)
         self.server = None
 
-    async def shutdown(self) -> None:
-        """The whole drain: NOT_SERVING, ``grpc_drain_delay`` seconds, then :meth:`stop`."""
+    async def shutdown(self, grace: float | None = None) -> None:
+        """The whole drain within ``grace`` seconds (default ``graceful_timeout``): NOT_SERVING for
+        ``grpc_drain_delay`` seconds (at most half of ``grace``), then :meth:`stop` with the rest."""
+        if grace is None:
+            grace = self.runtime.settings.graceful_timeout
         await self.begin_drain()
-        delay = self.runtime.settings.grpc_drain_delay
+        delay = min(self.runtime.settings.grpc_drain_delay, grace / 2)
         if delay > 0:
             log.info("gRPC draining", extra={"delay_seconds": delay})
             await asyncio.sleep(delay)
-        await self.stop()
+        await self.stop(max(0.0, grace - delay))
         log.info("gRPC server stopped")
