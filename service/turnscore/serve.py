@@ -110,7 +110,7 @@ def remaining_grace(runtime: Runtime) -> float:
 WORKER_HEALTHCHECK_SECONDS = 60
 
 #: after the server is done, how long the process waits for its logs before ``os._exit``
-EXIT_GRACE = 0.3
+EXIT_GRACE = 0.1
 
 
 def exit_when_done(runtime: Runtime) -> None:
@@ -224,7 +224,7 @@ def _run_http(settings: Settings) -> int:
             log_config=log_config(settings.log_level),
             log_level=settings.log_level,
             access_log=False,  # turnscore writes its own structured access log
-            timeout_graceful_shutdown=max(1, math.ceil(settings.graceful_timeout)),
+            timeout_graceful_shutdown=settings.graceful_timeout,  # type: ignore[arg-type]
             timeout_keep_alive=max(1, math.ceil(settings.keepalive_timeout)),
             root_path=settings.root_path,
             server_header=False,
