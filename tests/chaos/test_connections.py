@@ -147,6 +147,42 @@ def test_unread_responses_are_dropped(service_factory: ServiceFactory) -> None:
     assert svc.get("/healthz").status_code == 200
 
 
+def test_slow_readers_get_their_whole_response(service_factory: ServiceFactory) -> None:
+    """The send timeout is about progress: a client reading a big answer slowly (one read every half
+    send_timeout, for several send_timeouts in all) gets all of it."""
+    svc = service_factory("--send-timeout", "1", "--max-rollouts-per-group", "1024")
+    group = score_request()["groups"][0]
+    big = {
+        "explain": True,
+        "groups": [dict(group, id=str(i), rollouts=weather_rollouts() * 256) for i in range(24)],
+    }
+    body = orjson.dumps(big)
+    sock = _connect(svc.port, rcvbuf=65536)
+    try:
+        sock.sendall(
+            b"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        sock.settimeout(30)
+        got = sock.recv(1 << 16)
+        head, _, rest = got.partition(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        t0 = time.monotonic()
+        while len(rest) < length:
+            time.sleep(0.5)
+            deadline = len(rest) + (1 << 20)
+            while len(rest) < min(deadline, length):
+                chunk = sock.recv(1 << 16)
+                assert chunk, f"closed after {len(rest)} of {length} bytes"
+                rest += chunk
+        assert time.monotonic() - t0 > 3  # several send timeouts long
+        assert orjson.loads(rest)["groups"][23]["id"] == "23"
+    finally:
+        sock.close()
+    assert svc.readyz()["http"]["connections"]["aborted_send_timeout"] == 0
+
+
 def test_slow_bodies_hold_no_admission_slot(service_factory: ServiceFactory) -> None:
     svc = service_factory("--max-inflight", "2", "--body-timeout", "30")
     body = orjson.dumps(score_request())

@@ -51,8 +51,13 @@ def listening_sockets(port: int, exclude: frozenset[int] = frozenset()) -> list[
         return found
     for fd in fds:
         try:
-            sock = socket.socket(fileno=os.dup(fd))
+            dup = os.dup(fd)
         except OSError:
+            continue
+        try:
+            sock = socket.socket(fileno=dup)
+        except OSError:  # not a socket
+            os.close(dup)
             continue
         keep = False
         with contextlib.suppress(OSError):
@@ -104,6 +109,7 @@ def install(port: int, on_drain: Callable[[], None], exclude: frozenset[int] = f
     loop = asyncio.get_running_loop()
     sockets = listening_sockets(port, exclude)
     handlers: dict[int, Any] = {}
+    tasks: set[asyncio.Task[None]] = set()
     started = False
 
     async def run_drain(sig: int, frame: FrameType | None) -> None:
@@ -125,7 +131,13 @@ def install(port: int, on_drain: Callable[[], None], exclude: frozenset[int] = f
                 handler(sig, frame)
             return
         started = True
-        loop.call_soon_threadsafe(lambda: loop.create_task(run_drain(sig, frame)))
+
+        def start() -> None:
+            task = loop.create_task(run_drain(sig, frame))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        loop.call_soon_threadsafe(start)
 
     try:
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -9,8 +9,9 @@
   connection beyond it is answered ``503 overloaded`` (JSON, ``Retry-After``, ``Connection: close``) and
   closed at once, so the process never runs out of file descriptors (Redis, gRPC and logs need some too).
 - **send timeout** (``send_timeout``): a response the client does not read is dropped. While the socket's
-  send buffer is full (the transport paused writing) a timer runs; when it fires, the connection is
-  aborted and the unsent bytes are freed. The keep-alive timeout aborts too when bytes are still unsent.
+  send buffer is full (the transport paused writing) a timer runs; when it fires with no byte taken by
+  the client since it was armed, the connection is aborted and the unsent bytes are freed (a client that
+  reads, however slowly, gets another period). The keep-alive timeout aborts too when bytes are still unsent.
 - **shutdown** (``turnscore.serve``): a connection accepted in the last second before shutdown that has not
   sent its request yet gets that second to send it (answered, then closed) instead of being closed under a
   client that believes it is connected.
@@ -19,8 +20,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import logging
 import resource
+import struct
+import termios
 import time
 from typing import Any
 
@@ -101,6 +106,7 @@ class TurnScoreProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
         self._send_timer: asyncio.TimerHandle | None = None
+        self._unsent = 0  # unsent bytes when the send timer was armed
         self._opened = time.monotonic()
         self._requests = 0
         self._counted = False
@@ -158,7 +164,12 @@ class TurnScoreProtocol(HttpToolsProtocol):
     # -- send timeout ------------------------------------------------------------------------------
     def pause_writing(self) -> None:
         super().pause_writing()
-        if self._send_timer is None and Limits.send_timeout > 0:
+        if self._send_timer is None:
+            self._arm_send_timer()
+
+    def _arm_send_timer(self) -> None:
+        if Limits.send_timeout > 0:
+            self._unsent = self._pending()
             self._send_timer = self.loop.call_later(Limits.send_timeout, self._send_timeout)
 
     def resume_writing(self) -> None:
@@ -166,12 +177,28 @@ class TurnScoreProtocol(HttpToolsProtocol):
         self._cancel(self._send_timer)
         self._send_timer = None
 
+    def _pending(self) -> int:
+        """Bytes not yet taken by the client: the transport's buffer plus the kernel's send queue (sent
+        but not acknowledged; Linux ``SIOCOUTQ``), which is where a reading client makes progress first."""
+        pending = self.transport.get_write_buffer_size()
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError, AttributeError, ValueError):
+                raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+                pending += struct.unpack("i", raw)[0]
+        return pending
+
     def _send_timeout(self) -> None:
         self._send_timer = None
-        if not self.transport.is_closing() or self.transport.get_write_buffer_size():
-            Limits.send_timeouts += 1
-            metrics.REJECTED.labels("send_timeout").inc()
-            self.transport.abort()  # drops the unsent bytes (close() would wait for the client)
+        unsent = self._pending()
+        if unsent == 0:  # all taken by the client
+            return
+        if unsent < self._unsent:  # the client reads, slowly: that is progress, wait again
+            self._arm_send_timer()
+            return
+        Limits.send_timeouts += 1
+        metrics.REJECTED.labels("send_timeout").inc()
+        self.transport.abort()  # drops the unsent bytes (close() would wait for the client)
 
     def timeout_keep_alive_handler(self) -> None:
         if self.transport.get_write_buffer_size():
