@@ -6,8 +6,10 @@ Keys are ``gold_ref`` strings (``"sha256:<hex>"``); tier 2 stores ``CompiledGold
 Redis is strictly optional and never fails a request: every operation has a hard budget
 (``redis_timeout``); the first error or timeout opens a circuit breaker (Redis marked unhealthy, requests
 use tier 1 only, no more Redis round trips), and a background task probes Redis with ``PING`` every
-``redis_retry_interval`` seconds until it answers, then closes the circuit. Values that are not valid
-traces (garbage) count as ``error`` lookups and are ignored.
+``redis_retry_interval`` seconds until it answers, then closes the circuit. While the circuit is closed the
+same task pings every ``redis_health_interval`` seconds whatever the traffic, so a dead Redis is reported
+(``/readyz``, ``turnscore_redis_healthy``) within seconds even when every lookup is a tier-1 hit. Values
+that are not valid traces (garbage) count as ``error`` lookups and are ignored.
 
 The cache is transport-neutral: HTTP and gRPC servers in one process share one :class:`GoldCache`.
 It must be used from one event loop (the tier-1 LRU itself is thread-safe).
@@ -97,6 +99,7 @@ class RedisTier:
         ttl_jitter: float,
         timeout: float,
         retry_interval: float,
+        health_interval: float = 2.0,
     ) -> None:
         from redis.asyncio import Redis
         from redis.backoff import NoBackoff
@@ -108,6 +111,7 @@ class RedisTier:
         self.ttl_jitter = ttl_jitter
         self.timeout = timeout
         self.retry_interval = retry_interval
+        self.health_interval = health_interval
         self.client = Redis.from_url(
             url,
             socket_timeout=timeout,
@@ -154,8 +158,11 @@ class RedisTier:
         self._probe_task = asyncio.get_running_loop().create_task(self._probe_loop())
 
     async def _probe_loop(self) -> None:
-        while not self._closed and not self.healthy:
-            await asyncio.sleep(self.retry_interval * (0.8 + 0.4 * random.random()))
+        """Runs for the tier's lifetime: PING every ``health_interval`` while healthy, every
+        ``retry_interval`` (jittered) while the circuit is open."""
+        while not self._closed:
+            interval = self.health_interval if self.healthy else self.retry_interval
+            await asyncio.sleep(interval * (0.8 + 0.4 * random.random()))
             if self._closed:
                 return
             await self.ping()
@@ -182,9 +189,9 @@ class RedisTier:
         return True
 
     async def start(self) -> None:
-        """One bounded connection attempt; on failure the background probe keeps trying."""
-        if not await self.ping():
-            self._ensure_probe()
+        """One bounded connection attempt, then the background health task (whatever the answer)."""
+        await self.ping()
+        self._ensure_probe()
 
     async def fetch(self, refs: list[str]) -> dict[str, CompiledGold]:
         """One ``MGET`` for ``refs``; a failure or an open circuit yields ``{}`` (counted as errors)."""
@@ -293,6 +300,7 @@ class GoldCache:
                 ttl_jitter=settings.redis_ttl_jitter,
                 timeout=settings.redis_timeout,
                 retry_interval=settings.redis_retry_interval,
+                health_interval=settings.redis_health_interval,
             )
         return cls(settings.cache_max_entries, settings.cache_max_bytes, redis)
 

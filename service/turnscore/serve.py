@@ -8,6 +8,12 @@
   its lifespan (:func:`grpc_lifespan`); on shutdown gRPC drains after HTTP.
 - gRPC alone (``--grpc-port --no-http``): one process, :func:`serve_grpc_alone`.
 
+Shutdown at any load (SIGTERM): every worker first stops new connections and serves the ones the kernel
+already accepted (:mod:`turnscore.http.drain`), then uvicorn gives in-flight requests ``graceful_timeout``
+seconds; requests still running then are answered 503 ``shutting_down`` (the HTTP middleware), and the
+process exits within ``graceful_timeout`` + 1 s: scoring threads whose answer nobody waits for any more do
+not hold the exit (:func:`exit_when_done`: ``os._exit`` once the server is done, logs flushed).
+
 gRPC is the optional extra ``turnscore[grpc]``: nothing here imports it unless a gRPC port is set, and then
 :func:`require_grpc` says at start-up, in one line, what to install.
 """
@@ -17,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import inspect
 import logging.config
 import math
 import os
@@ -24,8 +31,10 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import AsyncIterator, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from turnscore.runtime import Runtime
 from turnscore.runtime.logs import log_config
@@ -35,6 +44,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from turnscore.grpc.server import GrpcServer
+    from turnscore.http.app import LifespanHook
 
 #: what ``turnscore.grpc`` imports beyond the service's own dependencies (the ``grpc`` extra)
 GRPC_MODULES = ("grpc", "grpc_health.v1.health_pb2", "grpc_reflection.v1alpha.reflection", "google.protobuf")
@@ -74,7 +84,8 @@ def export_env(settings: Settings, names: Iterable[str]) -> None:
 
 @contextlib.asynccontextmanager
 async def grpc_lifespan(runtime: Runtime) -> AsyncIterator[GrpcServer]:
-    """Lifespan hook of the HTTP app: a gRPC server on the app's runtime, drained on shutdown."""
+    """Lifespan hook of the HTTP app: a gRPC server on the app's runtime, drained on shutdown (within
+    what is left of ``graceful_timeout`` since the shutdown signal: HTTP and gRPC share one budget)."""
     from turnscore.grpc.server import GrpcServer
 
     server = GrpcServer(runtime)
@@ -82,7 +93,62 @@ async def grpc_lifespan(runtime: Runtime) -> AsyncIterator[GrpcServer]:
     try:
         yield server
     finally:
-        await server.shutdown()
+        await server.shutdown(grace=remaining_grace(runtime))
+
+
+def remaining_grace(runtime: Runtime) -> float:
+    """Seconds left of ``graceful_timeout`` since the shutdown signal (all of it before the signal)."""
+    total = runtime.settings.graceful_timeout
+    if runtime.shutdown_started is None:
+        return total
+    return max(0.0, total - (time.monotonic() - runtime.shutdown_started))
+
+
+# -- shutdown -------------------------------------------------------------------------------------------
+
+#: seconds a uvicorn worker may take to answer its supervisor's health ping (start-up included)
+WORKER_HEALTHCHECK_SECONDS = 60
+
+#: after the server is done, how long the process waits for its logs before ``os._exit``
+EXIT_GRACE = 0.1
+
+
+def exit_when_done(runtime: Runtime) -> None:
+    """Called when the runtime has closed: if scoring threads still run (their requests were answered 503
+    ``shutting_down``), the interpreter would wait for them at exit; a daemon thread ends the process
+    :data:`EXIT_GRACE` seconds later instead (status 0, logs flushed). Nothing happens when no thread is
+    busy."""
+    if runtime.busy_threads() == 0:
+        return
+
+    def end() -> None:
+        time.sleep(EXIT_GRACE)
+        logging.getLogger("turnscore.runtime").warning(
+            "exiting with scoring threads still running", extra={"threads": runtime.busy_threads()}
+        )
+        logging.shutdown()
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(0)
+
+    threading.Thread(target=end, name="turnscore-exit", daemon=True).start()
+
+
+@contextlib.asynccontextmanager
+async def http_drain_lifespan(runtime: Runtime) -> AsyncIterator[None]:
+    """Lifespan hook of the served HTTP app: the stop-accepting-first drain on SIGTERM/SIGINT
+    (:mod:`turnscore.http.drain`) and :func:`exit_when_done` after the runtime has closed."""
+    from turnscore.http import drain
+
+    settings = runtime.settings
+    exclude = frozenset({settings.grpc_port}) if settings.grpc_port else frozenset()
+    drain.install(settings.port, runtime.begin_shutdown, exclude)
+    try:
+        yield
+    finally:
+        runtime.begin_shutdown()
+        runtime.on_close(lambda: exit_when_done(runtime))
 
 
 async def serve_grpc_alone(settings: Settings, stop: asyncio.Event | None = None) -> None:
@@ -102,9 +168,11 @@ async def serve_grpc_alone(settings: Settings, stop: asyncio.Event | None = None
         try:
             await stop.wait()
         finally:
-            await server.shutdown()
+            runtime.begin_shutdown()
+            await server.shutdown(grace=remaining_grace(runtime))
     finally:
         await runtime.close()
+        exit_when_done(runtime)
 
 
 # -- HTTP (and gRPC in its lifespan) ------------------------------------------------------------------
@@ -113,15 +181,23 @@ async def serve_grpc_alone(settings: Settings, stop: asyncio.Event | None = None
 def create_app() -> FastAPI:
     """uvicorn factory, run in every worker: the HTTP app from the ``TURNSCORE_*`` environment, with the
     gRPC server in its lifespan when ``grpc_port`` is set."""
+    from turnscore.http import protocol
     from turnscore.http.app import create_app as create_http_app
 
     settings = Settings()
-    hooks = [grpc_lifespan] if settings.grpc_port is not None else []
+    protocol.configure(
+        settings.header_timeout, settings.send_timeout, settings.max_connections, settings.retry_after
+    )
+    hooks: list[LifespanHook] = [http_drain_lifespan]
+    if settings.grpc_port is not None:
+        hooks.append(grpc_lifespan)
     return create_http_app(settings, lifespan_hooks=hooks)
 
 
 def _run_http(settings: Settings) -> int:
     import uvicorn
+
+    from turnscore.http.protocol import PROTOCOL
 
     prom_dir: str | None = None
     if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -131,20 +207,28 @@ def _run_http(settings: Settings) -> int:
     # with the default handler that would end the process with status 143. A no-op handler here makes
     # a graceful SIGTERM shutdown exit 0 (uvicorn installs its own handlers while it serves).
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    extra: dict[str, Any] = {}
+    if "timeout_worker_healthcheck" in inspect.signature(uvicorn.run).parameters:
+        # uvicorn kills a worker that does not answer its supervisor's ping within this; importing the
+        # app (numpy, scipy, POT) takes seconds on a busy node, and 5 s (uvicorn's default) killed
+        # starting workers in a loop there
+        extra["timeout_worker_healthcheck"] = WORKER_HEALTHCHECK_SECONDS
     try:
         uvicorn.run(
             f"{__name__}:create_app",
             factory=True,
+            http=PROTOCOL,
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
             log_config=log_config(settings.log_level),
             log_level=settings.log_level,
             access_log=False,  # turnscore writes its own structured access log
-            timeout_graceful_shutdown=max(1, math.ceil(settings.graceful_timeout)),
+            timeout_graceful_shutdown=settings.graceful_timeout,  # type: ignore[arg-type]
             timeout_keep_alive=max(1, math.ceil(settings.keepalive_timeout)),
             root_path=settings.root_path,
             server_header=False,
+            **extra,
         )
     except KeyboardInterrupt:  # Ctrl-C: uvicorn already shut down gracefully and re-raised SIGINT
         return 130

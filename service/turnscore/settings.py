@@ -53,6 +53,24 @@ class Settings(BaseSettings):
         gt=0,
         description="A request body must arrive completely within this many seconds (else 408).",
     )
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="A request's headers must arrive within this many seconds of the connection opening "
+        "(or of the next request's first byte); else the connection is closed.",
+    )
+    send_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="A response the client does not read for this many seconds (send buffer full) is "
+        "dropped: the connection is aborted and the unsent bytes freed.",
+    )
+    max_connections: int = Field(
+        default=0,
+        ge=0,
+        description="Open HTTP connections per process; beyond, a new connection is answered 503 and "
+        "closed (0 = three quarters of the open-file limit).",
+    )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
     access_log: bool = Field(
         default=True, description="Emit one structured JSON access-log line per request."
@@ -103,8 +121,8 @@ class Settings(BaseSettings):
     max_inflight: int = Field(
         default=64,
         ge=1,
-        description="Scoring requests (receiving or being scored) allowed at once per process; "
-        "beyond it the answer is 503 with Retry-After.",
+        description="Scoring requests being scored (body read) allowed at once per process; beyond it the "
+        "answer is 503 with Retry-After. Bodies still arriving hold no slot.",
     )
     retry_after: int = Field(
         default=1, ge=0, description="Retry-After seconds sent with 503 overload answers."
@@ -192,6 +210,12 @@ class Settings(BaseSettings):
         default=1.0,
         gt=0,
         description="While Redis is marked unhealthy, seconds between background reconnect probes.",
+    )
+    redis_health_interval: float = Field(
+        default=2.0,
+        gt=0,
+        description="While Redis is healthy, seconds between background PINGs (a dead Redis is reported "
+        "within about this long even when every lookup hits tier 1).",
     )
 
     @field_validator(

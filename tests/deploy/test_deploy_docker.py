@@ -284,7 +284,8 @@ def _sigterm_during_request(server: ContainerProcess) -> httpx.Response:
     sender.start()
     try:
         deadline = time.monotonic() + 20
-        while httpx.get(server.url + "/readyz", timeout=5).json()["inflight"] < 1:
+        # a body still arriving is counted in `receiving` (it holds no admission slot)
+        while httpx.get(server.url + "/readyz", timeout=5).json()["receiving"] < 1:
             assert time.monotonic() < deadline, "the request never became in-flight"
             time.sleep(0.02)
         assert server.proc is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,7 +14,7 @@ import pytest
 
 from tests.support.probes import raw_http_request, read_http_response, wait_until
 from tests.support.serve import ServiceFactory
-from tests.support.workloads import score_request
+from tests.support.workloads import heavy_request, score_request
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -39,10 +40,22 @@ def test_heap_frozen_at_startup_unless_disabled(service_factory: ServiceFactory)
 def test_overload_answers_503_with_retry_after(service_factory: ServiceFactory) -> None:
     svc = service_factory("--max-inflight", "1", "--retry-after", "3")
     body = orjson.dumps(score_request())
-    slow = raw_http_request(svc.port, "/v1/score", body)  # holds the only scoring slot while it uploads
+    # a slow upload holds no slot (its body is not here yet): the other requests are scored
+    slow = raw_http_request(svc.port, "/v1/score", body)
     slow.sendall(body[:10])
-    assert wait_until(lambda: svc.readyz()["inflight"] == 1)
+    assert wait_until(lambda: svc.readyz()["receiving"] == 1)
+    assert svc.readyz()["inflight"] == 0
+    assert svc.post("/v1/score", content=body).status_code == 200
 
+    # a request being scored holds the only slot
+    heavy: list[int] = []
+    worker = threading.Thread(
+        target=lambda: heavy.append(
+            svc.post("/v1/score", json=heavy_request(groups=24, rollouts=16)).status_code
+        )
+    )
+    worker.start()
+    assert wait_until(lambda: svc.readyz()["inflight"] == 1)
     r = svc.post("/v1/score", content=body)
     assert r.status_code == 503, r.text
     assert r.headers["retry-after"] == "3"
@@ -50,11 +63,13 @@ def test_overload_answers_503_with_retry_after(service_factory: ServiceFactory) 
     assert err["code"] == "overloaded" and err["details"]["limit"] == "max_inflight"
     assert svc.get("/healthz").status_code == 200  # probes are not subject to admission
     assert svc.metric("turnscore_rejected_requests_total", reason="overloaded") >= 1
-
+    # a body completed while the slot is taken is refused too (admission happens once the body is read)
     slow.sendall(body[10:])
     status, _, data = read_http_response(slow)
     slow.close()
-    assert status == 200, data
+    assert status == 503, data
+    worker.join(60)
+    assert heavy == [200]
     assert wait_until(lambda: svc.readyz()["inflight"] == 0)
     assert svc.post("/v1/score", content=body).status_code == 200
 
@@ -64,7 +79,7 @@ def test_sigterm_finishes_in_flight_request_then_exits_0(service_factory: Servic
     body = orjson.dumps(score_request())
     slow = raw_http_request(svc.port, "/v1/score", body)
     slow.sendall(body[:10])
-    assert wait_until(lambda: svc.readyz()["inflight"] == 1)
+    assert wait_until(lambda: svc.readyz()["receiving"] == 1)
 
     svc.signal(signal.SIGTERM)
     assert wait_until(lambda: _refused(svc.port), timeout=10), "still accepting connections after SIGTERM"

@@ -46,6 +46,54 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RewardService"].full_name  # "tur
 PUBLIC_PREFIXES = ("/grpc.health.v1.", "/grpc.reflection.")
 
 
+class Malformed:
+    """What a request deserializer returns for bytes that are not a valid message of its type: the RPC
+    answers INVALID_ARGUMENT ``malformed_message`` (grpcio's own answer would be UNKNOWN with the Python
+    exception in its details)."""
+
+    def __init__(self, message_type: str) -> None:
+        self.message_type = message_type
+
+
+def _deserializer(cls: Any) -> Callable[[bytes], Any]:
+    name = cls.DESCRIPTOR.full_name
+
+    def parse(data: bytes) -> Any:
+        try:
+            return cls.FromString(data)
+        except Exception:  # google.protobuf.message.DecodeError and friends
+            return Malformed(name)
+
+    return parse
+
+
+def _check_message(request: Any) -> None:
+    if isinstance(request, Malformed):
+        raise ServiceError(
+            ErrorKind.BAD_REQUEST,
+            "malformed_message",
+            f"the request is not a valid {request.message_type} protobuf message",
+            {"path": "message"},
+        )
+
+
+def _service_handler(servicer: RewardServicer) -> grpc.GenericRpcHandler:
+    """``turnscore.v1.RewardService``'s handlers (as the generated ``add_...`` builds them) with request
+    deserializers that never raise (:class:`Malformed`)."""
+    methods: dict[str, tuple[Any, Any, Any]] = {
+        "Score": (servicer.Score, pb.ScoreRequest, pb.ScoreResponse),
+        "Advantages": (servicer.Advantages, pb.AdvantagesRequest, pb.ScoreResponse),
+        "Presets": (servicer.Presets, pb.PresetsRequest, pb.PresetsResponse),
+    }
+    handlers = {
+        name: grpc.unary_unary_rpc_method_handler(
+            fn, request_deserializer=_deserializer(req), response_serializer=resp.SerializeToString
+        )
+        for name, (fn, req, resp) in methods.items()
+    }
+    return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
+
+
 def _endpoint(method: str) -> str:
     return method if method.startswith(f"/{SERVICE_NAME}/") else "other"
 
@@ -95,6 +143,7 @@ class RewardServicer(pb_grpc.RewardServiceServicer):
     # -- RPCs ----------------------------------------------------------------------------------------
     async def Score(self, request: pb.ScoreRequest, context: grpc.aio.ServicerContext) -> pb.ScoreResponse:
         async def work() -> pb.ScoreResponse:
+            _check_message(request)
             doc = await self._decode(convert.score_doc, request)
             # the core stops at the call's deadline (or request_timeout, if sooner), freeing its thread
             deadline = self.runtime.deadline(context.time_remaining())
@@ -107,6 +156,7 @@ class RewardServicer(pb_grpc.RewardServiceServicer):
         self, request: pb.AdvantagesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ScoreResponse:
         async def work() -> pb.ScoreResponse:
+            _check_message(request)
             doc = await self._decode(convert.advantages_doc, request)
             result, _ = await self.runtime.advantages(doc)
             return await self.runtime.run(convert.score_response, result.body, False)
@@ -117,6 +167,12 @@ class RewardServicer(pb_grpc.RewardServiceServicer):
         self, request: pb.PresetsRequest, context: grpc.aio.ServicerContext
     ) -> pb.PresetsResponse:
         start = time.perf_counter()
+        if isinstance(request, Malformed):
+            metrics.REQUEST_DURATION.labels(f"/{SERVICE_NAME}/Presets", "INVALID_ARGUMENT").observe(0.0)
+            try:
+                _check_message(request)
+            except ServiceError as exc:
+                await context.abort(*for_error(exc))
         if self._presets is None:
             self._presets = convert.presets_response(engine.presets())
         metrics.REQUEST_DURATION.labels(f"/{SERVICE_NAME}/Presets", "OK").observe(time.perf_counter() - start)
@@ -221,7 +277,7 @@ class GrpcServer:
             ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
         ]
         server = grpc.aio.server(interceptors=[AuthInterceptor(self.runtime)], options=options)
-        pb_grpc.add_RewardServiceServicer_to_server(RewardServicer(self.runtime), server)
+        server.add_generic_rpc_handlers((_service_handler(RewardServicer(self.runtime)),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (
@@ -256,12 +312,15 @@ class GrpcServer:
         await self.server.stop(grace)
         self.server = None
 
-    async def shutdown(self) -> None:
-        """The whole drain: NOT_SERVING, ``grpc_drain_delay`` seconds, then :meth:`stop`."""
+    async def shutdown(self, grace: float | None = None) -> None:
+        """The whole drain within ``grace`` seconds (default ``graceful_timeout``): NOT_SERVING for
+        ``grpc_drain_delay`` seconds (at most half of ``grace``), then :meth:`stop` with the rest."""
+        if grace is None:
+            grace = self.runtime.settings.graceful_timeout
         await self.begin_drain()
-        delay = self.runtime.settings.grpc_drain_delay
+        delay = min(self.runtime.settings.grpc_drain_delay, grace / 2)
         if delay > 0:
             log.info("gRPC draining", extra={"delay_seconds": delay})
             await asyncio.sleep(delay)
-        await self.stop()
+        await self.stop(max(0.0, grace - delay))
         log.info("gRPC server stopped")

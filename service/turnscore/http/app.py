@@ -31,6 +31,7 @@ from .body import read_body
 from .errors import install_handlers
 from .middleware import ServiceMiddleware
 from .openrlhf import score_openrlhf
+from .protocol import Limits as ConnectionLimits
 
 JSON = "application/json"
 log = logging.getLogger("turnscore.http")
@@ -46,6 +47,7 @@ async def _read_json(request: Request, runtime: Runtime) -> dict[str, Any]:
     info = request.scope.get("turnscore", {})
     t0 = time.perf_counter()
     settings = runtime.settings
+    runtime.receiving += 1
     try:
         async with _timeout(settings.body_timeout):
             data, wire = await read_body(
@@ -71,6 +73,12 @@ async def _read_json(request: Request, runtime: Runtime) -> dict[str, Any]:
     except ServiceError as exc:
         metrics.REJECTED.labels("too_large" if exc.kind is ErrorKind.TOO_LARGE else "bad_body").inc()
         raise
+    finally:
+        runtime.receiving -= 1
+    # the admission slot is taken now that the body is here (released by the middleware)
+    if not runtime.try_admit():
+        raise runtime.overloaded()
+    info["admitted"] = True
     info["bytes_in"] = wire
     info["bytes_decoded"] = len(data)
     metrics.REQUEST_BODY_BYTES.labels("wire").observe(wire)
@@ -190,7 +198,12 @@ def create_app(
     @app.get("/readyz", response_model=schemas.Ready, tags=["operations"])
     async def readyz() -> Response:
         # The cache is optional: Redis being down is reported, never makes the service unready.
-        return _json(orjson.dumps({"status": "ok", **runtime.status()}))
+        http = {
+            "connections": ConnectionLimits.status(),
+            "body_timeout": settings.body_timeout,
+            "draining": runtime.draining,
+        }
+        return _json(orjson.dumps({"status": "ok", **runtime.status(), "http": http}))
 
     @app.get(
         "/metrics",

@@ -6,6 +6,7 @@ Pure ASGI (no ``BaseHTTPMiddleware``): no extra task per request and the body st
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -18,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from turnscore import metrics
 from turnscore.core.errors import TurnScoreError
 from turnscore.runtime import Runtime
-from turnscore.runtime.errors import internal, unauthenticated
+from turnscore.runtime.errors import internal, shutting_down, unauthenticated
 
 from .errors import error_body, error_headers, http_status
 
@@ -69,6 +70,7 @@ class ServiceMiddleware:
         bytes_out = 0
         started = False
         rid_header = (b"x-request-id", rid.encode("latin-1"))
+        close_header = (b"connection", b"close")
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status, bytes_out, started
@@ -76,6 +78,8 @@ class ServiceMiddleware:
                 started = True
                 status = int(message["status"])
                 message["headers"] = [*message.get("headers", ()), rid_header]
+                if runtime.draining:  # shutting down: no keep-alive (the client reconnects elsewhere)
+                    message["headers"].append(close_header)
             elif message["type"] == "http.response.body":
                 bytes_out += len(message.get("body", b""))
             await send(message)
@@ -98,7 +102,6 @@ class ServiceMiddleware:
             await send_wrapper({"type": "http.response.body", "body": body})
 
         metrics.INFLIGHT.inc()
-        admitted = False
         try:
             if runtime.auth_enabled and path not in runtime.public_paths and not self._authorized(scope):
                 metrics.REJECTED.labels("unauthorized").inc()
@@ -107,20 +110,30 @@ class ServiceMiddleware:
                     [(b"www-authenticate", b'Bearer realm="turnscore"')],
                 )
             elif path in SCORING_PATHS and scope.get("method") == "POST":
-                if runtime.try_admit():
-                    admitted = True
+                # a slot is taken once the body is read (turnscore.http.app), so slow uploads hold none;
+                # when every slot is taken already, refuse before reading the body
+                if runtime.has_room():
                     await self.app(scope, receive, send_wrapper)
                 else:
                     await refuse(runtime.overloaded())
             else:
                 await self.app(scope, receive, send_wrapper)
+        except asyncio.CancelledError:
+            # uvicorn cancels what is still running when graceful_timeout has passed: answer a JSON 503
+            task = asyncio.current_task()
+            if not runtime.draining or started or task is None:
+                raise
+            task.uncancel()
+            info["error"] = "shutting_down"
+            with contextlib.suppress(Exception):
+                await refuse(shutting_down(runtime.settings.retry_after))
         except Exception:
             log.exception("unhandled error", extra={"request_id": rid, "path": path})
             if not started:
                 with contextlib.suppress(Exception):  # the client may be gone
                     await refuse(internal("internal error (a bug; please report the request id)"))
         finally:
-            if admitted:
+            if info.get("admitted"):
                 runtime.release()
             metrics.INFLIGHT.dec()
             duration = time.perf_counter() - start

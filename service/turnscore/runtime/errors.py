@@ -40,6 +40,18 @@ def overloaded(max_inflight: int, retry_after: int) -> ServiceError:
     )
 
 
+def shutting_down(retry_after: int) -> ServiceError:
+    """The process is shutting down and the request did not finish within ``graceful_timeout``: retry
+    (on another replica)."""
+    return ServiceError(
+        ErrorKind.OVERLOADED,
+        "shutting_down",
+        "the server is shutting down and the request did not finish within its graceful timeout; retry",
+        {"limit": "graceful_timeout"},
+        retry_after=retry_after,
+    )
+
+
 def unauthenticated(how: str) -> ServiceError:
     """No API key, or not one of the configured keys; ``how`` says how to send one on this transport."""
     return ServiceError(ErrorKind.UNAUTHENTICATED, "unauthorized", f"missing or invalid API key (send {how})")

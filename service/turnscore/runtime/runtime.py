@@ -23,6 +23,7 @@ import gc
 import hmac
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -52,6 +53,23 @@ def freeze_heap() -> None:
     gc.freeze()
 
 
+class _Busy:
+    """Pool calls running now (a thread-safe count)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def call(self, fn: Callable[[], T]) -> T:
+        with self._lock:
+            self.count += 1
+        try:
+            return fn()
+        finally:
+            with self._lock:
+                self.count -= 1
+
+
 def _timed_call(fn: Callable[..., Any], encode: bool, *args: Any, **kwargs: Any) -> tuple[Any, bytes, float]:
     """Run a core entry point and encode its body, in a pool thread; returns (result, bytes, encode s)."""
     result = fn(*args, **kwargs)
@@ -71,11 +89,15 @@ class Runtime:
         self.limits = settings.core_limits()
         self.max_inflight = settings.max_inflight
         self.inflight = 0
+        self.receiving = 0  # request bodies being read (they hold no admission slot)
+        self.shutdown_started: float | None = None  # time.monotonic() of the shutdown signal
+        self._busy = _Busy()
         self._keys = [k.encode("utf-8") for k in settings.api_key_list()]
         self.public_paths = settings.public_path_set()
         self.executor = ThreadPoolExecutor(settings.thread_count(), thread_name_prefix="turnscore-score")
         self.started_at = time.time()
         self._presets: bytes | None = None
+        self._on_close: list[Callable[[], None]] = []
 
     # -- lifecycle -----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -87,8 +109,35 @@ class Runtime:
         await self.cache.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
         metrics.mark_process_dead(os.getpid())  # multiprocess mode: drop this worker's live gauges
+        for fn in self._on_close:
+            fn()
+
+    def on_close(self, fn: Callable[[], None]) -> None:
+        """Call ``fn()`` at the end of :meth:`close`."""
+        self._on_close.append(fn)
+
+    def begin_shutdown(self) -> None:
+        """The process got its shutdown signal: answers say ``Connection: close`` from now on."""
+        if self.shutdown_started is None:
+            self.shutdown_started = time.monotonic()
+
+    @property
+    def draining(self) -> bool:
+        return self.shutdown_started is not None
+
+    def busy_threads(self) -> int:
+        """Scoring pool calls still running (after shutdown: work whose answer nobody waits for)."""
+        return self._busy.count
 
     # -- admission -----------------------------------------------------------------------------------
+    def has_room(self) -> bool:
+        """Whether a scoring slot is free now (no slot is taken: bodies are read before :meth:`try_admit`);
+        False counts an ``overloaded`` rejection."""
+        if self.inflight >= self.max_inflight:
+            metrics.REJECTED.labels("overloaded").inc()
+            return False
+        return True
+
     def try_admit(self) -> bool:
         """Take one in-flight scoring slot; False when ``max_inflight`` are taken (answer
         :meth:`overloaded`)."""
@@ -126,7 +175,7 @@ class Runtime:
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run CPU-bound ``fn(*args, **kwargs)`` in the scoring pool (never on the event loop)."""
         call = functools.partial(fn, *args, **kwargs) if kwargs else functools.partial(fn, *args)
-        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, self._busy.call, call)
 
     async def decode(self, data: bytes | bytearray) -> dict[str, Any]:
         """A JSON request body as a document, within ``max_json_depth`` (large bodies off the loop)."""
@@ -188,6 +237,7 @@ class Runtime:
         return {
             "inflight": self.inflight,
             "max_inflight": self.max_inflight,
+            "receiving": self.receiving,
             "uptime_seconds": round(time.time() - self.started_at, 3),
             "gc_frozen_objects": gc.get_freeze_count(),
             "cache": self.cache.status(),
