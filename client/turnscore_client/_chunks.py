@@ -3,12 +3,15 @@ gold memory of the gold_ref protocol, request bodies, and the chunks' answers me
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
+from numbers import Integral
 from typing import Any
 
 from ._json import fingerprint
+from .errors import InvalidArgumentError
 
 
 class GoldMemory:
@@ -50,6 +53,13 @@ class GoldMemory:
 
 
 def normalize_groups(groups: Iterable[Any]) -> list[dict[str, Any]]:
+    """The groups as dicts; :class:`InvalidArgumentError` for one group given alone or a non-group."""
+    if isinstance(groups, Mapping):
+        raise InvalidArgumentError(
+            "groups", "expected a list of group dicts, got one dict (wrap a single group in a list: [group])"
+        )
+    if isinstance(groups, str | bytes) or not isinstance(groups, Iterable):
+        raise InvalidArgumentError("groups", f"expected a list of group dicts, got {type(groups).__name__}")
     out: list[dict[str, Any]] = []
     for i, g in enumerate(groups):
         if isinstance(g, Mapping):
@@ -57,7 +67,9 @@ def normalize_groups(groups: Iterable[Any]) -> list[dict[str, Any]]:
         elif hasattr(g, "to_dict"):
             out.append(dict(g.to_dict()))
         else:
-            raise TypeError(f"groups[{i}] must be a mapping (API.md group), got {type(g).__name__}")
+            raise InvalidArgumentError(
+                f"groups[{i}]", f"expected a group dict (API.md group), got {type(g).__name__}"
+            )
     return out
 
 
@@ -67,16 +79,41 @@ def split(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+def config_object(config: Any) -> dict[str, Any] | None:
+    """``config`` as a dict (a mapping, or a JSON string of an object); else :class:`InvalidArgumentError`."""
+    if config is None or isinstance(config, Mapping):
+        return None if config is None else dict(config)
+    if isinstance(config, str | bytes):
+        try:
+            value = json.loads(config)
+        except ValueError:
+            raise InvalidArgumentError(
+                "config", f"expected a JSON object, got the string {config!r:.80}"
+            ) from None
+        if isinstance(value, dict):
+            return value
+        raise InvalidArgumentError("config", f"expected a JSON object, got JSON {type(value).__name__}")
+    raise InvalidArgumentError("config", f"expected a dict of settings, got {type(config).__name__}")
+
+
 def common_fields(
-    preset: str | None, config: Mapping[str, Any] | None, step: int | None, explain: bool | None
+    preset: str | None, config: Mapping[str, Any] | str | None, step: int | None, explain: bool | None
 ) -> dict[str, Any]:
+    """The top-level fields of a body, type-checked (:class:`InvalidArgumentError`)."""
     body: dict[str, Any] = {}
     if preset is not None:
+        if not isinstance(preset, str):
+            raise InvalidArgumentError("preset", f"expected a preset name (str), got {type(preset).__name__}")
         body["preset"] = preset
-    if config:
-        body["config"] = dict(config)
+    settings = config_object(config)
+    if settings:
+        body["config"] = settings
     if step is not None:
+        if isinstance(step, bool) or not isinstance(step, Integral) or step < 0:
+            raise InvalidArgumentError("step", f"expected an integer >= 0, got {step!r:.40}")
         body["step"] = int(step)
+    if explain is not None and not isinstance(explain, bool):
+        raise InvalidArgumentError("explain", f"expected True or False, got {type(explain).__name__}")
     if explain:
         body["explain"] = True
     return body

@@ -143,6 +143,17 @@ class ValidationError(APIError):
         return None
 
 
+class InvalidArgumentError(ValidationError):
+    """Raised by the client before sending: an argument of the wrong type or shape (``details["path"]``
+    names it: ``groups``, ``groups[2]``, ``config``, ...). A :class:`ValidationError`, so one ``except``
+    catches what the client and what the service refuse; ``status`` is ``None`` (nothing was sent)."""
+
+    code = "invalid_argument"
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}", details={"path": path}, kind=ErrorKind.INVALID)
+
+
 class RateLimitedError(APIError):
     """429 after all retries (``retry_after`` seconds, when the service said)."""
 
