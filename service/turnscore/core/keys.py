@@ -15,7 +15,7 @@ from typing import Any
 from .errors import UnknownKey
 
 SCORE_REQUEST = ("preset", "config", "step", "explain", "groups")
-ADVANTAGES_REQUEST = ("preset", "config", "step", "explain", "groups")
+ADVANTAGES_REQUEST = ("preset", "config", "step", "groups")
 GROUP = ("id", "gold", "references", "gold_ref", "gold_refs", "rollouts")
 ADVANTAGES_GROUP = ("id", "rollouts")
 REWARD_ROW = ("turn_rewards", "outcome_reward", "trajectory_reward")

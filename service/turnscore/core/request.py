@@ -45,11 +45,11 @@ class GroupMeta(NamedTuple):
     gold_key: str  # the one of GOLD_KEYS the group used
 
 
-def read_request(request: Any, limits: Limits) -> Request:
-    """The top-level fields; ``groups`` must be a list of at most ``limits.max_groups``."""
+def read_request(request: Any, limits: Limits, known: tuple[str, ...] = keys.SCORE_REQUEST) -> Request:
+    """The top-level fields (only ``known`` keys); ``groups`` must be a list of at most ``limits.max_groups``."""
     if not isinstance(request, Mapping):
         raise InvalidRequest("", "the request body must be a JSON object")
-    keys.check(request, keys.SCORE_REQUEST, "")
+    keys.check(request, known, "")
     preset = request.get("preset")
     if preset is not None and not isinstance(preset, str):
         raise InvalidRequest("preset", "expected a string")

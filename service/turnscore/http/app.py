@@ -26,7 +26,7 @@ from turnscore.core.errors import ErrorKind
 from turnscore.runtime import Runtime, ServiceError
 from turnscore.settings import Settings
 
-from . import schemas
+from . import examples, schemas
 from .body import read_body
 from .errors import install_handlers
 from .middleware import ServiceMiddleware
@@ -215,11 +215,22 @@ def create_app(
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for name, sub in defs.get("$defs", {}).items():
             components.setdefault(name, sub)
+        requests, answers = examples.request_examples(), examples.response_examples()
         for path, model in schemas.REQUEST_MODELS.items():
-            schema["paths"][path]["post"]["requestBody"] = {
+            operation = schema["paths"][path]["post"]
+            operation["requestBody"] = {
                 "required": True,
-                "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
+                "content": {
+                    JSON: {
+                        "schema": {"$ref": f"#/components/schemas/{model.__name__}"},
+                        "examples": requests[path],
+                    }
+                },
             }
+            for status, example in answers[path].items():
+                operation["responses"][status].setdefault("content", {}).setdefault(JSON, {})["example"] = (
+                    example
+                )
         app.openapi_schema = schema
         return schema
 
