@@ -46,7 +46,7 @@ class GroupMeta(NamedTuple):
 
 
 def read_request(request: Any, limits: Limits, known: tuple[str, ...] = keys.SCORE_REQUEST) -> Request:
-    """The top-level fields (only ``known`` keys); ``groups`` must be a list of at most ``limits.max_groups``."""
+    """The top-level fields (only ``known`` keys); ``groups``: a list of at most ``limits.max_groups``."""
     if not isinstance(request, Mapping):
         raise InvalidRequest("", "the request body must be a JSON object")
     keys.check(request, known, "")

@@ -7,7 +7,8 @@ from typing import Any
 from turnscore.core import engine
 from turnscore.core.errors import TurnScoreError
 
-_CALL = {"name": "get_weather", "arguments": {"city": "Beijing", "date": "today"}}
+_ARGS = {"city": "Beijing", "date": "today"}
+_CALL: dict[str, Any] = {"name": "get_weather", "arguments": _ARGS}
 _TEXT = (
     "<think>ok</think>\n<tool_call>\n"
     '{"name": "get_weather", "arguments": {"city": "Beijing", "date": "today"}}'
@@ -31,7 +32,7 @@ SCORE: dict[str, Any] = {
                             "tool_calls": [
                                 {
                                     "name": "get_weather",
-                                    "arguments": {**_CALL["arguments"], "date": "tomorrow"},
+                                    "arguments": {**_ARGS, "date": "tomorrow"},
                                 }
                             ]
                         },
