@@ -19,7 +19,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 from starlette.requests import ClientDisconnect
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from turnscore import __version__, metrics
 from turnscore.core.errors import ErrorKind
@@ -35,6 +35,14 @@ from .openrlhf import score_openrlhf
 JSON = "application/json"
 log = logging.getLogger("turnscore.http")
 LifespanHook = Callable[[Runtime], contextlib.AbstractAsyncContextManager[Any]]
+
+
+class JSONBody(JSONResponse):
+    """A response of JSON bytes the handler already encoded. Only /openapi.json sees it (the default class,
+    so each route's ``response_model`` is its ``application/json`` schema): handlers return :func:`_json`."""
+
+    def render(self, content: Any) -> bytes:
+        return content if isinstance(content, bytes) else orjson.dumps(content)
 
 
 def _json(data: bytes, status: int = 200) -> Response:
@@ -131,7 +139,7 @@ def create_app(
         ),
         lifespan=lifespan,
         root_path=settings.root_path,
-        default_response_class=Response,
+        default_response_class=JSONBody,
     )
     app.state.runtime = runtime
     install_handlers(app)
