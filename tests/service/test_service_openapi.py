@@ -4,6 +4,7 @@ undescribed), its examples are answered as shown, and its request schemas refuse
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import jsonschema
@@ -173,3 +174,59 @@ def test_request_schemas_refuse_what_the_service_refuses(
     details = r.json()["error"]["details"]
     assert details["path"].startswith(where), details
     assert "unknown" in details and "suggestion" in details
+
+
+# -- /docs and /redoc without internet ----------------------------------------------------------------------
+
+_URL = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']|url\(\s*["']?([^"')]+)""")
+_ABSOLUTE = re.compile(r"""["'`(]\s*((?:https?:)?//[^"'`)\s]+)""")
+
+
+def _asset_urls(html: str) -> list[str]:
+    return [a or b for a, b in _URL.findall(html)]
+
+
+def _check_offline(svc: ServeProcess, page: str, headers: dict[str, str] | None = None) -> list[str]:
+    """The page's assets are all on the service and answer 200; the page names no other host at all."""
+    r = svc.get(page, headers=headers)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html"), page
+    assert not _ABSOLUTE.findall(r.text), (page, _ABSOLUTE.findall(r.text))
+    urls = _asset_urls(r.text)
+    assert urls, page
+    for url in urls:
+        assert url.startswith("/docs/assets/"), (page, url)
+        asset = svc.get(url, headers=headers)
+        assert asset.status_code == 200 and len(asset.content) > 100, (page, url, asset.status_code)
+    return urls
+
+
+def test_docs_and_redoc_serve_their_assets_from_the_service(service: ServeProcess) -> None:
+    swagger = _check_offline(service, "/docs")
+    assert {"/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"} <= set(swagger)
+    redoc = _check_offline(service, "/redoc")
+    assert "/docs/assets/redoc.standalone.js" in redoc
+    page = service.get("/docs").text
+    assert "/openapi.json" in page and '"validatorUrl": null' in page
+    assert service.get("/docs/assets/nope.js").status_code == 404
+
+
+def test_docs_assets_are_public_with_docs(service_factory: Any) -> None:
+    svc = service_factory(env={"TURNSCORE_API_KEYS": "k"})
+    _check_offline(svc, "/docs")
+    _check_offline(svc, "/redoc")
+    assert svc.get("/v1/presets").status_code == 401
+    private = service_factory(
+        env={"TURNSCORE_API_KEYS": "k", "TURNSCORE_PUBLIC_PATHS": "/healthz"}, name="private"
+    )
+    assert private.get("/docs").status_code == 401
+    assert private.get("/docs/assets/swagger-ui.css").status_code == 401
+    _check_offline(private, "/docs", headers={"Authorization": "Bearer k"})
+
+
+def test_openapi_asset_files_come_from_the_package() -> None:
+    from turnscore.http.docs import asset_dir
+
+    folder = asset_dir()
+    assert folder is not None, "fastapi-offline (a service dependency) is not installed"
+    for name in ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js"):
+        assert (folder / name).stat().st_size > 10_000, name

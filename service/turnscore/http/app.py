@@ -28,6 +28,7 @@ from turnscore.settings import Settings
 
 from . import examples, schemas
 from .body import read_body
+from .docs import install_docs
 from .errors import install_handlers
 from .middleware import ServiceMiddleware
 from .openrlhf import score_openrlhf
@@ -140,7 +141,10 @@ def create_app(
         lifespan=lifespan,
         root_path=settings.root_path,
         default_response_class=JSONBody,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.runtime = runtime
     install_handlers(app)
     app.add_middleware(ServiceMiddleware, runtime=runtime)
