@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
@@ -40,7 +41,7 @@ def install_docs(app: FastAPI) -> None:
     openapi_url = app.openapi_url or "/openapi.json"
     oauth2_url = "/docs/oauth2-redirect"
 
-    def files(request: Request, **names: str) -> dict[str, str]:
+    def files(request: Request, **names: str) -> dict[str, Any]:
         """Keyword arguments naming the local asset files (none without them: FastAPI's defaults)."""
         root = request.scope.get("root_path", "")
         return {arg: f"{root}{assets}/{name}" for arg, name in names.items()} if assets else {}
