@@ -390,3 +390,26 @@ def test_presets_agree() -> None:
     config = engine.score({"preset": "toolrl", "groups": []}).body["config"]
     for name, settings in presets.items():
         assert set(settings) == set(config), name
+
+
+def test_grpc_client_knows_the_keys_the_core_knows() -> None:
+    """The gRPC client refuses (before sending) the keys its messages would drop: the same as the core's."""
+    from turnscore_client.errors import ValidationError
+    from turnscore_client.transports.grpc_messages import _known, score_request
+
+    pairs = [
+        (pb.ScoreRequest, keys.SCORE_REQUEST),
+        (pb.AdvantagesRequest, keys.ADVANTAGES_REQUEST),
+        (pb.Group, keys.GROUP),
+        (pb.Rollout, keys.ROLLOUT),
+        (pb.RewardGroup, keys.ADVANTAGES_GROUP),
+        (pb.RewardRollout, keys.REWARD_ROW),
+    ]
+    for message, known in pairs:
+        assert set(_known(message())) == set(known), message.__name__
+    body = {"groups": [{"gold": GOLD, "rollouts": [{"text": TEXT}]}], "prest": "toolrl"}
+    with pytest.raises(ValidationError) as info:
+        score_request(body)
+    with pytest.raises(keys.UnknownKey) as core:
+        engine.score(body)
+    assert info.value.details == core.value.details

@@ -14,6 +14,8 @@ from typing import Any
 
 from .errors import UnknownKey
 
+__all__ = ["UnknownKey", "check", "check_call", "suggestion"]
+
 SCORE_REQUEST = ("preset", "config", "step", "explain", "groups")
 ADVANTAGES_REQUEST = ("preset", "config", "step", "groups")
 GROUP = ("id", "gold", "references", "gold_ref", "gold_refs", "rollouts")
