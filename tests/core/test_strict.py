@@ -200,3 +200,12 @@ def test_suggestions():
     assert keys.suggestion("call", keys.GOLD_TRACE) == "calls"
     assert keys.suggestion("zzzzzz", keys.GOLD_TRACE) is None
     assert keys.suggestion("params", keys.FUNCTION) == "arguments"
+
+
+@pytest.mark.parametrize("gid", [True, False, [1], {"a": 1}])
+def test_group_id_is_a_string_a_number_or_null(gid):
+    with pytest.raises(InvalidRequest) as info:
+        engine.score(request(id=gid))
+    assert info.value.details["path"] == "groups[0].id"
+    with pytest.raises(InvalidRequest):
+        engine.advantages({"groups": [{"id": gid, "rollouts": []}]})

@@ -81,7 +81,7 @@ def read_group(
         raise InvalidRequest(path, "expected a group object")
     keys.check(group, known, path)
     gid = group.get("id")
-    if gid is not None and not isinstance(gid, str | int | float):
+    if gid is not None and (isinstance(gid, bool) or not isinstance(gid, str | int | float)):
         raise InvalidRequest(f"{path}.id", "expected a string, a number or null")
     rollouts = group.get("rollouts")
     if not isinstance(rollouts, list):
