@@ -42,20 +42,23 @@ EXTRA_LOG_KEYS = (
     "turnscore_errors",
 )
 _REF_KEYS = ("references", "gold_ref", "gold_refs")  # a label with one of these is a group's gold fields
-_LIST = ""  # marks the spec of a label that is a list of traces (removed by _check_spec)
+
+
+def _label(raw: Any) -> Any:
+    """A label as an object (a JSON string decoded), or None if it is not JSON."""
+    if isinstance(raw, str | bytes):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None
+    return raw
 
 
 def _gold_spec(label: Any, index: int) -> dict[str, Any] | None:
-    """The group fields a label stands for, or None if unusable. A trace or a record goes to the core as
-    ``gold`` as it is: the core alone reads gold (and records). An unknown key raises :class:`UnknownKey`
-    with its path under ``labels[index]``."""
-    if isinstance(label, str | bytes):
-        try:
-            label = orjson.loads(label)
-        except orjson.JSONDecodeError:
-            return None
+    """The group fields a (decoded) label stands for, or None if unusable. A trace or a record goes to the
+    core as ``gold`` as it is: the core alone reads gold (and records)."""
     if isinstance(label, list):
-        return {"references": label, _LIST: True} if label else None
+        return {"references": label} if label else None
     if not isinstance(label, dict):
         return None
     if any(k in label for k in _REF_KEYS):
@@ -64,15 +67,15 @@ def _gold_spec(label: Any, index: int) -> dict[str, Any] | None:
     return {"gold": label}
 
 
-def _check_spec(spec: dict[str, Any], index: int) -> None:
+def _check_label(label: Any, index: int) -> None:
     """Unknown keys in a label's gold, found before scoring with their path under ``labels[index]``."""
     path = f"labels[{index}]"
-    if spec.pop(_LIST, False):
-        _check_traces(spec["references"], path)
-    elif "gold" in spec and len(spec) == 1:
-        _check_traces([spec["gold"]], path, single=True)
-    elif isinstance(spec.get("references"), list):
-        _check_traces(spec["references"], f"{path}.references")
+    if isinstance(label, list):
+        _check_traces(label, path)
+    elif isinstance(label, dict) and not any(k in label for k in _REF_KEYS):
+        _check_traces([label], path, single=True)
+    elif isinstance(label, dict) and isinstance(label.get("references"), list):
+        _check_traces(label["references"], f"{path}.references")
 
 
 def _check_traces(traces: list[Any], path: str, single: bool = False) -> None:
@@ -148,7 +151,8 @@ async def score_openrlhf(runtime: Runtime, doc: dict[str, Any], preset_param: st
         text = _response_text(
             queries[sample.index], prompts[sample.index] if sample.index < len(prompts) else None
         )
-        spec = _gold_spec(labels[sample.index], sample.index) if sample.index < len(labels) else None
+        label = _label(labels[sample.index]) if sample.index < len(labels) else None
+        spec = _gold_spec(label, sample.index)
         if text is None:
             sample.error = "query is not a string"
             continue
@@ -161,7 +165,7 @@ async def score_openrlhf(runtime: Runtime, doc: dict[str, Any], preset_param: st
             sample.error = "label is not JSON"
             continue
         if key not in groups:
-            _check_spec(spec, sample.index)
+            _check_label(label, sample.index)
             groups[key] = (spec, [])
         groups[key][1].append((sample, text))
 
