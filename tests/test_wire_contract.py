@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
-from turnscore.core import engine
+from turnscore.core import engine, keys
 from turnscore.core.gold import compile_gold
 from turnscore.http import schemas
 from turnscore_client import types
@@ -55,11 +55,41 @@ CLIENT_RENAMED = {"return_": "return"}  # a Python keyword (the schema's field h
 CLIENT_NOT_WIRE = {"raw": "the whole wire object, kept for fields this client version does not know"}
 # Request keys the engine reads beyond the schema's fields: (level, key) -> why.
 ENGINE_ALIASES: dict[tuple[str, str], str] = {
-    ("tool call", "parameters"): "alias of `arguments` (the schema's description names it)",
-    ("tool call", "function"): "OpenAI's nesting {'function': {'name', 'arguments'}}",
-    ("turn", "calls"): "alias of `tool_calls`",
-    ("advantages request", "explain"): "validated by the top-level parsing shared with /v1/score, ignored",
+    ("gold", "gold"): "tells a gold-data record (its own level) from a trace",
+    ("advantages request", "explain"): "read by the top-level parsing shared with /v1/score (unknown there)",
 }
+# Schema fields the engine accepts (a strict request may carry them) but never reads: (level, key) -> why.
+NOT_READ: dict[tuple[str, str], str] = {
+    **{
+        ("tool call", k): "OpenAI's call id, type and stream index: not scored"
+        for k in ("id", "type", "index")
+    },
+    **{
+        ("message", k): "what a chat log carries besides role, content and tool_calls: not scored"
+        for k in keys.MESSAGE
+        if k not in ("role", "content", "tool_calls")
+    },
+    **{
+        ("gold record", k): "descriptive fields of a gold-data record: not scored"
+        for k in ("id", "source", "license", "question", "tools", "meta")
+    },
+}
+# The known keys of each request object (turnscore.core.keys) and the schema that describes it.
+KNOWN_KEYS: list[tuple[tuple[str, ...], type[BaseModel]]] = [
+    (keys.SCORE_REQUEST, schemas.ScoreRequest),
+    (keys.ADVANTAGES_REQUEST, schemas.AdvantagesRequest),
+    (keys.GROUP, schemas.Group),
+    (keys.ADVANTAGES_GROUP, schemas.RewardGroup),
+    (keys.REWARD_ROW, schemas.RewardRollout),
+    (keys.GOLD_TRACE, schemas.GoldTrace),
+    (keys.GOLD_RECORD, schemas.GoldRecord),
+    (keys.TOOL_CALL, schemas.ToolCall),
+    (keys.FUNCTION, schemas.FunctionCall),
+    (keys.ROLLOUT, schemas.Rollout),
+    (keys.TURN, schemas.Turn),
+    (keys.MESSAGE, schemas.Message),
+    (keys.OPENRLHF_REQUEST, schemas.OpenRLHFRequest),
+]
 # Rollout result fields only /v1/score writes (the advantages rows hold no parse or match).
 SCORE_ONLY = {"num_calls", "malformed_calls", "reference", "toolrl", "matches"}
 
@@ -87,6 +117,7 @@ RESPONSE_LEVELS: list[tuple[str, type[BaseModel], str, type]] = [
 # Request levels carried inside `*_json` fields.
 JSON_LEVELS: dict[str, type[BaseModel]] = {
     "gold": schemas.GoldTrace,
+    "gold record": schemas.GoldRecord,
     "turn": schemas.Turn,
     "tool call": schemas.ToolCall,
     "message": schemas.Message,
@@ -203,6 +234,8 @@ def _watched_score_request(log: dict[str, set[str]], request: dict[str, Any]) ->
         return [obj("tool call", c) for c in items]
 
     def gold(g: dict[str, Any]) -> _Reads:
+        if "gold" in g:
+            return obj("gold record", g, gold=gold(g["gold"]))
         return obj(
             "gold", g, calls=calls(g.get("calls") or []), turns=[calls(t) for t in g.get("turns") or []]
         )
@@ -244,6 +277,11 @@ def _score_requests() -> tuple[list[dict[str, Any]], dict[str, Any]]:
         {"id": 7, "references": [GOLD, GOLD_TURNS], "rollouts": ROLLOUTS[:2]},
         {"id": None, "gold_ref": compiled.ref, "rollouts": ROLLOUTS[:1]},
         {"id": "refs", "gold_refs": [compiled.ref], "rollouts": ROLLOUTS[:1]},
+        {
+            "id": "record",
+            "gold": {"id": "r1", "gold": GOLD_TURNS, "accepted_values": None},
+            "rollouts": ROLLOUTS,
+        },
     ]
     requests = [
         {"preset": "matchtir-km", "config": None, "step": 3, "explain": True, "groups": groups},
@@ -294,8 +332,19 @@ def test_engine_reads_the_schema_fields() -> None:
     assert set(log) == set(levels)
     for level, schema in levels.items():
         aliases = {key for lv, key in ENGINE_ALIASES if lv == level}
-        expected = schema_fields(schema) | aliases
+        unread = {key for lv, key in NOT_READ if lv == level}
+        assert unread <= schema_fields(schema), level
+        expected = (schema_fields(schema) - unread) | aliases
         assert log[level] == expected, _diff(level, engine=log[level], schema=expected)
+
+
+@pytest.mark.parametrize(("known", "schema"), KNOWN_KEYS, ids=[m.__name__ for _, m in KNOWN_KEYS])
+def test_schemas_forbid_what_the_core_rejects(known: tuple[str, ...], schema: type[BaseModel]) -> None:
+    """Each request object's schema lists exactly the keys the core accepts, and no others."""
+    assert schema_fields(schema) == set(known), _diff(
+        schema.__name__, core=set(known), schema=schema_fields(schema)
+    )
+    assert schema.model_json_schema()["additionalProperties"] is False
 
 
 def test_engine_writes_the_schema_fields() -> None:
@@ -346,3 +395,26 @@ def test_presets_agree() -> None:
     config = engine.score({"preset": "toolrl", "groups": []}).body["config"]
     for name, settings in presets.items():
         assert set(settings) == set(config), name
+
+
+def test_grpc_client_knows_the_keys_the_core_knows() -> None:
+    """The gRPC client refuses (before sending) the keys its messages would drop: the same as the core's."""
+    from turnscore_client.errors import ValidationError
+    from turnscore_client.transports.grpc_messages import _known, score_request
+
+    pairs = [
+        (pb.ScoreRequest, keys.SCORE_REQUEST),
+        (pb.AdvantagesRequest, keys.ADVANTAGES_REQUEST),
+        (pb.Group, keys.GROUP),
+        (pb.Rollout, keys.ROLLOUT),
+        (pb.RewardGroup, keys.ADVANTAGES_GROUP),
+        (pb.RewardRollout, keys.REWARD_ROW),
+    ]
+    for message, known in pairs:
+        assert set(_known(message())) == set(known), message.__name__
+    body = {"groups": [{"gold": GOLD, "rollouts": [{"text": TEXT}]}], "prest": "toolrl"}
+    with pytest.raises(ValidationError) as info:
+        score_request(body)
+    with pytest.raises(keys.UnknownKey) as core:
+        engine.score(body)
+    assert info.value.details == core.value.details

@@ -22,7 +22,9 @@ def _got(value: Any) -> str:
 
 def usage_error(argument: str, expected: str, value: Any, hint: str = "") -> ClientUsageError:
     message = f"{argument} must be {expected}, got {_got(value)}" + (f": {hint}" if hint else "")
-    return ClientUsageError(message, details={"argument": argument, "expected": expected, "got": _got(value)})
+    return ClientUsageError(
+        message, details={"path": argument, "argument": argument, "expected": expected, "got": _got(value)}
+    )
 
 
 def groups_arg(groups: Any, argument: str = "groups") -> list[dict[str, Any]]:

@@ -158,7 +158,11 @@ class BaseClient:
         return True
 
     def _advantages_bodies(
-        self, groups: Iterable[Any], preset: str | None, config: Mapping[str, Any] | None, step: int | None
+        self,
+        groups: Iterable[Any],
+        preset: str | None,
+        config: Mapping[str, Any] | str | None,
+        step: int | None,
     ) -> list[dict[str, Any]]:
         """One advantages body per chunk of at most ``max_groups_per_request`` groups."""
         common = common_fields(preset, config, step, None)
@@ -170,7 +174,7 @@ class BaseClient:
         prompts: list[str],
         labels: list[Any],
         preset: str | None,
-        config: Mapping[str, Any] | None,
+        config: Mapping[str, Any] | str | None,
         step: int | None,
     ) -> dict[str, Any]:
         body = common_fields(preset, config, step, None)

@@ -126,7 +126,7 @@ class TurnScoreClient(BaseClient):
         groups: Iterable[Mapping[str, Any]],
         *,
         preset: str | None = None,
-        config: Mapping[str, Any] | None = None,
+        config: Mapping[str, Any] | str | None = None,
         step: int | None = None,
         explain: bool = False,
     ) -> ScoreResponse:
@@ -140,7 +140,7 @@ class TurnScoreClient(BaseClient):
         groups: Iterable[Mapping[str, Any]],
         *,
         preset: str | None = None,
-        config: Mapping[str, Any] | None = None,
+        config: Mapping[str, Any] | str | None = None,
         step: int | None = None,
     ) -> ScoreResponse:
         """``POST /v1/advantages``: groups of ``{"id", "rollouts": [{"turn_rewards", "outcome_reward"}]}``."""
@@ -158,7 +158,7 @@ class TurnScoreClient(BaseClient):
         labels: list[Any],
         *,
         preset: str | None = None,
-        config: Mapping[str, Any] | None = None,
+        config: Mapping[str, Any] | str | None = None,
         step: int | None = None,
     ) -> dict[str, Any]:
         """``POST /v1/openrlhf`` (OpenRLHF's remote-RM shape): ``{"rewards", "scores", "extra_logs"}``.
@@ -265,7 +265,7 @@ class AsyncTurnScoreClient(BaseClient):
         groups: Iterable[Mapping[str, Any]],
         *,
         preset: str | None = None,
-        config: Mapping[str, Any] | None = None,
+        config: Mapping[str, Any] | str | None = None,
         step: int | None = None,
         explain: bool = False,
     ) -> ScoreResponse:
@@ -278,7 +278,7 @@ class AsyncTurnScoreClient(BaseClient):
         groups: Iterable[Mapping[str, Any]],
         *,
         preset: str | None = None,
-        config: Mapping[str, Any] | None = None,
+        config: Mapping[str, Any] | str | None = None,
         step: int | None = None,
     ) -> ScoreResponse:
         bodies = self._advantages_bodies(groups, preset, config, step)
@@ -294,7 +294,7 @@ class AsyncTurnScoreClient(BaseClient):
         labels: list[Any],
         *,
         preset: str | None = None,
-        config: Mapping[str, Any] | None = None,
+        config: Mapping[str, Any] | str | None = None,
         step: int | None = None,
     ) -> dict[str, Any]:
         body = self._openrlhf_body(queries, prompts, labels, preset, config, step)

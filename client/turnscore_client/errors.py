@@ -182,13 +182,19 @@ class ConnectionFailed(TurnScoreError):
     retryable = True
 
 
-class ClientUsageError(TurnScoreError, TypeError, ValueError):
+class ClientUsageError(ValidationError, TypeError, ValueError):
     """A client method called with an argument of the wrong type or shape, found before anything is sent
-    (``kind`` and ``status`` are ``None``). The message says what was expected; ``details`` is
-    ``{"argument": ..., "expected": ..., "got": ...}``. Also a ``TypeError`` and a ``ValueError`` (what such
-    calls raised before this class existed)."""
+    (``status`` is ``None``). The message says what was expected; ``details`` is ``{"path", "argument",
+    "expected", "got"}`` (``path`` the argument: ``groups``, ``groups[2]``, ``config``, ...). A
+    :class:`ValidationError`, so one ``except`` catches what the client and what the service refuse; also a
+    ``TypeError`` and a ``ValueError`` (what such calls raised before this class existed)."""
 
     code = "invalid_argument"
+
+    @classmethod
+    def at(cls, path: str, message: str) -> ClientUsageError:
+        """The error for the argument at ``path`` (``"config"``, ``"sample 3.label"``)."""
+        return cls(f"{path}: {message}", details={"path": path, "argument": path})
 
     @property
     def argument(self) -> str | None:

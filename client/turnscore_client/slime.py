@@ -33,6 +33,7 @@ from . import settings
 from ._adapters import PerLoopAsyncClient, env_config, env_preset
 from ._client import AsyncTurnScoreClient
 from ._json import fingerprint
+from .errors import ClientUsageError
 from .gold import group_fields
 
 __all__ = ["group_rm", "score_samples"]
@@ -83,8 +84,9 @@ async def score_samples(
     for i, s in enumerate(samples):
         try:
             fields = group_fields(s.label)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"sample {getattr(s, 'index', i)}: label is not a gold trace ({e})") from e
+        except ClientUsageError as e:
+            n = getattr(s, "index", i)
+            raise ClientUsageError.at(f"sample {n}.label", f"not a gold trace ({e.message})") from e
         key = fingerprint(fields)
         if key not in by_gold:
             gid = f"group-{getattr(s, 'group_index', None)}-{len(by_gold)}"

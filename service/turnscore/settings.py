@@ -23,7 +23,7 @@ MiB = 1024 * 1024
 CORE_LIMITS = Limits()
 
 #: Paths that never need an API key unless ``TURNSCORE_PUBLIC_PATHS`` says otherwise.
-DEFAULT_PUBLIC_PATHS = "/healthz,/readyz,/metrics,/docs,/docs/oauth2-redirect,/openapi.json"
+DEFAULT_PUBLIC_PATHS = "/healthz,/readyz,/metrics,/docs,/docs/oauth2-redirect,/redoc,/openapi.json"
 
 
 class Settings(BaseSettings):

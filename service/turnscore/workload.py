@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from .core.gold import gold_trace
+
 SEP = "\n<|im_start|>assistant\n"
 FORMS = ("text", "messages", "turns")
 MALFORMED = "__malformed__"  # a call dict key: render() writes that call as one that does not parse
@@ -39,13 +41,10 @@ def load_traces(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
 
 
 def gold_of(record: dict[str, Any]) -> dict[str, Any]:
-    """The API gold trace of a record: per-turn calls, answer, accepted values."""
-    gold = record["gold"]
-    return {
-        "turns": gold["turns"],
-        "answer": gold.get("answer"),
-        "accepted_values": record.get("accepted_values"),
-    }
+    """The API gold trace of a record (the core's reading: its ``gold`` with its ``accepted_values``),
+    without the record's descriptive fields (smaller requests; the same ``gold_ref`` as the record)."""
+    trace, _, _ = gold_trace(record)
+    return {"accepted_values": None, **trace}
 
 
 def _wrong(value: Any, rng: random.Random) -> Any:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from turnscore_client import TurnScoreClient, gold_from_record
+from turnscore_client.errors import ClientUsageError
 from turnscore_client.slime import group_rm
 
 from tests.support.fake_service import FakeService
@@ -92,6 +93,6 @@ async def test_group_rm_bad_label_names_the_sample(
 ) -> None:
     monkeypatch.setenv("TURNSCORE_URL", fake.url)
     samples = [Sample(index=7, response="x", label="not json")]
-    with pytest.raises(ValueError, match="sample 7"):
+    with pytest.raises(ClientUsageError, match="sample 7"):
         await group_rm(Namespace(), samples)
     assert fake.posts() == []

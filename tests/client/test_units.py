@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from turnscore_client import (
     AsyncTurnScoreClient,
+    ClientUsageError,
     RateLimitedError,
     RetryPolicy,
     ScoreResponse,
@@ -200,31 +201,66 @@ def test_chunk_warnings_merge_into_one_per_code() -> None:
     assert len(res.groups) == 7
 
 
-def test_gold_from_record_matches_the_cores_reading_of_records() -> None:
-    """On every real trace, the API.md gold made from a record compiles to the same calls and accepted values
-    as the record's own per-turn form with dotted accepted_values (read by the core)."""
+def test_gold_from_record_is_read_by_the_core_as_the_records_gold() -> None:
+    """On every real trace: what gold_from_record gives has the gold_ref of the record's own gold with its
+    accepted_values (the core reads records; the helper does not rewrite them)."""
     from turnscore.core.gold import compile_gold
 
     recs = gold_records(10_000, min_calls=1)
     assert any(r.get("accepted_values") for r in recs)
     for rec in recs:
-        ours = json.loads(compile_gold(gold_from_record(rec)).to_json())
-        theirs = json.loads(
-            compile_gold({**rec["gold"], "accepted_values": rec.get("accepted_values")}).to_json()
-        )
-        for key in ("calls", "answer", "accepted_values"):
-            assert ours[key] == theirs[key], (rec["id"], key)
+        ours = compile_gold(gold_from_record(rec))
+        theirs = compile_gold({**rec["gold"], "accepted_values": rec.get("accepted_values")})
+        assert ours.ref == theirs.ref, rec["id"]
+        assert gold_from_record(json.dumps(rec)) == rec
+    for bad in (3, "[1, 2]", "not json", None):
+        with pytest.raises(ClientUsageError) as info:
+            gold_from_record(bad)  # type: ignore[arg-type]
+        assert isinstance(info.value, ValidationError) and info.value.path == "gold"
 
 
 def test_group_fields_accepts_label_shapes() -> None:
     gold = {"calls": [{"name": "f", "arguments": {}}], "answer": None, "accepted_values": None}
     assert group_fields(json.dumps(gold)) == {"gold": gold}
+    assert group_fields(json.dumps(gold).encode()) == {"gold": gold}
     assert group_fields({"gold_ref": "sha256:x"}) == {"gold_ref": "sha256:x"}
     assert group_fields({"references": [gold, gold]}) == {"references": [gold, gold]}
-    turns = {"turns": [[{"name": "f", "arguments": {}}], []], "answer": "a"}
-    assert group_fields(turns)["gold"]["calls"] == [{"name": "f", "arguments": {}}]
-    with pytest.raises(TypeError):
+    assert group_fields([gold, json.dumps(gold)]) == {"references": [gold, gold]}
+    record = gold_records(1)[0]
+    assert group_fields(record) == {"gold": record}  # records go to the service as they are
+    with pytest.raises(ClientUsageError, match="label"):
         group_fields(3)
+
+
+@pytest.mark.parametrize(
+    ("call", "path"),
+    [
+        (lambda c: c.score({"gold": {"answer": "a"}, "rollouts": []}), "groups"),
+        (lambda c: c.score("groups"), "groups"),
+        (lambda c: c.score([{"gold": {"answer": "a"}, "rollouts": []}, 3]), "groups[1]"),
+        (lambda c: c.score([], config='["gamma", 0.5]'), "config"),
+        (lambda c: c.score([], config="{gamma: 0.5}"), "config"),
+        (lambda c: c.score([], config=0.5), "config"),
+        (lambda c: c.score([], preset=3), "preset"),
+        (lambda c: c.score([], step="7"), "step"),
+        (lambda c: c.score([], step=-1), "step"),
+        (lambda c: c.score([], explain="yes"), "explain"),
+        (lambda c: c.advantages({"rollouts": []}), "groups"),
+    ],
+)
+def test_wrong_argument_types_are_typed_errors_before_sending(fake: Any, call: Any, path: str) -> None:
+    with TurnScoreClient(fake.url) as client, pytest.raises(ClientUsageError) as info:
+        call(client)
+    err = info.value
+    assert isinstance(err, ValidationError) and err.path == path and err.status is None
+    assert "expected" in err.message and err.code == "invalid_argument"
+    assert fake.posts() == [] and fake.posts("/v1/advantages") == []
+
+
+def test_config_as_a_json_string_of_an_object_is_sent_as_the_object(fake: Any) -> None:
+    with TurnScoreClient(fake.url) as client:
+        client.score([{"gold": {"answer": "a"}, "rollouts": [{"text": "x"}]}], config='{"gamma": 0.5}')
+    assert fake.posts()[0].body["config"] == {"gamma": 0.5}
 
 
 def test_verl_client_cache_one_client_per_settings_and_event_loop() -> None:

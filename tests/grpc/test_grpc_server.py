@@ -272,3 +272,63 @@ async def test_reflection_lists_the_service() -> None:
         services, methods = await asyncio.to_thread(lookup)
         assert SERVICE in services and "grpc.health.v1.Health" in services
         assert methods == ["Score", "Advantages", "Presets"]
+
+
+async def test_unknown_keys_in_json_parts_are_invalid_argument_with_path_and_suggestion() -> None:
+    """The JSON-carrying parts of a gRPC request go through the core's strict checks, as over HTTP."""
+    cases = [
+        (
+            pb.Group(id="g", gold_json=b'{"call": []}', rollouts=[pb.Rollout(text="x")]),
+            "groups[0].gold.call",
+            "calls",
+        ),
+        (
+            pb.Group(
+                id="g", gold_json=b'{"calls": [{"name": "f", "args": {}}]}', rollouts=[pb.Rollout(text="x")]
+            ),
+            "groups[0].gold.calls[0].args",
+            "arguments",
+        ),
+        (
+            pb.Group(
+                gold_json=orjson.dumps(GOLD),
+                rollouts=[pb.Rollout(turns_json=b'[{"tool_call": [{"name": "f", "arguments": {}}]}]')],
+            ),
+            "groups[0].rollouts[0].turns[0].tool_call",
+            "tool_calls",
+        ),
+        (
+            pb.Group(
+                gold_json=orjson.dumps(GOLD),
+                rollouts=[pb.Rollout(messages_json=b'[{"role": "assistant", "contents": "hi"}]')],
+            ),
+            "groups[0].rollouts[0].messages[0].contents",
+            "content",
+        ),
+        (
+            pb.Group(
+                references_json=orjson.dumps([GOLD, {**GOLD, "anwser": "x"}]), rollouts=[pb.Rollout(text="x")]
+            ),
+            "groups[0].references[1].anwser",
+            "answer",
+        ),
+    ]
+    async with grpc_server() as (_, _, ch):
+        stub = pb_grpc.RewardServiceStub(ch)
+        for group, path, suggestion in cases:
+            call = stub.Score(pb.ScoreRequest(groups=[group]), timeout=30)
+            err, body = await expect_error(call, grpc.StatusCode.INVALID_ARGUMENT)
+            assert body is not None and body["code"] == "invalid_request", body
+            assert body["details"]["path"] == path and body["details"]["suggestion"] == suggestion, body
+            assert path in (err.details() or "")
+        req = one_group()
+        req.config_json = b'{"gama": 0.5}'
+        _, body = await expect_error(stub.Score(req, timeout=30), grpc.StatusCode.INVALID_ARGUMENT)
+        assert body is not None and body["details"]["path"] == "config.gama"
+        assert body["details"]["suggestion"] == "gamma"
+        # a whole gold-data record in gold_json is read as its gold (the same gold_ref)
+        record = {"id": "r", "source": "s", "gold": GOLD, "accepted_values": None}
+        as_record = response_dict(await stub.Score(one_group(gold=record), timeout=30))
+        as_gold = response_dict(await stub.Score(one_group(), timeout=30))
+        assert as_record["groups"][0]["rollouts"] == as_gold["groups"][0]["rollouts"]
+        assert as_record["groups"][0]["gold_ref"] == as_gold["groups"][0]["gold_ref"]

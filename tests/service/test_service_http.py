@@ -252,6 +252,41 @@ def test_openrlhf_request_level_errors(service: ServeProcess) -> None:
     _error(service.post("/v1/openrlhf", content=b"{"), 400, "malformed_json")
 
 
+def test_openrlhf_labels_are_read_by_the_core(service: ServeProcess) -> None:
+    """Records, traces, JSON strings of either and lists give /v1/score's numbers; an unknown key in a label
+    is a 422 naming it under labels[i] (a dataset typo must not zero every sample)."""
+    gold = weather_gold()
+    record = {"id": "w", "source": "demo/1", "license": "MIT", "gold": gold, "accepted_values": None}
+    text = next(r["text"] for r in weather_rollouts() if "text" in r)
+    labels: list[Any] = [record, json.dumps(record), gold, [gold], {"references": [record]}]
+    r = service.post(
+        "/v1/openrlhf",
+        json={"query": ["P:" + text] * len(labels), "prompts": ["P:"] * len(labels), "labels": labels},
+    )
+    assert r.status_code == 200, r.text
+    ref = service.post("/v1/score", json={"groups": [{"gold": gold, "rollouts": [{"text": text}]}]})
+    expected = ref.json()["groups"][0]["rollouts"][0]["return"]
+    assert r.json()["rewards"] == pytest.approx([expected] * len(labels))
+    assert r.json()["extra_logs"]["turnscore_errors"] == [0.0] * len(labels)
+    cases = [
+        ({**gold, "call": []}, "labels[1].call", "calls"),
+        ({**record, "gold": {**gold, "anwser": "x"}}, "labels[1].gold.anwser", "answer"),
+        ([gold, {**gold, "accepted_value": None}], "labels[1][1].accepted_value", "accepted_values"),
+        ({"gold_ref": "sha256:x", "gold_refs": None, "id": 3}, "labels[1].id", None),
+    ]
+    for label, path, suggestion in cases:
+        body = {"query": ["P:" + text] * 2, "prompts": ["P:"] * 2, "labels": [gold, label]}
+        err = _error(service.post("/v1/openrlhf", json=body), 422, "invalid_request")
+        assert err["details"]["path"] == path and err["details"]["suggestion"] == suggestion, err
+    err = _error(service.post("/v1/openrlhf", json={"query": [], "label": []}), 422, "invalid_request")
+    assert err["details"] == {
+        "path": "label",
+        "unknown": "label",
+        "suggestion": "labels",
+        "known": err["details"]["known"],
+    }
+
+
 # -- errors ---------------------------------------------------------------------------------------------
 
 

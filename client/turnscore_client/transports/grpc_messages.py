@@ -8,6 +8,7 @@ the service would give.
 
 from __future__ import annotations
 
+import difflib
 import json
 import numbers
 from collections.abc import Iterator, Mapping
@@ -33,6 +34,32 @@ def _fail(path: str, message: str) -> ValidationError:
     )
 
 
+def _known(message: Any) -> tuple[str, ...]:
+    """The API.md keys of a message's object: its fields, ``*_json`` ones under their JSON name."""
+    names = (f.name.removesuffix("_json") for f in message.DESCRIPTOR.fields)
+    return tuple(dict.fromkeys(names))
+
+
+def _check_keys(obj: Mapping[str, Any], message: Any, path: str) -> None:
+    """Refuse a key the message has no field for (it would be dropped silently), as the service would."""
+    known = _known(message)
+    for key in obj:
+        if key not in known:
+            near = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            where = f"{path}.{key}" if path else str(key)
+            raise ValidationError(
+                f"{where}: unknown key {key!r}{hint} (known: {', '.join(known)})",
+                code="invalid_request",
+                details={
+                    "path": where,
+                    "unknown": key,
+                    "suggestion": near[0] if near else None,
+                    "known": list(known),
+                },
+            )
+
+
 def _set_id(msg: Any, gid: Any) -> None:
     if isinstance(gid, str):
         msg.id = gid
@@ -41,6 +68,7 @@ def _set_id(msg: Any, gid: Any) -> None:
 
 
 def _set_common_fields(msg: Any, body: Mapping[str, Any]) -> None:
+    _check_keys(body, msg, "")
     preset = body.get("preset")
     if preset is not None:
         if not isinstance(preset, str):
@@ -74,6 +102,7 @@ def _groups(req: Any, body: Mapping[str, Any]) -> Iterator[tuple[Any, Mapping[st
         if not isinstance(g, Mapping):
             raise _fail(path, "expected a group object")
         group = req.groups.add()
+        _check_keys(g, group, path)
         _set_id(group, g.get("id"))
         yield group, g, path
 
@@ -112,6 +141,7 @@ def score_request(body: Mapping[str, Any]) -> pb.ScoreRequest:
             if len(forms) > 1:
                 raise _fail(rp, f"expected exactly one of text, messages, turns (got {', '.join(forms)})")
             ro = group.rollouts.add()
+            _check_keys(r, ro, rp)
             if r.get("text") is not None:
                 if not isinstance(r["text"], str):
                     raise _fail(f"{rp}.text", "expected a string")
@@ -144,6 +174,7 @@ def advantages_request(body: Mapping[str, Any]) -> pb.AdvantagesRequest:
             if not isinstance(trs, list | tuple):
                 raise _fail(f"{rp}.turn_rewards", "expected a list of numbers")
             ro = group.rollouts.add()
+            _check_keys(r, ro, rp)
             ro.turn_rewards.extend(_number(x, f"{rp}.turn_rewards[{t}]") for t, x in enumerate(trs))
             for key in ("outcome_reward", "trajectory_reward"):
                 if r.get(key) is not None:

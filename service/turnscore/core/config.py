@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from .errors import ConfigError, UnknownPreset
+from .keys import suggestion
 from .tags import PatternError, RegexScanner, Scanner, scanner
 
 QWEN_SEPARATOR = "\n<|im_start|>assistant\n"
@@ -276,6 +277,13 @@ def _penalty(value: Any, key: str = "unmatched_penalty") -> float | Schedule:
     return v
 
 
+def _unknown(path: str, key: str, known: Any) -> ConfigError:
+    """An unknown config key, with the known key it was probably meant to be (details.suggestion)."""
+    near = suggestion(key, known)
+    hint = f"; did you mean {near!r}?" if near else ""
+    return ConfigError(path, f"unknown key{hint}", extra={"unknown": key, "suggestion": near})
+
+
 def _format(base: FormatConfig, value: Any) -> FormatConfig:
     if isinstance(value, str):
         value = {"style": value}
@@ -283,7 +291,7 @@ def _format(base: FormatConfig, value: Any) -> FormatConfig:
         raise ConfigError("format", "expected a style name or an object")
     for k in value:
         if k not in FORMAT_KEYS:
-            raise ConfigError(f"format.{k}", f"unknown key; known: {', '.join(FORMAT_KEYS)}")
+            raise _unknown(f"format.{k}", str(k), FORMAT_KEYS)
     fmt = base
     if "style" in value:
         style = value["style"]
@@ -327,7 +335,7 @@ def resolve(preset: str | None, overrides: Any) -> ScoringConfig:
     changes: dict[str, Any] = {}
     for key, value in overrides.items():
         if key not in known:
-            raise ConfigError(str(key), "unknown key")
+            raise _unknown(str(key), str(key), sorted(known))
         if key in CHOICES:
             if value not in CHOICES[key]:
                 raise ConfigError(key, f"expected one of {', '.join(CHOICES[key])}, got {value!r}")

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from . import diagnostics, response
+from . import diagnostics, keys, response
 from .config import presets_dict
 from .errors import UnknownGoldRef
 from .gold import CompiledGold
@@ -160,7 +160,7 @@ def advantages(request: Any, *, limits: Limits | None = None) -> ScoreResult:
     """``POST /v1/advantages``: advantages from per-turn rewards the trainer already holds."""
     limits = limits or DEFAULT_LIMITS
     t_start = time.perf_counter()
-    req = read_request(request, limits)
+    req = read_request(request, limits, keys.ADVANTAGES_REQUEST)
     rows = reward_rows(req, limits)
     t_parse = time.perf_counter()
     result, t_adv = response.advantage_rows(rows, req.config)

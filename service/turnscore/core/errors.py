@@ -54,14 +54,25 @@ class InvalidRequest(TurnScoreError):
         self.path = path
 
 
+class UnknownKey(InvalidRequest):
+    """A key the object does not know; details add ``unknown``, ``suggestion`` (or null) and ``known``."""
+
+    def __init__(self, path: str, key: str, suggestion: str | None, known: tuple[str, ...]) -> None:
+        hint = f"; did you mean {suggestion!r}?" if suggestion else ""
+        super().__init__(path, f"unknown key {key!r}{hint} (known: {', '.join(known)})")
+        self.details = {"path": path, "unknown": key, "suggestion": suggestion, "known": list(known)}
+
+
 class ConfigError(TurnScoreError):
     """A config override is unknown, mistyped, non-finite or out of range; details name the key."""
 
     kind = ErrorKind.INVALID
     code = "invalid_config"
 
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"config.{key}: {message}", details={"path": f"config.{key}", "key": key})
+    def __init__(self, key: str, message: str, *, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(
+            f"config.{key}: {message}", details={"path": f"config.{key}", "key": key, **(extra or {})}
+        )
         self.key = key
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from . import keys
 from .calls import Call, TooDeep, call_from_obj
 from .errors import InvalidRequest, LimitExceeded, TurnScoreError
 from .limits import MAX_GOLD_CALLS, MAX_NESTED_JSON_DEPTH
@@ -163,13 +164,44 @@ def _accepted(
     return out
 
 
-def compile_gold(trace: Any, path: str = "gold", max_calls: int | None = MAX_GOLD_CALLS) -> CompiledGold:
-    """Validate and compile one gold trace (``calls`` or ``turns``, ``answer``, ``accepted_values``).
+def gold_trace(obj: Any, path: str = "gold") -> tuple[dict[str, Any], str, str]:
+    """The gold trace an object stands for, the JSON path of the trace and of its ``accepted_values``.
+
+    ``obj`` is a gold trace (``calls`` or ``turns``, ``answer``, ``accepted_values``), or a whole gold-data
+    record (tests/data/README.md: ``{"id", "source", ..., "gold": {"turns", "answer"}, "accepted_values"}``),
+    whose trace is its ``gold`` with the record's ``accepted_values``: the record and that trace have one
+    ``gold_ref``. The one reading of records, for every endpoint and the offline CLI.
+    """
+    if not isinstance(obj, dict):
+        raise InvalidRequest(path, "expected a gold trace object (or a gold-data record)")
+    if "gold" not in obj:
+        keys.check(obj, keys.GOLD_TRACE, path)
+        return obj, path, f"{path}.accepted_values"
+    keys.check(obj, keys.GOLD_RECORD, path)
+    inner = obj["gold"]
+    ipath = f"{path}.gold"
+    if not isinstance(inner, dict):
+        raise InvalidRequest(ipath, "expected a gold trace object")
+    keys.check(inner, keys.GOLD_TRACE, ipath)
+    accepted = obj.get("accepted_values")
+    if accepted is None:
+        return inner, ipath, f"{ipath}.accepted_values"
+    if inner.get("accepted_values") is not None:
+        raise InvalidRequest(f"{path}.accepted_values", "given both in the record and in its gold")
+    return {**inner, "accepted_values": accepted}, ipath, f"{path}.accepted_values"
+
+
+def compile_gold(obj: Any, path: str = "gold", max_calls: int | None = MAX_GOLD_CALLS) -> CompiledGold:
+    """Validate and compile one gold trace (``calls`` or ``turns``, ``answer``, ``accepted_values``) or
+    gold-data record (see :func:`gold_trace`).
 
     More than ``max_calls`` calls (``None``: no limit) is a :class:`LimitExceeded` (``max_gold_calls``),
     raised before any call is read."""
-    if not isinstance(trace, dict):
-        raise InvalidRequest(path, "expected an object")
+    trace, path, av_path = gold_trace(obj, path)
+    if all(trace.get(k) is None for k in ("calls", "turns", "answer")):
+        raise InvalidRequest(path, "a gold trace needs calls, turns or an answer (got none of them)")
+    if trace.get("calls") is not None and trace.get("turns") is not None:
+        raise InvalidRequest(path, "expected one of calls, turns (got both)")
     turn_sizes: list[int] | None = None
     raw_calls: list[tuple[str, Any]] = []
     if trace.get("calls") is not None:
@@ -187,6 +219,8 @@ def compile_gold(trace: Any, path: str = "gold", max_calls: int | None = MAX_GOL
                 raise InvalidRequest(f"{path}.turn_sizes", "expected call counts per turn summing to calls")
             turn_sizes = list(ts)
     elif trace.get("turns") is not None:
+        if trace.get("turn_sizes") is not None:
+            raise InvalidRequest(f"{path}.turn_sizes", "only with calls (turns give their own sizes)")
         turns = trace["turns"]
         if not isinstance(turns, list):
             raise InvalidRequest(f"{path}.turns", "expected a list of turns (each a list of calls)")
@@ -199,9 +233,10 @@ def compile_gold(trace: Any, path: str = "gold", max_calls: int | None = MAX_GOL
     if max_calls is not None and len(raw_calls) > max_calls:
         raise LimitExceeded("max_gold_calls", max_calls, path, len(raw_calls))
     calls: list[Call] = []
-    for cpath, obj in raw_calls:
+    for cpath, call_obj in raw_calls:
+        keys.check_call(call_obj, cpath)
         try:
-            call = call_from_obj(obj)
+            call = call_from_obj(call_obj)
         except TooDeep:
             raise InvalidRequest(
                 f"{cpath}.arguments", f"arguments nested deeper than {MAX_NESTED_JSON_DEPTH}"
@@ -212,5 +247,5 @@ def compile_gold(trace: Any, path: str = "gold", max_calls: int | None = MAX_GOL
     answer = trace.get("answer")
     if answer is not None and not isinstance(answer, str):
         raise InvalidRequest(f"{path}.answer", "expected a string or null")
-    accepted = _accepted(trace.get("accepted_values"), len(calls), turn_sizes, f"{path}.accepted_values")
+    accepted = _accepted(trace.get("accepted_values"), len(calls), turn_sizes, av_path)
     return CompiledGold(calls, answer, accepted, turn_sizes)

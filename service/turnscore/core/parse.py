@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from . import keys
 from .calls import Call, TooDeep, call_from_obj, loads_bounded
 from .config import FormatConfig
 from .errors import InvalidRequest, LimitExceeded
@@ -185,8 +186,9 @@ def _structured_calls(raw: Any, path: str, turn: Turn) -> None:
         return
     if not isinstance(raw, list):
         raise InvalidRequest(path, "expected a list of tool calls or null")
-    for obj in raw:
+    for j, obj in enumerate(raw):
         turn.blocks += 1
+        keys.check_call(obj, f"{path}[{j}]")
         turn.given += 1
         call = _model_call(obj)
         if call is None:
@@ -210,6 +212,7 @@ def parse_messages(
         mpath = f"{path}[{k}]"
         if not isinstance(msg, dict):
             raise InvalidRequest(mpath, "expected a message object")
+        keys.check(msg, keys.MESSAGE, mpath)
         role = msg.get("role")
         if not isinstance(role, str):
             raise InvalidRequest(f"{mpath}.role", "expected a string")
@@ -240,8 +243,11 @@ def parse_turns(turns_in: Any, path: str, notes: list[Note] | None = None, rel: 
         tpath = f"{path}[{k}]"
         if not isinstance(t, dict):
             raise InvalidRequest(tpath, "expected a turn object {tool_calls, answer}")
+        keys.check(t, keys.TURN, tpath)
+        if t.get("tool_calls") is not None and t.get("calls") is not None:
+            raise InvalidRequest(tpath, "expected one of tool_calls, calls (got both)")
         turn = Turn()
-        key = "tool_calls" if "tool_calls" in t else "calls"
+        key = "tool_calls" if t.get("tool_calls") is not None else "calls"
         _structured_calls(t.get(key), f"{tpath}.{key}", turn)
         if turn.malformed:
             notes.append(Note("malformed_calls", f"{rel}[{k}].{key}", turn.malformed))
@@ -260,6 +266,7 @@ def parse_rollout(obj: Any, fmt: FormatConfig, limits: RolloutLimits, path: str)
     """One rollout object (exactly one of ``text``, ``messages``, ``turns``) to its turns."""
     if not isinstance(obj, dict):
         raise InvalidRequest(path, "expected a rollout object with one of text, messages, turns")
+    keys.check(obj, keys.ROLLOUT, path)
     given = [f for f in FORMS if obj.get(f) is not None]
     if len(given) != 1:
         raise InvalidRequest(

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from . import keys
 from .advantages import RewardRow
 from .config import ScoringConfig, resolve
 from .errors import InvalidRequest, LimitExceeded
@@ -44,10 +45,11 @@ class GroupMeta(NamedTuple):
     gold_key: str  # the one of GOLD_KEYS the group used
 
 
-def read_request(request: Any, limits: Limits) -> Request:
-    """The top-level fields; ``groups`` must be a list of at most ``limits.max_groups``."""
+def read_request(request: Any, limits: Limits, known: tuple[str, ...] = keys.SCORE_REQUEST) -> Request:
+    """The top-level fields (only ``known`` keys); ``groups``: a list of at most ``limits.max_groups``."""
     if not isinstance(request, Mapping):
         raise InvalidRequest("", "the request body must be a JSON object")
+    keys.check(request, known, "")
     preset = request.get("preset")
     if preset is not None and not isinstance(preset, str):
         raise InvalidRequest("preset", "expected a string")
@@ -70,13 +72,16 @@ def read_request(request: Any, limits: Limits) -> Request:
     return Request(preset or DEFAULT_PRESET, cfg, step, explain, groups)
 
 
-def read_group(group: Any, index: int, limits: Limits) -> tuple[dict[str, Any], list[Any]]:
-    """Group ``index`` as an object, with its (still raw) list of rollouts."""
+def read_group(
+    group: Any, index: int, limits: Limits, known: tuple[str, ...] = keys.GROUP
+) -> tuple[dict[str, Any], list[Any]]:
+    """Group ``index`` as an object (only ``known`` keys), with its (still raw) list of rollouts."""
     path = f"groups[{index}]"
     if not isinstance(group, dict):
         raise InvalidRequest(path, "expected a group object")
+    keys.check(group, known, path)
     gid = group.get("id")
-    if gid is not None and not isinstance(gid, str | int | float):
+    if gid is not None and (isinstance(gid, bool) or not isinstance(gid, str | int | float)):
         raise InvalidRequest(f"{path}.id", "expected a string, a number or null")
     rollouts = group.get("rollouts")
     if not isinstance(rollouts, list):
@@ -190,11 +195,12 @@ def reward_rows(request: Request, limits: Limits) -> list[RewardRow]:
     needs_trajectory = cfg.reward_scheme.startswith("trajectory")
     rows: list[RewardRow] = []
     for gi, group in enumerate(request.groups):
-        _, raw = read_group(group, gi, limits)
+        _, raw = read_group(group, gi, limits, keys.ADVANTAGES_GROUP)
         for ri, rollout in enumerate(raw):
             path = f"groups[{gi}].rollouts[{ri}]"
             if not isinstance(rollout, dict):
                 raise InvalidRequest(path, "expected an object {turn_rewards, outcome_reward}")
+            keys.check(rollout, keys.REWARD_ROW, path)
             given = rollout.get("turn_rewards")
             if not isinstance(given, list):
                 raise InvalidRequest(f"{path}.turn_rewards", "expected a list of numbers")

@@ -19,15 +19,16 @@ from fastapi import FastAPI, Query, Request
 from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 from starlette.requests import ClientDisconnect
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from turnscore import __version__, metrics
 from turnscore.core.errors import ErrorKind
 from turnscore.runtime import Runtime, ServiceError
 from turnscore.settings import Settings
 
-from . import schemas
+from . import examples, schemas
 from .body import read_body
+from .docs import install_docs
 from .errors import install_handlers
 from .middleware import ServiceMiddleware
 from .openrlhf import score_openrlhf
@@ -36,6 +37,14 @@ from .protocol import Limits as ConnectionLimits
 JSON = "application/json"
 log = logging.getLogger("turnscore.http")
 LifespanHook = Callable[[Runtime], contextlib.AbstractAsyncContextManager[Any]]
+
+
+class JSONBody(JSONResponse):
+    """A response of JSON bytes the handler already encoded. Only /openapi.json sees it (the default class,
+    so each route's ``response_model`` is its ``application/json`` schema): handlers return :func:`_json`."""
+
+    def render(self, content: Any) -> bytes:
+        return content if isinstance(content, bytes) else orjson.dumps(content)
 
 
 def _json(data: bytes, status: int = 200) -> Response:
@@ -139,8 +148,11 @@ def create_app(
         ),
         lifespan=lifespan,
         root_path=settings.root_path,
-        default_response_class=Response,
+        default_response_class=JSONBody,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.runtime = runtime
     install_handlers(app)
     app.add_middleware(ServiceMiddleware, runtime=runtime)
@@ -228,11 +240,22 @@ def create_app(
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for name, sub in defs.get("$defs", {}).items():
             components.setdefault(name, sub)
+        requests, answers = examples.request_examples(), examples.response_examples()
         for path, model in schemas.REQUEST_MODELS.items():
-            schema["paths"][path]["post"]["requestBody"] = {
+            operation = schema["paths"][path]["post"]
+            operation["requestBody"] = {
                 "required": True,
-                "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
+                "content": {
+                    JSON: {
+                        "schema": {"$ref": f"#/components/schemas/{model.__name__}"},
+                        "examples": requests[path],
+                    }
+                },
             }
+            for status, example in answers[path].items():
+                operation["responses"][status].setdefault("content", {}).setdefault(JSON, {})["example"] = (
+                    example
+                )
         app.openapi_schema = schema
         return schema
 

@@ -21,6 +21,7 @@ from turnscore.core.errors import TurnScoreError
 from turnscore.runtime import Runtime
 from turnscore.runtime.errors import internal, shutting_down, unauthenticated
 
+from .docs import ASSETS as DOC_ASSETS
 from .errors import error_body, error_headers, http_status
 
 access_log = logging.getLogger("turnscore.access")
@@ -35,6 +36,7 @@ KNOWN_PATHS = SCORING_PATHS | {
     "/docs",
     "/openapi.json",
     "/docs/oauth2-redirect",
+    "/redoc",
 }
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 
@@ -103,7 +105,7 @@ class ServiceMiddleware:
 
         metrics.INFLIGHT.inc()
         try:
-            if runtime.auth_enabled and path not in runtime.public_paths and not self._authorized(scope):
+            if runtime.auth_enabled and not self._public(path) and not self._authorized(scope):
                 metrics.REJECTED.labels("unauthorized").inc()
                 await refuse(
                     unauthenticated("`Authorization: Bearer <key>`"),
@@ -157,6 +159,11 @@ class ServiceMiddleware:
                     "client": f"{client[0]}:{client[1]}" if client else None,
                 }
                 access_log.info("request", extra={k: v for k, v in fields.items() if v is not None})
+
+    def _public(self, path: str) -> bool:
+        """A public path, or an asset of the docs when ``/docs`` is public."""
+        public = self.runtime.public_paths
+        return path in public or (path.startswith(DOC_ASSETS + "/") and "/docs" in public)
 
     def _authorized(self, scope: Scope) -> bool:
         value = _header(scope, b"authorization")

@@ -4,13 +4,16 @@ Built only on ``engine.score`` (through :class:`Runtime`), so the numbers are th
 
 - ``response = query[len(prompt):]`` when ``query`` starts with ``prompt`` (else the text after the first
   occurrence of ``prompt``, else the whole query), scored in the ``text`` form.
-- ``label`` (object or JSON string): a gold trace ``{"calls", "answer", "accepted_values"}``, or an object
-  with exactly one of ``gold`` / ``references`` / ``gold_ref``, or a list of traces (references).
+- ``label`` (object or JSON string): a gold trace or a whole gold-data record (read by the core, the same
+  rules as ``gold`` on ``/v1/score``), an object with one of ``references`` / ``gold_ref`` / ``gold_refs``
+  (and no other key), or a list of traces (references).
 - Samples with the same label form one group (the trajectory return ``R_i`` does not depend on the group;
   OpenRLHF normalizes within its own groups). Groups are chunked to respect the request limits.
 - ``rewards[i] = scores[i] = R_i``; ``extra_logs`` holds one number per sample under fixed keys (OpenRLHF
   concatenates extra logs per sample). A sample that cannot be scored (bad label, unknown gold_ref, a
-  rollout over a limit, ...) gets 0 and ``turnscore_errors = 1``: never an HTTP error.
+  rollout over a limit, ...) gets 0 and ``turnscore_errors = 1``: never an HTTP error. An unknown key (in
+  the body or in a label: a dataset typo that would otherwise silently zero every sample) is a 422 whose
+  ``details.path`` names it under ``labels[i]``.
 - Request-level settings (``preset``, ``config``, ``step`` in the body or ``?preset=`` in the URL) that are
   invalid are an operator error and answer 422, like ``/v1/score``.
 """
@@ -23,13 +26,16 @@ from typing import Any
 import orjson
 
 from turnscore import metrics
+from turnscore.core import keys
 from turnscore.core.errors import (
     ConfigError,
     DeadlineExceeded,
     InvalidRequest,
     TurnScoreError,
+    UnknownKey,
     UnknownPreset,
 )
+from turnscore.core.gold import compile_gold
 from turnscore.runtime import Runtime
 
 log = logging.getLogger("turnscore.openrlhf")
@@ -43,26 +49,52 @@ EXTRA_LOG_KEYS = (
     "turnscore_warnings",
     "turnscore_errors",
 )
-_GOLD_SPEC_KEYS = ("gold", "references", "gold_ref", "gold_refs")
+_REF_KEYS = ("references", "gold_ref", "gold_refs")  # a label with one of these is a group's gold fields
 
 
-def _gold_spec(label: Any) -> dict[str, Any] | None:
-    """The group fields (one of gold / references / gold_ref) a label stands for, or None if unusable."""
-    if isinstance(label, str | bytes):
+def _label(raw: Any) -> Any:
+    """A label as an object (a JSON string decoded), or None if it is not JSON."""
+    if isinstance(raw, str | bytes):
         try:
-            label = orjson.loads(label)
+            return orjson.loads(raw)
         except orjson.JSONDecodeError:
             return None
+    return raw
+
+
+def _gold_spec(label: Any, index: int) -> dict[str, Any] | None:
+    """The group fields a (decoded) label stands for, or None if unusable. A trace or a record goes to the
+    core as ``gold`` as it is: the core alone reads gold (and records)."""
     if isinstance(label, list):
         return {"references": label} if label else None
     if not isinstance(label, dict):
         return None
-    given = [k for k in _GOLD_SPEC_KEYS if label.get(k) is not None]
-    if len(given) == 1:
-        return {given[0]: label[given[0]]}
-    if given:
-        return None
+    if any(k in label for k in _REF_KEYS):
+        keys.check(label, ("gold", *_REF_KEYS), f"labels[{index}]")
+        return dict(label)
     return {"gold": label}
+
+
+def _check_label(label: Any, index: int) -> None:
+    """Unknown keys in a label's gold, found before scoring with their path under ``labels[index]``."""
+    path = f"labels[{index}]"
+    if isinstance(label, list):
+        _check_traces(label, path)
+    elif isinstance(label, dict) and not any(k in label for k in _REF_KEYS):
+        _check_traces([label], path, single=True)
+    elif isinstance(label, dict) and isinstance(label.get("references"), list):
+        _check_traces(label["references"], f"{path}.references")
+
+
+def _check_traces(traces: list[Any], path: str, single: bool = False) -> None:
+    """Compile each trace to find unknown keys early (other errors are the sample's, found when scored)."""
+    for k, trace in enumerate(traces):
+        try:
+            compile_gold(trace, path if single else f"{path}[{k}]")
+        except UnknownKey:
+            raise
+        except TurnScoreError:
+            pass
 
 
 def _response_text(query: Any, prompt: Any) -> str | None:
@@ -88,6 +120,7 @@ class _Sample:
 
 
 def _top_level(doc: dict[str, Any], preset_param: str | None) -> tuple[dict[str, Any], list[Any]]:
+    keys.check(doc, keys.OPENRLHF_REQUEST, "")
     queries = doc.get("query", doc.get("queries"))
     if not isinstance(queries, list):
         raise InvalidRequest("query", "expected a list of strings (prompt + response per sample)")
@@ -127,7 +160,8 @@ async def score_openrlhf(runtime: Runtime, doc: dict[str, Any], preset_param: st
         text = _response_text(
             queries[sample.index], prompts[sample.index] if sample.index < len(prompts) else None
         )
-        spec = _gold_spec(labels[sample.index]) if sample.index < len(labels) else None
+        label = _label(labels[sample.index]) if sample.index < len(labels) else None
+        spec = _gold_spec(label, sample.index)
         if text is None:
             sample.error = "query is not a string"
             continue
@@ -139,7 +173,10 @@ async def score_openrlhf(runtime: Runtime, doc: dict[str, Any], preset_param: st
         except TypeError:
             sample.error = "label is not JSON"
             continue
-        groups.setdefault(key, (spec, []))[1].append((sample, text))
+        if key not in groups:
+            _check_label(label, sample.index)
+            groups[key] = (spec, [])
+        groups[key][1].append((sample, text))
 
     # chunk to the core limits: max_rollouts_per_group per group, max_groups per call
     limits = runtime.limits
