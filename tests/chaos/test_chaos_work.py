@@ -143,7 +143,6 @@ def test_hostile_requests_under_a_memory_ceiling(tmp_path: Path) -> None:
             (hostile_ot_body(1000, 64, 1024), "max_gold_calls"),  # gold of 1,000 calls
             (hostile_ot_body(256, 64, 1024), "max_ot_cells"),  # 16.7 M dense OT cells
             (hostile_hungarian_body(256, 1024), "max_match_cells"),  # 16.7 M similarity pairs
-            (hostile_ot_body(200, 1, 1100), "max_calls_per_rollout"),  # text: call blocks counted
         ]
         for body, limit in cases:
             t0 = time.perf_counter()
@@ -151,6 +150,11 @@ def test_hostile_requests_under_a_memory_ceiling(tmp_path: Path) -> None:
             assert r.status_code == 413, r.text[:300]
             assert error(r)["code"] == "limit_exceeded" and error(r)["details"]["limit"] == limit
             assert time.perf_counter() - t0 < 20
+        # model output over max_calls_per_rollout: the calls beyond it are not matched (malformed, warned)
+        r = svc.post("/v1/score", json=hostile_ot_body(200, 1, 1100), timeout=120)
+        assert r.status_code == 200, r.text[:300]
+        assert r.json()["groups"][0]["rollouts"][0]["malformed_calls"] == 1100 - 1024
+        assert [w["count"] for w in r.json()["warnings"] if w["code"] == "calls_over_limit"] == [1100 - 1024]
         # the same requests at their limits still score, within the ceiling
         ok = hostile_ot_body(250, 4, 1000)  # 1.0 M OT cells
         r = svc.post("/v1/score", json=ok, timeout=120)
