@@ -12,6 +12,7 @@ import pytest
 from turnscore_client import (
     AsyncTurnScoreClient,
     ClientUsageError,
+    ErrorKind,
     Match,
     Operation,
     ToolRLScore,
@@ -49,7 +50,7 @@ def usage_error(fn: Any, *args: Any, **kwargs: Any) -> ClientUsageError:
         fn(*args, **kwargs)
     err = info.value
     assert isinstance(err, TurnScoreError) and isinstance(err, TypeError) and isinstance(err, ValueError)
-    assert err.code == "invalid_argument" and err.kind is None and err.status is None
+    assert err.code == "invalid_argument" and err.kind is ErrorKind.INVALID and err.status is None
     assert "must be" in err.message
     return err
 

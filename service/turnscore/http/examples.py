@@ -105,6 +105,7 @@ OPENRLHF_ANSWER: dict[str, Any] = {
         "turnscore_num_turns": [2.0],
         "turnscore_num_calls": [1.0],
         "turnscore_malformed_calls": [0.0],
+        "turnscore_warnings": [0.0],
         "turnscore_errors": [0.0],
     },
 }
