@@ -81,7 +81,12 @@ def step_arg(step: Any) -> int | None:
     if int(step) < 0:
         raise ClientUsageError(
             f"step must be an integer >= 0, got {int(step)}",
-            details={"path": "step", "argument": "step", "expected": "an integer >= 0 or None", "got": int(step)},
+            details={
+                "path": "step",
+                "argument": "step",
+                "expected": "an integer >= 0 or None",
+                "got": int(step),
+            },
         )
     return int(step)
 
