@@ -343,9 +343,9 @@ def pack_rewards(
     m = _mask2d(mask)
     b, length = m.shape
     padded, lengths = ragged_to_padded(turn_rewards, lengths, rows=b)
-    ro = np.zeros(b) if outcome is None else _to_numpy(outcome).astype(np.float64).reshape(-1)
-    if ro.shape != (b,):
-        raise ValueError(f"outcome must have {b} values, got {ro.shape}")
+    outcome_row = np.zeros(b) if outcome is None else _to_numpy(outcome).astype(np.float64).reshape(-1)
+    if outcome_row.shape != (b,):
+        raise ValueError(f"outcome must have {b} values, got {outcome_row.shape}")
     seg = find_segments(m)
     stats = SegmentStats()
     _check(seg, lengths, on_mismatch, stats)
@@ -353,16 +353,16 @@ def pack_rewards(
     keep = seg.turn < lengths[seg.row]
     out[seg.row[keep], seg.end[keep]] = padded[seg.row[keep], seg.turn[keep]]
     pos, has = _outcome_slot(seg, b)
-    out[np.nonzero(has)[0], pos[has]] += ro[has]
+    out[np.nonzero(has)[0], pos[has]] += outcome_row[has]
     # no free token: merge into the last run's end
-    none = ~has & (seg.counts > 0) & (ro != 0)
+    none = ~has & (seg.counts > 0) & (outcome_row != 0)
     if none.any():
         last = np.cumsum(seg.counts) - 1
         rows_n = np.nonzero(none)[0]
-        out[rows_n, seg.end[last[rows_n]]] += ro[rows_n]
+        out[rows_n, seg.end[last[rows_n]]] += outcome_row[rows_n]
         stats.outcome_merged += int(rows_n.size)
     empty = seg.counts == 0
-    stats.dropped_outcomes += int((empty & (ro != 0)).sum())
+    stats.dropped_outcomes += int((empty & (outcome_row != 0)).sum())
     if _is_torch(mask):
         import torch
 
@@ -390,7 +390,7 @@ def unpack_rewards(x: Any, mask: Any) -> tuple[np.ndarray, np.ndarray, np.ndarra
     turns = np.zeros((b, width), dtype=np.float64)
     turns[seg.row, seg.turn] = xv[seg.row, seg.end]
     pos, has = _outcome_slot(seg, b)
-    ro = np.where(has, xv[np.arange(b), pos], 0.0)
+    outcome_row = np.where(has, xv[np.arange(b), pos], 0.0)
     stats = SegmentStats(rows=b, segments=int(seg.counts.sum()), values=int(seg.counts.sum()))
     stats.outcome_merged = int((~has & (seg.counts > 0)).sum())
     # reward mass the layout does not explain
@@ -400,4 +400,4 @@ def unpack_rewards(x: Any, mask: Any) -> tuple[np.ndarray, np.ndarray, np.ndarra
     stray = np.abs(np.where(read == 0, xv, 0.0)).sum(axis=1) > 0
     stats.dropped_values = int(stray.sum())
     stats.mismatched_rows = np.nonzero(stray)[0].tolist()
-    return turns, seg.counts, ro, stats
+    return turns, seg.counts, outcome_row, stats

@@ -140,16 +140,16 @@ def score_request(body: Mapping[str, Any]) -> pb.ScoreRequest:
             forms = [f for f in _FORMS if r.get(f) is not None]
             if len(forms) > 1:
                 raise _fail(rp, f"expected exactly one of text, messages, turns (got {', '.join(forms)})")
-            ro = group.rollouts.add()
-            _check_keys(r, ro, rp)
+            rollout_msg = group.rollouts.add()
+            _check_keys(r, rollout_msg, rp)
             if r.get("text") is not None:
                 if not isinstance(r["text"], str):
                     raise _fail(f"{rp}.text", "expected a string")
-                ro.text = r["text"]
+                rollout_msg.text = r["text"]
             elif r.get("messages") is not None:
-                ro.messages_json = dumps(r["messages"])
+                rollout_msg.messages_json = dumps(r["messages"])
             elif r.get("turns") is not None:
-                ro.turns_json = dumps(r["turns"])
+                rollout_msg.turns_json = dumps(r["turns"])
     return req
 
 
@@ -173,12 +173,12 @@ def advantages_request(body: Mapping[str, Any]) -> pb.AdvantagesRequest:
                 trs = trs.tolist()
             if not isinstance(trs, list | tuple):
                 raise _fail(f"{rp}.turn_rewards", "expected a list of numbers")
-            ro = group.rollouts.add()
-            _check_keys(r, ro, rp)
-            ro.turn_rewards.extend(_number(x, f"{rp}.turn_rewards[{t}]") for t, x in enumerate(trs))
+            rollout_msg = group.rollouts.add()
+            _check_keys(r, rollout_msg, rp)
+            rollout_msg.turn_rewards.extend(_number(x, f"{rp}.turn_rewards[{t}]") for t, x in enumerate(trs))
             for key in ("outcome_reward", "trajectory_reward"):
                 if r.get(key) is not None:
-                    setattr(ro, key, _number(r[key], f"{rp}.{key}"))
+                    setattr(rollout_msg, key, _number(r[key], f"{rp}.{key}"))
     return req
 
 
