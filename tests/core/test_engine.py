@@ -155,7 +155,10 @@ def test_response_echoes_resolved_config_and_presets_are_listed():
     assert body["config"]["assignment"] == "greedy"
     assert body["config"]["format"]["turn_separator"] == "\n<|im_start|>assistant\n"
     ps = engine.presets()
-    assert set(ps) == {
+    ablations = {n for n in ps if n.startswith("matchtir-ablation-")}
+    assert len(ablations) == 10
+    assert set(ps) - ablations == {
+        "mt-grpo",
         "matchtir-km",
         "matchtir-ot",
         "matchtir-reference-km",

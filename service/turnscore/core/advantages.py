@@ -86,6 +86,16 @@ def turn_returns(
     return out
 
 
+def _position_sets(inp: AdvantageInput, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per flat turn: its position t in its rollout, and one set per (group, t)."""
+    starts = np.cumsum(inp.num_turns) - inp.num_turns
+    pos = np.arange(owner.size) - starts[owner]
+    width = int(inp.num_turns.max()) if inp.num_turns.size else 0
+    key = inp.group[owner] * max(width, 1) + pos
+    uniq, sets = np.unique(key, return_inverse=True)
+    return pos, sets.reshape(-1), int(uniq.size)
+
+
 def compute(inp: AdvantageInput, cfg: ScoringConfig) -> AdvantageOutput:
     """Trajectory advantages A^g, turn returns R^l and turn advantages A^l, and their combination."""
     n = inp.returns.size
@@ -94,15 +104,14 @@ def compute(inp: AdvantageInput, cfg: ScoringConfig) -> AdvantageOutput:
 
     turn_ret = turn_returns(inp.turn_rewards, inp.outcome, inp.num_turns, cfg.gamma)
     owner = np.repeat(np.arange(n), inp.num_turns)
+    if cfg.advantage == "mt-grpo":
+        return _mt_grpo(inp, cfg, trajectory, turn_ret, owner, n_groups)
     if cfg.turn_normalization == "group":
         sets, n_sets = inp.group[owner], n_groups
+    elif cfg.turn_normalization == "trajectory":  # intra-trajectory: the turns of one rollout
+        sets, n_sets = owner, n
     else:
-        starts = np.cumsum(inp.num_turns) - inp.num_turns
-        pos = np.arange(turn_ret.size) - starts[owner]
-        width = int(inp.num_turns.max()) if n else 0
-        key = inp.group[owner] * max(width, 1) + pos
-        uniq, sets = np.unique(key, return_inverse=True)
-        n_sets = uniq.size
+        _, sets, n_sets = _position_sets(inp, owner)
     turn = normalize(turn_ret, sets, n_sets, cfg.std, cfg.singleton, cfg.epsilon)
 
     trajectory_per_turn = trajectory[owner]
@@ -114,4 +123,35 @@ def compute(inp: AdvantageInput, cfg: ScoringConfig) -> AdvantageOutput:
         combined = (trajectory_per_turn + turn) / 2.0
     else:
         combined = trajectory_per_turn + turn
+    return AdvantageOutput(trajectory, turn_ret, turn, combined)
+
+
+def _mt_grpo(
+    inp: AdvantageInput,
+    cfg: ScoringConfig,
+    trajectory: np.ndarray,
+    turn_ret: np.ndarray,
+    owner: np.ndarray,
+    n_groups: int,
+) -> AdvantageOutput:
+    """MT-GRPO (SCORING.md §5): outcome advantage A^O in the group; before the final turn, ``aae`` adds
+    ``turn_advantage_coef`` times the turn-reward advantage (per position), ``cae`` uses the normalized
+    cumulative return C instead; the final turn gets A^O; a one-turn rollout gets A^g."""
+    outcome_adv = normalize(inp.outcome, inp.group, n_groups, cfg.std, cfg.singleton, cfg.epsilon)
+    pos, sets, n_sets = _position_sets(inp, owner)
+    final = pos == inp.num_turns[owner] - 1
+    if cfg.mt_grpo_mode == "aae":
+        turn = normalize(inp.turn_rewards, sets, n_sets, cfg.std, cfg.singleton, cfg.epsilon)
+        before = outcome_adv[owner] + cfg.turn_advantage_coef * turn
+    else:  # cae: C_t = sum_{k=t..T-1} gamma^(k-t) r_k + gamma^(T-t) r^o over turns 1..T-1
+        keep = ~final
+        head = np.maximum(inp.num_turns - 1, 0)
+        cumulative = np.zeros(owner.size)
+        cumulative[keep] = turn_returns(inp.turn_rewards[keep], inp.outcome, head, cfg.gamma)
+        turn = np.zeros(owner.size)
+        turn[keep] = normalize(cumulative[keep], sets[keep], n_sets, cfg.std, cfg.singleton, cfg.epsilon)
+        before = turn
+    combined = np.where(final, outcome_adv[owner], before)
+    single = inp.num_turns[owner] == 1
+    combined[single] = trajectory[owner[single]]
     return AdvantageOutput(trajectory, turn_ret, turn, combined)

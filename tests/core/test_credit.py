@@ -1,0 +1,210 @@
+"""Turn-level credit presets (issue 16): the MatchTIR ablations, intra-trajectory weighting, MT-GRPO.
+
+Expected numbers are computed by hand from each estimator's definition (SCORING.md §5), never by the code
+under test."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from turnscore.core import engine
+from turnscore.core.config import PRESETS
+from turnscore.core.errors import ConfigError
+
+EPS = 1e-6
+
+
+def adv(groups, preset=None, **config):
+    req = {"config": config, "groups": [{"id": k, "rollouts": g} for k, g in enumerate(groups)]}
+    if preset is not None:
+        req["preset"] = preset
+    return engine.advantages(req).body["groups"]
+
+
+def R(turns, outcome=0.0, trajectory=None):
+    row = {"turn_rewards": turns, "outcome_reward": outcome}
+    if trajectory is not None:
+        row["trajectory_reward"] = trajectory
+    return row
+
+
+def znorm(xs, eps=EPS):
+    """(x - mean) / (sample std + eps), written out."""
+    n = len(xs)
+    mean = sum(xs) / n
+    std = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1))
+    return [(x - mean) / (std + eps) for x in xs]
+
+
+ABLATIONS = {
+    "outcome": ("outcome", "trajectory", "position"),
+    "trajectory": ("trajectory", "trajectory", "position"),
+    "trajectory-outcome": ("trajectory+outcome", "trajectory", "position"),
+    "turn": ("turn", "turn", "position"),
+    "turn-outcome-nodual": ("turn+outcome", "turn", "position"),
+    "turn-outcome-dual": ("turn+outcome", "dual", "position"),
+    "adv-trajectory": ("turn+outcome", "trajectory", "position"),
+    "adv-turn": ("turn+outcome", "turn", "position"),
+    "adv-intra": ("turn+outcome", "dual", "trajectory"),
+    "adv-dual": ("turn+outcome", "dual", "position"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ABLATIONS))
+def test_ablation_presets_are_matchtir_km_with_one_change(name):
+    scheme, estimator, norm = ABLATIONS[name]
+    cfg = engine.presets()[f"matchtir-ablation-{name}"]
+    base = engine.presets()["matchtir-km"]
+    assert (cfg["reward_scheme"], cfg["advantage"], cfg["turn_normalization"]) == (scheme, estimator, norm)
+    changed = {k for k in cfg if cfg[k] != base[k]}
+    assert changed <= {"reward_scheme", "advantage", "turn_normalization"}
+
+
+def test_ablation_outcome_uses_only_the_outcome():
+    out = adv([[R([1.0, 0.0], 0.2), R([0.0, 0.0], 0.8), R([0.5, 0.5], 0.5)]], "matchtir-ablation-outcome")
+    want = znorm([0.2, 0.8, 0.5])
+    for r, w in zip(out[0]["rollouts"], want, strict=True):
+        assert r["advantages"] == [pytest.approx(w), pytest.approx(w)]
+
+
+def test_ablation_trajectory_outcome_adds_the_outcome_to_the_trajectory_score():
+    rows = [R([1.0], 0.2, trajectory=0.5), R([0.0], 0.8, trajectory=0.1), R([0.0], 0.0, trajectory=0.3)]
+    out = adv([rows], "matchtir-ablation-trajectory-outcome")
+    want = znorm([0.7, 0.9, 0.3])
+    assert [r["advantages"][0] for r in out[0]["rollouts"]] == pytest.approx(want)
+    only = adv([rows], "matchtir-ablation-trajectory")
+    assert [r["advantages"][0] for r in only[0]["rollouts"]] == pytest.approx(znorm([0.5, 0.1, 0.3]))
+
+
+def test_ablation_turn_only_drops_the_outcome_and_nodual_keeps_it():
+    g = 0.9
+    rows = [R([1.0, 0.0], 1.0), R([0.0, 1.0], 0.0)]
+    turn = adv([rows], "matchtir-ablation-turn")[0]["rollouts"]
+    # R^l without outcome: rollout 0 (1 + 0.9*0, 0), rollout 1 (0.9, 1); two values per position
+    for t, (a, b) in enumerate([(1.0, g), (0.0, 1.0)]):
+        assert turn[0]["advantages"][t] == pytest.approx(znorm([a, b])[0])
+    nodual = adv([rows], "matchtir-ablation-turn-outcome-nodual")[0]["rollouts"]
+    for t, (a, b) in enumerate([(1.0 + g**2, g), (g, 1.0)]):
+        assert nodual[0]["advantages"][t] == pytest.approx(znorm([a, b])[0])
+        assert nodual[1]["advantages"][t] == pytest.approx(znorm([a, b])[1])
+
+
+def test_intra_trajectory_turn_advantages_normalize_within_each_rollout():
+    g = 0.9
+    rows = [R([1.0, 0.0, 0.5], 1.0), R([0.0, 0.0], 0.0), R([0.25], 0.5)]
+    out = adv([rows], "matchtir-ablation-adv-intra")[0]["rollouts"]
+    returns = [1.0 + 0.0 + 0.5 + 1.0, 0.0, 0.25 + 0.5]
+    traj = znorm(returns)
+    # rollout 0: R^l = (1 + g*0 + g^2*0.5 + g^3*1, 0 + g*0.5 + g^2*1, 0.5 + g*1)
+    rl0 = [1.0 + g**2 * 0.5 + g**3, g * 0.5 + g**2, 0.5 + g]
+    for t, a in enumerate(znorm(rl0)):
+        assert out[0]["turn_advantages"][t] == pytest.approx(a)
+        assert out[0]["advantages"][t] == pytest.approx(traj[0] + a)
+    # rollout 1: equal returns -> 0; rollout 2: a set of one turn -> singleton zero
+    assert out[1]["turn_advantages"] == [0.0, 0.0]
+    assert out[1]["advantages"] == pytest.approx([traj[1], traj[1]])
+    assert out[2]["turn_advantages"] == [0.0]
+    assert out[2]["advantages"] == pytest.approx([traj[2]])
+    # the within-rollout turn advantages sum to zero: only the trajectory advantage ranks rollouts
+    assert sum(out[0]["turn_advantages"]) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_dual_ablation_equals_matchtir_km():
+    rows = [R([1.0, 0.0], 0.5), R([0.0, 1.0], 0.0), R([0.5], 1.0)]
+    assert adv([rows], "matchtir-ablation-adv-dual")[0] == adv([rows], "matchtir-km")[0]
+
+
+# ---- MT-GRPO -----------------------------------------------------------------------------------------
+# The reference (SiliangZeng/Multi-Turn-RL-Agent, verifiers/trainers/mt_grpo_env_trainer.py), for a
+# rollout whose tool result comes after the first assistant turn:
+#   A^T = (r_turn - mean) / (torch.std + 1e-4), A^O likewise for r_outcome, both over the group;
+#   aae: tokens before the result get A^O + turn_advantage_coef * A^T, tokens after it A^O;
+#   cae: before: normalize(r_turn + discount_factor * r_outcome), after: A^O.
+REF_EPS = 1e-4
+
+
+def _two_turn_group():
+    # (turn reward of the tool turn, outcome); the final turn's own turn reward is not used by MT-GRPO
+    data = [(1.0, 1.0), (0.5, 0.0), (0.0, 1.0), (0.25, 0.0)]
+    return data, [R([t, 0.3], o) for t, o in data]
+
+
+def test_mt_grpo_aae_two_turns_equals_reference_formulas():
+    data, rows = _two_turn_group()
+    a_t = znorm([t for t, _ in data], REF_EPS)
+    a_o = znorm([o for _, o in data], REF_EPS)
+    out = adv([rows], "mt-grpo")[0]["rollouts"]
+    for i, r in enumerate(out):
+        assert r["advantages"] == [pytest.approx(a_o[i] + a_t[i]), pytest.approx(a_o[i])]
+    coef = adv([rows], "mt-grpo", turn_advantage_coef=0.5)[0]["rollouts"]
+    for i, r in enumerate(coef):
+        assert r["advantages"] == [pytest.approx(a_o[i] + 0.5 * a_t[i]), pytest.approx(a_o[i])]
+
+
+def test_mt_grpo_numbers_written_from_the_reference():
+    # turn rewards (1, .5, 0, .25): mean .4375, sample std sqrt(.546875 / 3) = 0.4269563, so A^T =
+    # (1.31716, 0.14635, -1.02446, -0.43905); outcomes (1, 0, 1, 0): mean .5, std sqrt(1/3), A^O = ±0.86588
+    _, rows = _two_turn_group()
+    out = adv([rows], "mt-grpo")[0]["rollouts"]
+    got = [r["advantages"] for r in out]
+    want = [[2.18303, 0.86588], [-0.71952, -0.86588], [-0.15858, 0.86588], [-1.30493, -0.86588]]
+    for g, w in zip(got, want, strict=True):
+        assert g == pytest.approx(w, abs=1e-5)
+
+
+def test_mt_grpo_cae_two_turns_equals_reference_formulas():
+    data, rows = _two_turn_group()
+    for d in (1.0, 0.5):
+        c = znorm([t + d * o for t, o in data], REF_EPS)
+        a_o = znorm([o for _, o in data], REF_EPS)
+        out = adv([rows], "mt-grpo", mt_grpo_mode="cae", gamma=d)[0]["rollouts"]
+        for i, r in enumerate(out):
+            assert r["advantages"] == [pytest.approx(c[i]), pytest.approx(a_o[i])]
+
+
+def test_mt_grpo_more_turns_normalizes_each_position_and_one_turn_gets_the_trajectory_advantage():
+    rows = [R([1.0, 0.0, 9.0], 1.0), R([0.0, 1.0, 9.0], 0.0), R([0.5], 1.0)]
+    out = adv([rows], "mt-grpo")[0]["rollouts"]
+    a_o = znorm([1.0, 0.0, 1.0], REF_EPS)
+    p0 = znorm([1.0, 0.0, 0.5], REF_EPS)  # position 0: every rollout has it
+    p1 = znorm([0.0, 1.0], REF_EPS)  # position 1: the two three-turn rollouts
+    assert out[0]["advantages"] == pytest.approx([a_o[0] + p0[0], a_o[0] + p1[0], a_o[0]])
+    assert out[1]["advantages"] == pytest.approx([a_o[1] + p0[1], a_o[1] + p1[1], a_o[1]])
+    traj = znorm([1.0 + 0.0 + 9.0 + 1.0, 0.0 + 1.0 + 9.0 + 0.0, 0.5 + 1.0], REF_EPS)
+    assert out[2]["advantages"] == pytest.approx([traj[2]])
+
+
+def test_mt_grpo_cae_three_turns_cumulative_return_before_the_final_turn():
+    g = 0.5
+    rows = [R([1.0, 0.0, 9.0], 1.0), R([0.0, 1.0, 9.0], 0.0)]
+    out = adv([rows], "mt-grpo", mt_grpo_mode="cae", gamma=g)[0]["rollouts"]
+    # C_t = sum_{k=t..T-1} g^(k-t) r_k + g^(T-t) r^o, T = 3 (the final turn's reward excluded)
+    c0 = [1.0 + g * 0.0 + g**2 * 1.0, 0.0 + g * 1.0 + g**2 * 0.0]
+    c1 = [0.0 + g * 1.0, 1.0 + g * 0.0]
+    a_o = znorm([1.0, 0.0], REF_EPS)
+    for i in range(2):
+        want = [znorm(c0, REF_EPS)[i], znorm(c1, REF_EPS)[i], a_o[i]]
+        assert out[i]["advantages"] == pytest.approx(want)
+
+
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({"mt_grpo_mode": "xae"}, "mt_grpo_mode"),
+        ({"turn_advantage_coef": -1}, "turn_advantage_coef"),
+        ({"turn_advantage_coef": "1"}, "turn_advantage_coef"),
+        ({"turn_normalization": "rollout"}, "turn_normalization"),
+    ],
+)
+def test_new_settings_are_validated(config, key):
+    with pytest.raises(ConfigError) as exc:
+        adv([[R([1.0])]], **config)
+    assert exc.value.details["key"] == key
+
+
+def test_existing_presets_keep_their_settings():
+    for name in ("matchtir-km", "matchtir-ot", "turnscore-v1", "toolrl", "grpo-outcome"):
+        cfg = PRESETS[name]
+        assert cfg.advantage in ("dual", "trajectory")
+        assert cfg.turn_normalization == "position"
