@@ -208,3 +208,154 @@ def test_existing_presets_keep_their_settings():
         cfg = PRESETS[name]
         assert cfg.advantage in ("dual", "trajectory")
         assert cfg.turn_normalization == "position"
+
+
+# ---- GiGPO -------------------------------------------------------------------------------------------
+# The reference (verl-agent, gigpo/core_gigpo.py): episode advantage of the summed reward, its mean and
+# std over the group's steps (compute_mean_std_cross_steps), a group of one step having mean 0, std 1;
+# step advantage of the discounted step return in groups of identical anchor observations (a group of one:
+# its own mean, std 1, so 0); mean_norm drops the std; scores = episode + step_advantage_w * step.
+
+
+def S(turns, outcome, states):
+    return {"turn_rewards": turns, "outcome_reward": outcome, "states": states}
+
+
+def test_gigpo_mean_norm_by_hand():
+    g = 0.95
+    rows = [
+        S([1.0, 0.0], 1.0, ["s0", "s1"]),
+        S([0.0, 0.5], 0.0, ["s0", "s1"]),
+        S([0.5, 0.0], 1.0, ["s0", "s2"]),
+    ]
+    out = adv([rows], "gigpo")[0]["rollouts"]
+    # R = sum r_t + r^o: 2, 0.5, 1.5; every rollout has two steps, so the step-weighted mean is 4/3
+    ep = [2.0 - 4 / 3, 0.5 - 4 / 3, 1.5 - 4 / 3]
+    # G_2 = r_2 + r^o, G_1 = r_1 + g * G_2
+    g2 = [0.0 + 1.0, 0.5 + 0.0, 0.0 + 1.0]
+    g1 = [1.0 + g * g2[0], 0.0 + g * g2[1], 0.5 + g * g2[2]]
+    m1 = sum(g1) / 3  # anchor s0: all three first steps
+    m2 = (g2[0] + g2[1]) / 2  # anchor s1: rollouts 0 and 1; s2 alone
+    step = [[g1[0] - m1, g2[0] - m2], [g1[1] - m1, g2[1] - m2], [g1[2] - m1, 0.0]]
+    for i, r in enumerate(out):
+        assert r["trajectory_advantage"] == pytest.approx(ep[i])
+        assert r["turn_advantages"] == pytest.approx(step[i])
+        assert r["advantages"] == pytest.approx([ep[i] + step[i][0], ep[i] + step[i][1]])
+    assert [r["step_group_sizes"] for r in out] == [[3, 2], [3, 2], [3, 1]]
+    half = adv([rows], "gigpo", step_advantage_w=0.5)[0]["rollouts"]
+    assert half[2]["advantages"] == pytest.approx([ep[2] + 0.5 * step[2][0], ep[2]])
+
+
+def test_gigpo_mean_std_norm_and_unequal_lengths_weight_the_episode_by_steps():
+    # reference numbers: steps' episode scores [1, 0, 0] (rollout 0 one step with R 1, rollout 1 two steps
+    # with R 0): mean 1/3, torch.std = sqrt(1/3) = 0.577350 -> 1.154699 and -0.577350
+    rows = [S([0.0], 1.0, ["a"]), S([0.0, 0.0], 0.0, ["a", "b"])]
+    out = adv([rows], "gigpo", gigpo_mode="mean_std_norm")[0]["rollouts"]
+    assert out[0]["trajectory_advantage"] == pytest.approx(1.154699, abs=1e-5)
+    assert out[1]["trajectory_advantage"] == pytest.approx(-0.577350, abs=1e-5)
+    # anchor a: step returns 1 (R 1 at the final step) and 0 + 0.95 * 0: sample std sqrt(0.5)
+    a = znorm([1.0, 0.0])
+    assert out[0]["advantages"] == pytest.approx([1.154699 + a[0]], abs=1e-5)
+    assert out[1]["advantages"] == pytest.approx([-0.577350 + a[1], -0.577350], abs=1e-5)
+
+
+def test_gigpo_episode_of_one_step_is_raw_and_zero_with_singleton_zero():
+    out = adv([[S([0.25], 0.5, None)]], "gigpo")[0]["rollouts"][0]
+    assert out["trajectory_advantage"] == pytest.approx(0.75)
+    assert out["advantages"] == pytest.approx([0.75])
+    zero = adv([[S([0.25], 0.5, None)]], "gigpo", singleton="zero")[0]["rollouts"][0]
+    assert zero["advantages"] == [0.0]
+
+
+def test_gigpo_without_states_shares_only_the_first_turn():
+    rows = [R([1.0, 1.0], 0.0), R([0.0, 1.0], 0.0)]
+    out = adv([rows], "gigpo")[0]["rollouts"]
+    assert [r["step_group_sizes"] for r in out] == [[2, 1], [2, 1]]
+    assert [r["turn_advantages"][1] for r in out] == [0.0, 0.0]
+
+
+def test_gigpo_states_are_any_json_and_compared_canonically():
+    rows = [S([1.0], 0.0, [{"a": 1, "b": [2]}]), S([0.0], 0.0, [{"b": [2], "a": 1}]), S([0.0], 0.0, [[1]])]
+    out = adv([rows], "gigpo")[0]["rollouts"]
+    assert [r["step_group_sizes"] for r in out] == [[2], [2], [1]]
+    assert out[0]["turn_advantages"] == pytest.approx([0.5])
+
+
+@pytest.mark.parametrize("states", [["a"], "a", ["a", "b", "c"]])
+def test_gigpo_states_must_match_the_turn_rewards(states):
+    from turnscore.core.errors import InvalidRequest
+
+    with pytest.raises(InvalidRequest) as exc:
+        adv([[S([1.0, 0.0], 0.0, states)]], "gigpo")
+    assert exc.value.details["path"] == "groups[0].rollouts[0].states"
+
+
+def _gold():
+    return {
+        "calls": [{"name": "f", "arguments": {"x": 1}}, {"name": "g", "arguments": {"y": 2}}],
+        "answer": "ok",
+    }
+
+
+def score(rollouts, **config):
+    req = {"preset": "gigpo", "config": config, "groups": [{"gold": _gold(), "rollouts": rollouts}]}
+    return engine.score(req).body["groups"][0]["rollouts"]
+
+
+def call(name, **args):
+    return {"name": name, "arguments": args}
+
+
+def test_gigpo_score_derives_anchor_states_from_the_previous_turns():
+    same = [{"tool_calls": [call("f", x=1)]}, {"tool_calls": [call("g", y=2)]}, {"answer": "ok"}]
+    other = [{"tool_calls": [call("f", x=1)]}, {"tool_calls": [call("g", y=3)]}, {"answer": "no"}]
+    diverged = [{"tool_calls": [call("f", x=9)]}, {"tool_calls": [call("g", y=2)]}, {"answer": "ok"}]
+    out = score([{"turns": same}, {"turns": other}, {"turns": diverged}])
+    # turn 1: the prompt (3); turn 2: after f(x=1) (2) or f(x=9) (1); turn 3: every prefix differs
+    assert [r["step_group_sizes"] for r in out] == [[3, 2, 1], [3, 2, 1], [3, 1, 1]]
+
+    # a client state replaces the derived one
+    def stated(turns):
+        return {"turns": [dict(t, state=f"s{k}") for k, t in enumerate(turns)]}
+
+    out = score([stated(same), stated(diverged)])
+    assert [r["step_group_sizes"] for r in out] == [[2, 2, 2], [2, 2, 2]]
+    # one state for every turn: one step group of all six turns
+    out = score([{"turns": [dict(t, state="s") for t in ts]} for ts in (same, diverged)])
+    assert [r["step_group_sizes"] for r in out] == [[6, 6, 6], [6, 6, 6]]
+
+
+def test_gigpo_messages_tool_responses_are_part_of_the_state():
+    def rollout(observation):
+        return {
+            "messages": [
+                {"role": "user", "content": "q"},
+                {"role": "assistant", "tool_calls": [{"type": "function", "function": call("f", x=1)}]},
+                {"role": "tool", "content": observation},
+                {"role": "assistant", "content": "<answer>ok</answer>"},
+            ]
+        }
+
+    out = score([rollout("sunny"), rollout("sunny"), rollout("rain")])
+    assert [r["step_group_sizes"] for r in out] == [[3, 2], [3, 2], [3, 1]]
+
+
+def test_gigpo_advantages_with_states_equal_score_with_turn_states():
+    turns = [
+        [{"tool_calls": [call("f", x=1)], "state": 0}, {"answer": "ok", "state": 1}],
+        [{"tool_calls": [call("f", x=2)], "state": 0}, {"answer": "ok", "state": 1}],
+        [{"tool_calls": [call("g", y=2)], "state": 0}, {"answer": "no", "state": 2}],
+    ]
+    scored = score([{"turns": t} for t in turns])
+    rows = [
+        S(r["turn_rewards"], r["outcome_reward"], [t["state"] for t in ts])
+        for r, ts in zip(scored, turns, strict=True)
+    ]
+    again = adv([rows], "gigpo")[0]["rollouts"]
+    for a, b in zip(scored, again, strict=True):
+        for key in ("advantages", "turn_advantages", "trajectory_advantage", "step_group_sizes"):
+            assert a[key] == b[key], key
+
+
+def test_other_presets_write_no_step_group_sizes():
+    assert "step_group_sizes" not in adv([[R([1.0]), R([0.0])]], "matchtir-km")[0]["rollouts"][0]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import gigpo
 from .config import ScoringConfig
 
 # One rollout's rewards as the advantage stage takes them: (group index, per-turn rewards r_t,
@@ -26,6 +27,7 @@ class AdvantageInput:
     group: np.ndarray  # (N,) int
     num_turns: np.ndarray  # (N,) int
     turn_rewards: np.ndarray  # (M,) with M = num_turns.sum()
+    anchor: np.ndarray | None = None  # (M,) step-group id of each turn (GiGPO); None: gigpo.default_anchor
 
 
 @dataclass(slots=True)
@@ -34,6 +36,7 @@ class AdvantageOutput:
     turn_returns: np.ndarray  # (M,) R^l
     turn: np.ndarray  # (M,) A^l
     combined: np.ndarray  # (M,) what goes on the tokens of each turn
+    step_group_sizes: np.ndarray | None = None  # (M,) GiGPO: the size of each turn's step group
 
 
 def normalize(
@@ -106,6 +109,8 @@ def compute(inp: AdvantageInput, cfg: ScoringConfig) -> AdvantageOutput:
     owner = np.repeat(np.arange(n), inp.num_turns)
     if cfg.advantage == "mt-grpo":
         return _mt_grpo(inp, cfg, trajectory, turn_ret, owner, n_groups)
+    if cfg.advantage == "gigpo":
+        return _gigpo(inp, cfg, owner, n_groups)
     if cfg.turn_normalization == "group":
         sets, n_sets = inp.group[owner], n_groups
     elif cfg.turn_normalization == "trajectory":  # intra-trajectory: the turns of one rollout
@@ -155,3 +160,16 @@ def _mt_grpo(
     single = inp.num_turns[owner] == 1
     combined[single] = trajectory[owner[single]]
     return AdvantageOutput(trajectory, turn_ret, turn, combined)
+
+
+def _gigpo(inp: AdvantageInput, cfg: ScoringConfig, owner: np.ndarray, n_groups: int) -> AdvantageOutput:
+    """GiGPO (SCORING.md §5): episode advantage + ``step_advantage_w`` x step advantage in anchor groups."""
+    use_std = cfg.gigpo_mode == "mean_std_norm"
+    episode = gigpo.episode_advantage(
+        inp.returns, inp.group, inp.num_turns, n_groups, use_std, cfg.epsilon, cfg.singleton
+    )
+    values = gigpo.step_returns(inp.turn_rewards, inp.outcome, inp.num_turns, cfg.gamma)
+    anchor = inp.anchor if inp.anchor is not None else gigpo.default_anchor(inp.group, inp.num_turns)
+    step, sizes = gigpo.step_advantage(values, anchor, use_std, cfg.epsilon)
+    combined = episode[owner] + cfg.step_advantage_w * step
+    return AdvantageOutput(episode, values, step, combined, sizes)

@@ -44,7 +44,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "outcome": ("f1", "em", "none"),
     "outcome_placement": ("discounted", "answer_turn"),
     "reward_scheme": ("turn+outcome", "turn", "outcome", "trajectory", "trajectory+outcome"),
-    "advantage": ("dual", "trajectory", "turn", "mt-grpo"),
+    "advantage": ("dual", "trajectory", "turn", "mt-grpo", "gigpo"),
+    "gigpo_mode": ("mean_norm", "mean_std_norm"),
     "mt_grpo_mode": ("aae", "cae"),
     "combine": ("sum", "mean"),
     "std": ("sample", "population", "none"),
@@ -67,6 +68,7 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "toolrl_format_max": (-1e6, 1e6, False),
     "toolrl_format_min": (-1e6, 1e6, False),
     "turn_advantage_coef": (0.0, 1e6, False),
+    "step_advantage_w": (0.0, 1e6, False),
 }
 INT_RANGES: dict[str, tuple[int, int]] = {"ot_max_iter": (1, 10_000)}
 BOOL_KEYS = ("name_case_sensitive", "row_normalize", "toolrl_schedule")
@@ -157,6 +159,8 @@ class ScoringConfig:
     malformed_penalty: float | Schedule | str = 0.0
     mt_grpo_mode: str = "aae"  # advantage mt-grpo: aae (turn advantage added) or cae (cumulative)
     turn_advantage_coef: float = 1.0  # advantage mt-grpo: weight of the turn-reward advantage (aae)
+    gigpo_mode: str = "mean_norm"  # advantage gigpo: mean_norm (no std) or mean_std_norm
+    step_advantage_w: float = 1.0  # advantage gigpo: weight of the step advantage
 
     def penalty_at(self, step: int) -> float:
         p = self.unmatched_penalty
@@ -242,6 +246,9 @@ PRESETS.update(
 )
 # MT-GRPO (Zeng et al.), the public code's defaults: torch.std (sample), 1e-4, discount 1, mode aae.
 PRESETS["mt-grpo"] = ScoringConfig(advantage="mt-grpo", epsilon=1e-4, gamma=1.0)
+# GiGPO (Feng et al.), verl-agent's defaults: mode mean_norm, weight 1, gamma 0.95; an episode group of one
+# turn has mean 0 and std 1 there (singleton raw).
+PRESETS["gigpo"] = ScoringConfig(advantage="gigpo", gamma=0.95, singleton="raw")
 DEFAULT_PRESET = "matchtir-km"
 
 

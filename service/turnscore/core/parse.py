@@ -20,6 +20,15 @@ from .limits import RolloutLimits
 from .tags import Scanner, TagScanner, strip_think
 
 
+def canonical_json(value: Any) -> bytes:
+    """A decoded JSON value as canonical text (sorted keys), for equality of states and prefixes; values
+    orjson cannot write (integers beyond 64 bits) fall back to their ``repr``."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        return repr(value).encode()
+
+
 @dataclass(slots=True)
 class Turn:
     calls: list[Call] = field(default_factory=list)
@@ -29,6 +38,8 @@ class Turn:
     text: str | None = None  # the raw turn text, for format checks (text form only)
     given: int = 0  # structured calls the client gave (what max_calls_per_rollout bounds)
     attempted: bool = False  # its text looks like a call, yet no call block was found
+    state: bytes | None = None  # the anchor state the client sent (turns form), canonical JSON (GiGPO)
+    observation: str | None = None  # what followed the model's part: tool responses (text, messages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +169,7 @@ def parse_text(
     for piece in pieces:
         turn = Turn(text=piece)
         model_text = read_model_text(piece, turn, fmt, notes, path)
+        turn.observation = piece.partition(fmt.turn_end)[2]
         turns.append(turn)
     _last_text_answer(turns, model_text, fmt)
     return turns
@@ -206,7 +218,7 @@ def parse_messages(
     if not isinstance(messages, list):
         raise InvalidRequest(path, "expected a list of chat messages")
     notes = [] if notes is None else notes
-    turns = []
+    turns: list[Turn] = []
     model_text = ""
     for k, msg in enumerate(messages):
         mpath = f"{path}[{k}]"
@@ -217,6 +229,10 @@ def parse_messages(
         if not isinstance(role, str):
             raise InvalidRequest(f"{mpath}.role", "expected a string")
         if role != "assistant":
+            if turns:  # a tool response (or user message) the next turn sees: its anchor state (GiGPO)
+                seen = msg.get("content")
+                part = seen if isinstance(seen, str) else canonical_json(seen).decode()
+                turns[-1].observation = (turns[-1].observation or "") + f"\x00{role}\x00{part}"
             continue
         content = _content_text(msg.get("content"), f"{mpath}.content")
         turn = Turn(text=None)
@@ -255,6 +271,8 @@ def parse_turns(turns_in: Any, path: str, notes: list[Note] | None = None, rel: 
         if ans is not None and not isinstance(ans, str):
             raise InvalidRequest(f"{tpath}.answer", "expected a string or null")
         turn.answer = ans
+        if t.get("state") is not None:
+            turn.state = canonical_json(t["state"])
         turns.append(turn)
     return turns
 
