@@ -359,3 +359,17 @@ def test_gigpo_advantages_with_states_equal_score_with_turn_states():
 
 def test_other_presets_write_no_step_group_sizes():
     assert "step_group_sizes" not in adv([[R([1.0]), R([0.0])]], "matchtir-km")[0]["rollouts"][0]
+
+
+def test_gigpo_text_tool_responses_after_turn_end_are_part_of_the_state():
+    sep, end = "\n<|im_start|>assistant\n", "<|im_end|>"
+
+    def text(observation, thought):
+        first = (
+            f'<think>{thought}</think><tool_call>{{"name": "f", "arguments": {{"x": 1}}}}</tool_call>{end}'
+        )
+        return first + f"\n<tool_response>{observation}</tool_response>" + sep + f"<answer>ok</answer>{end}"
+
+    out = score([{"text": text("sunny", "a")}, {"text": text("sunny", "b")}, {"text": text("rain", "a")}])
+    # the thought differs, the action and the observation do not: one state; another observation: its own
+    assert [r["step_group_sizes"] for r in out] == [[3, 2], [3, 2], [3, 1]]

@@ -140,7 +140,9 @@ def score(
     reward_input = [
         (r.group, rs.turn_rewards, rs.outcome, rs.trajectory) for r, rs in zip(rollouts, scores, strict=True)
     ]
-    anchors = [gigpo.anchor_keys(r.parsed) for r in rollouts] if cfg.advantage == "gigpo" else None
+    anchors = None
+    if cfg.advantage == "gigpo":
+        anchors = [gigpo.anchor_keys(r.parsed, cfg.format.turn_end) for r in rollouts]
     rows, _ = response.advantage_rows(reward_input, cfg, anchors)
     out_groups, malformed = response.score_groups(groups, rollouts, scores, rows, req.explain)
     found = diagnostics.collect(rollouts, cfg)

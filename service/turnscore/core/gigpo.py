@@ -18,9 +18,10 @@ GIVEN = "state"  # key tags: a state the client sent, or one derived from the pr
 DERIVED = "prefix"
 
 
-def anchor_keys(parsed: ParsedRollout) -> list[Hashable]:
+def anchor_keys(parsed: ParsedRollout, turn_end: str) -> list[Hashable]:
     """Per turn: the client's ``state`` when given, else the previous turns (their calls, answers and the
-    tool responses the rollout carries), so rollouts with identical prefixes share the state of turn t."""
+    tool responses the rollout carries: after ``turn_end`` in a text turn, the non-assistant messages after
+    an assistant message), so rollouts with identical prefixes share the state of turn t."""
     out: list[Hashable] = []
     prefix: list[Hashable] = []
     for turn in parsed.turns:
@@ -29,7 +30,8 @@ def anchor_keys(parsed: ParsedRollout) -> list[Hashable]:
         else:
             out.append((DERIVED, tuple(prefix)))
         calls = tuple((c.name, canonical_json(c.arguments)) for c in turn.calls)
-        prefix.append((calls, turn.malformed, turn.answer, turn.observation))
+        seen = turn.text.partition(turn_end)[2] if turn.text is not None else turn.observation
+        prefix.append((calls, turn.malformed, turn.answer, seen))
     return out
 
 

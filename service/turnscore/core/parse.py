@@ -39,7 +39,7 @@ class Turn:
     given: int = 0  # structured calls the client gave (what max_calls_per_rollout bounds)
     attempted: bool = False  # its text looks like a call, yet no call block was found
     state: bytes | None = None  # the anchor state the client sent (turns form), canonical JSON (GiGPO)
-    observation: str | None = None  # what followed the model's part: tool responses (text, messages)
+    observation: str | None = None  # messages form: the tool responses after it (text form: in ``text``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +169,6 @@ def parse_text(
     for piece in pieces:
         turn = Turn(text=piece)
         model_text = read_model_text(piece, turn, fmt, notes, path)
-        turn.observation = piece.partition(fmt.turn_end)[2]
         turns.append(turn)
     _last_text_answer(turns, model_text, fmt)
     return turns
