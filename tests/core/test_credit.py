@@ -373,3 +373,58 @@ def test_gigpo_text_tool_responses_after_turn_end_are_part_of_the_state():
     out = score([{"text": text("sunny", "a")}, {"text": text("sunny", "b")}, {"text": text("rain", "a")}])
     # the thought differs, the action and the observation do not: one state; another observation: its own
     assert [r["step_group_sizes"] for r in out] == [[3, 2], [3, 2], [3, 1]]
+
+
+# ---- an unbiased turn baseline (turn_normalization: loo) ---------------------------------------------
+
+
+def test_loo_turn_advantage_by_hand():
+    g = 0.9
+    rows = [R([1.0, 0.0], 1.0), R([0.0, 0.5], 0.0), R([0.5], 1.0)]
+    out = adv([rows], "turn-loo")[0]["rollouts"]
+    rl = [[1.0 + g**2, g], [0.5 * g, 0.5], [0.5 + g]]  # R^l_{i,t}
+    first = [rl[0][0], rl[1][0], rl[2][0]]
+    for i in range(3):
+        others = [x for j, x in enumerate(first) if j != i]
+        assert out[i]["advantages"][0] == pytest.approx(first[i] - sum(others) / 2)
+    assert out[0]["advantages"][1] == pytest.approx(rl[0][1] - rl[1][1])
+    assert out[2]["turn_advantages"] == pytest.approx([first[2] - (first[0] + first[1]) / 2])
+    alone = adv([[R([0.25, 0.5], 0.0)]], "turn-loo")[0]["rollouts"][0]
+    assert alone["advantages"] == pytest.approx([0.25 + g * 0.5, 0.5])  # no other rollout: baseline 0
+
+
+def test_loo_is_unbiased_where_the_turn_index_baseline_is_not():
+    """A constructed group: at turn 1 the policy answers (stop, prob 1 - p) or calls a tool and answers at
+    turn 2 (continue, prob p). The exact expectation over every group of n rollouts of the turn-1 policy
+    gradient estimate score(a) * A_1 must equal dJ/dp = G(continue) - G(stop), score = d/dp log pi(a)."""
+    import itertools
+
+    p, n = 0.3, 3
+    stop = ([0.0], 0.5)  # (turn rewards, outcome)
+    cont = ([0.5, 0.5], 0.25)
+    g_stop, g_cont = 0.0 + 0.5, 0.5 + 0.5 + 0.25  # gamma 1: reward-to-go at turn 1
+    true_grad = g_cont - g_stop
+
+    def expectation(credit):
+        total = 0.0
+        for acts in itertools.product((0, 1), repeat=n):  # 1 = continue
+            prob = math.prod(p if a else 1 - p for a in acts)
+            score = 1 / p if acts[0] else -1 / (1 - p)
+            total += prob * score * credit(acts)
+        return total
+
+    def loo(acts):
+        rows = [R(*(cont if a else stop)) for a in acts]
+        return adv([rows], "turn-loo", gamma=1.0)[0]["rollouts"][0]["advantages"][0]
+
+    def index_baseline(acts):
+        # per-turn reward (outcome on the final turn) minus its turn index's group mean, summed from turn 1
+        rewards = [[0.5, 0.5 + 0.25] if a else [0.0 + 0.5] for a in acts]
+        means = [
+            sum(r[k] for r in rewards if len(r) > k) / max(1, sum(len(r) > k for r in rewards))
+            for k in range(2)
+        ]
+        return sum(r - means[k] for k, r in enumerate(rewards[0]))
+
+    assert expectation(loo) == pytest.approx(true_grad, abs=1e-12)
+    assert abs(expectation(index_baseline) - true_grad) > 0.1

@@ -160,6 +160,7 @@ def test_response_echoes_resolved_config_and_presets_are_listed():
     assert set(ps) - ablations == {
         "mt-grpo",
         "gigpo",
+        "turn-loo",
         "matchtir-km",
         "matchtir-ot",
         "matchtir-reference-km",

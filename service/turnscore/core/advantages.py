@@ -64,6 +64,17 @@ def normalize(
     return adv
 
 
+def leave_one_out(x: np.ndarray, sets: np.ndarray, n_sets: int) -> np.ndarray:
+    """``x`` minus the mean of the other members of its set (baseline 0 when it is alone): a baseline
+    that never depends on the member's own value (SCORING.md §5, ``turn_normalization: loo``)."""
+    if x.size == 0:
+        return np.zeros(0)
+    count = np.bincount(sets, minlength=n_sets)[sets]
+    total = np.bincount(sets, weights=x, minlength=n_sets)[sets]
+    others = np.divide(total - x, count - 1, out=np.zeros(x.size), where=count > 1)
+    return x - others
+
+
 def turn_returns(
     turn_rewards: np.ndarray, outcome: np.ndarray, num_turns: np.ndarray, gamma: float
 ) -> np.ndarray:
@@ -117,7 +128,10 @@ def compute(inp: AdvantageInput, cfg: ScoringConfig) -> AdvantageOutput:
         sets, n_sets = owner, n
     else:
         _, sets, n_sets = _position_sets(inp, owner)
-    turn = normalize(turn_ret, sets, n_sets, cfg.std, cfg.singleton, cfg.epsilon)
+    if cfg.turn_normalization == "loo":
+        turn = leave_one_out(turn_ret, sets, n_sets)
+    else:
+        turn = normalize(turn_ret, sets, n_sets, cfg.std, cfg.singleton, cfg.epsilon)
 
     trajectory_per_turn = trajectory[owner]
     if cfg.advantage == "trajectory":

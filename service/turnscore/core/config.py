@@ -50,7 +50,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "combine": ("sum", "mean"),
     "std": ("sample", "population", "none"),
     "singleton": ("zero", "raw"),
-    "turn_normalization": ("position", "group", "trajectory"),
+    "turn_normalization": ("position", "group", "trajectory", "loo"),
     "turn_reward": ("mean", "gold_share"),
 }
 # ``malformed_penalty`` may name this instead of a number: the unmatched penalty λ in force at the step.
@@ -249,6 +249,8 @@ PRESETS["mt-grpo"] = ScoringConfig(advantage="mt-grpo", epsilon=1e-4, gamma=1.0)
 # GiGPO (Feng et al.), verl-agent's defaults: mode mean_norm, weight 1, gamma 0.95; an episode group of one
 # turn has mean 0 and std 1 there (singleton raw).
 PRESETS["gigpo"] = ScoringConfig(advantage="gigpo", gamma=0.95, singleton="raw")
+# An unbiased turn baseline (SCORING.md §5): reward-to-go minus the leave-one-out mean at the turn index.
+PRESETS["turn-loo"] = ScoringConfig(advantage="turn", turn_normalization="loo")
 DEFAULT_PRESET = "matchtir-km"
 
 
