@@ -30,7 +30,11 @@ def anchor_keys(parsed: ParsedRollout, turn_end: str) -> list[Hashable]:
         else:
             out.append((DERIVED, tuple(prefix)))
         calls = tuple((c.name, canonical_json(c.arguments)) for c in turn.calls)
-        seen = turn.text.partition(turn_end)[2] if turn.text is not None else turn.observation
+        seen: Hashable = None
+        if turn.text is not None:
+            seen = turn.text.partition(turn_end)[2]
+        elif turn.observation is not None:
+            seen = canonical_json(turn.observation)
         prefix.append((calls, turn.malformed, turn.answer, seen))
     return out
 

@@ -39,7 +39,8 @@ class Turn:
     given: int = 0  # structured calls the client gave (what max_calls_per_rollout bounds)
     attempted: bool = False  # its text looks like a call, yet no call block was found
     state: bytes | None = None  # the anchor state the client sent (turns form), canonical JSON (GiGPO)
-    observation: str | None = None  # messages form: the tool responses after it (text form: in ``text``)
+    # messages form: (role, content) of the messages after it, as sent (text form: after turn_end in ``text``)
+    observation: list[tuple[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,9 +230,10 @@ def parse_messages(
             raise InvalidRequest(f"{mpath}.role", "expected a string")
         if role != "assistant":
             if turns:  # a tool response (or user message) the next turn sees: its anchor state (GiGPO)
-                seen = msg.get("content")
-                part = seen if isinstance(seen, str) else canonical_json(seen).decode()
-                turns[-1].observation = (turns[-1].observation or "") + f"\x00{role}\x00{part}"
+                seen = turns[-1].observation
+                if seen is None:
+                    seen = turns[-1].observation = []
+                seen.append((role, msg.get("content")))  # references, no copy
             continue
         content = _content_text(msg.get("content"), f"{mpath}.content")
         turn = Turn(text=None)
