@@ -33,6 +33,7 @@ PROTO_RENAMED: dict[tuple[str, str], str] = {
     ("Group", "references_json"): "references",
     ("Rollout", "messages_json"): "messages",
     ("Rollout", "turns_json"): "turns",
+    ("RewardRollout", "states_json"): "states",
     ("ScoreResponse", "config_json"): "config",
     ("ScoreResponse", "effective_json"): "effective",
     # A group id is a string (`id`) or any other JSON value (`id_json`): two members of one oneof.
@@ -48,6 +49,7 @@ PROTO_ONLY: dict[tuple[str, str], str] = {
 PROTO_WRAPPERS: dict[str, str] = {
     "GoldRefs": "Group.gold_refs: a oneof member cannot be a repeated field",
     "PresetsRequest": "GET /v1/presets has no body",
+    "StepGroupSizes": "RolloutResult.step_group_sizes: proto3 cannot tell an absent repeated field from []",
     "PresetsResponse": "the whole body, {name: settings}: checked in test_presets_agree",
 }
 # Client dataclass fields named otherwise than on the wire, or no wire field at all.
@@ -194,7 +196,7 @@ CALL = {"name": "get_weather", "arguments": {"city": "Oslo"}}
 TEXT = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>'
 ROLLOUTS: list[dict[str, Any]] = [
     {"text": TEXT},
-    {"turns": [{"tool_calls": [CALL]}, {"answer": "cold"}]},
+    {"turns": [{"tool_calls": [CALL]}, {"answer": "cold", "state": {"seen": "Oslo"}}]},
     {"turns": [{"calls": [{"name": "get_weather", "parameters": {"city": "Oslo"}}]}]},
     {"turns": [{"tool_calls": [{"function": CALL}]}]},
     {"messages": [{"role": "user", "content": "weather?"}, {"role": "assistant", "content": "cold"}]},
@@ -287,6 +289,7 @@ def _score_requests() -> tuple[list[dict[str, Any]], dict[str, Any]]:
         {"preset": "matchtir-km", "config": None, "step": 3, "explain": True, "groups": groups},
         {"preset": "toolrl", "explain": True, "groups": groups[:1]},
         {"config": {"reward_scheme": "trajectory"}, "groups": groups[:1]},
+        {"preset": "gigpo", "groups": groups[:1]},
     ]
     return requests, {compiled.ref: compiled}
 
@@ -296,6 +299,7 @@ def _advantages_requests() -> list[dict[str, Any]]:
     return [
         {"preset": "matchtir-km", "config": None, "step": 0, "groups": [{"id": "a", "rollouts": rollouts}]},
         {"config": {"reward_scheme": "trajectory"}, "groups": [{"id": 1, "rollouts": rollouts * 2}]},
+        {"preset": "gigpo", "groups": [{"id": 2, "rollouts": [{**rollouts[0], "states": ["s", None]}]}]},
     ]
 
 

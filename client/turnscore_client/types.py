@@ -68,6 +68,7 @@ class RolloutScore:
     matches: list[Match] | None = None
     trajectory_reward: float | None = None  # the trajectory reward schemes
     toolrl: ToolRLScore | None = None  # toolrl presets
+    step_group_sizes: list[int] | None = None  # advantage gigpo: each turn's step-group size
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -76,6 +77,7 @@ class RolloutScore:
         ref = d.get("reference")
         traj = d.get("trajectory_reward")
         toolrl = d.get("toolrl")
+        sizes = d.get("step_group_sizes")
         turn_rewards = _floats(d.get("turn_rewards"))
         return cls(
             turn_rewards=turn_rewards,
@@ -91,6 +93,7 @@ class RolloutScore:
             matches=[Match.from_dict(m) for m in matches] if isinstance(matches, list) else None,
             trajectory_reward=None if traj is None else float(traj),
             toolrl=ToolRLScore.from_dict(toolrl) if isinstance(toolrl, Mapping) else None,
+            step_group_sizes=[int(x) for x in sizes] if isinstance(sizes, list) else None,
             raw=dict(d),
         )
 

@@ -155,7 +155,12 @@ def test_response_echoes_resolved_config_and_presets_are_listed():
     assert body["config"]["assignment"] == "greedy"
     assert body["config"]["format"]["turn_separator"] == "\n<|im_start|>assistant\n"
     ps = engine.presets()
-    assert set(ps) == {
+    ablations = {n for n in ps if n.startswith("matchtir-ablation-")}
+    assert len(ablations) == 10
+    assert set(ps) - ablations == {
+        "mt-grpo",
+        "gigpo",
+        "turn-loo",
         "matchtir-km",
         "matchtir-ot",
         "matchtir-reference-km",
@@ -350,6 +355,8 @@ def test_compiled_golds_are_deduplicated_within_a_request():
 )
 def test_advantages_endpoint_reproduces_score(preset, extra):
     """Reported turn/outcome rewards are what the math used: /v1/advantages gives the same advantages."""
+    if engine.presets()[preset]["advantage"] == "gigpo":
+        pytest.skip("anchor states derived from rollout text are not in reward rows (test_credit: states)")
     import random
 
     from turnscore import workload

@@ -33,6 +33,8 @@ _BASES = ("", "service", "service/turnscore", "client")
 _OTHER_PROJECTS = {
     "slime/utils/types.py": "slime's Sample type",
     "Scripts/run.sh": "the MatchTIR reference code's training script",
+    "verifiers/trainers/mt_grpo_env_trainer.py": "MT-GRPO's reference trainer",
+    "gigpo/core_gigpo.py": "GiGPO's reference functions (verl-agent)",
 }
 
 

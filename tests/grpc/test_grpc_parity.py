@@ -95,7 +95,13 @@ def via_grpc_equal(stub: Any, req: dict[str, Any], via_http: dict[str, Any]) -> 
 
 @pytest.mark.parametrize(
     ("preset", "config"),
-    [("matchtir-km", None), ("grpo-outcome", None), ("matchtir-km", {"reward_scheme": "trajectory+outcome"})],
+    [
+        ("matchtir-km", None),
+        ("grpo-outcome", None),
+        ("matchtir-km", {"reward_scheme": "trajectory+outcome"}),
+        ("mt-grpo", {"mt_grpo_mode": "cae"}),
+        ("gigpo", {"gigpo_mode": "mean_std_norm"}),
+    ],
 )
 def test_advantages_same_results(
     both: ServeProcess, stub: Any, preset: str, config: dict[str, Any] | None
@@ -104,12 +110,25 @@ def test_advantages_same_results(
         req = random_advantages_request(seed, preset)
         if config:
             req["config"] = config
+        if preset == "gigpo":  # anchor states: any JSON, null for unknown (zero-turn rollouts: [])
+            for g in req["groups"]:
+                for k, r in enumerate(g["rollouts"]):
+                    r["states"] = [
+                        None if (t + k) % 3 == 2 else {"t": t, "k": k % 2}
+                        for t in range(len(r["turn_rewards"]))
+                    ]
         via_http = http_post(both, "/v1/advantages", req)
         via_grpc = response_dict(stub.Advantages(advantages_request(req), timeout=60))
         assert via_grpc == via_http
         assert via_grpc["groups"][1]["id"] == "g1" and via_grpc["groups"][0]["id"] == 3.5
-        if config:
+        if config and "reward_scheme" in config:
             assert all("trajectory_reward" in r for g in via_grpc["groups"] for r in g["rollouts"])
+        if preset == "gigpo":
+            assert all(
+                len(r["step_group_sizes"]) == r["num_turns"]
+                for g in via_grpc["groups"]
+                for r in g["rollouts"]
+            )
 
 
 def test_presets_same(both: ServeProcess, stub: Any) -> None:

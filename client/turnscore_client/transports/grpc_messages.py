@@ -179,6 +179,8 @@ def advantages_request(body: Mapping[str, Any]) -> pb.AdvantagesRequest:
             for key in ("outcome_reward", "trajectory_reward"):
                 if r.get(key) is not None:
                     setattr(rollout_msg, key, _number(r[key], f"{rp}.{key}"))
+            if r.get("states") is not None:
+                rollout_msg.states_json = dumps(r["states"])
     return req
 
 
@@ -222,6 +224,8 @@ def _rollout(r: Any, explain: bool) -> dict[str, Any]:
         row["toolrl"] = {"format": r.toolrl.format, "correctness": r.toolrl.correctness}
     if explain:
         row["matches"] = [_match(m) for m in r.matches]
+    if r.HasField("step_group_sizes"):
+        row["step_group_sizes"] = list(r.step_group_sizes.sizes)
     return row
 
 

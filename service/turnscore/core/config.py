@@ -44,11 +44,13 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "outcome": ("f1", "em", "none"),
     "outcome_placement": ("discounted", "answer_turn"),
     "reward_scheme": ("turn+outcome", "turn", "outcome", "trajectory", "trajectory+outcome"),
-    "advantage": ("dual", "trajectory", "turn"),
+    "advantage": ("dual", "trajectory", "turn", "mt-grpo", "gigpo"),
+    "gigpo_mode": ("mean_norm", "mean_std_norm"),
+    "mt_grpo_mode": ("aae", "cae"),
     "combine": ("sum", "mean"),
     "std": ("sample", "population", "none"),
     "singleton": ("zero", "raw"),
-    "turn_normalization": ("position", "group"),
+    "turn_normalization": ("position", "group", "trajectory", "loo"),
     "turn_reward": ("mean", "gold_share"),
 }
 # ``malformed_penalty`` may name this instead of a number: the unmatched penalty λ in force at the step.
@@ -65,6 +67,8 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "toolrl_correctness_min": (-1e6, 1e6, False),
     "toolrl_format_max": (-1e6, 1e6, False),
     "toolrl_format_min": (-1e6, 1e6, False),
+    "turn_advantage_coef": (0.0, 1e6, False),
+    "step_advantage_w": (0.0, 1e6, False),
 }
 INT_RANGES: dict[str, tuple[int, int]] = {"ot_max_iter": (1, 10_000)}
 BOOL_KEYS = ("name_case_sensitive", "row_normalize", "toolrl_schedule")
@@ -153,6 +157,10 @@ class ScoringConfig:
     toolrl_schedule: bool = False
     turn_reward: str = "mean"
     malformed_penalty: float | Schedule | str = 0.0
+    mt_grpo_mode: str = "aae"  # advantage mt-grpo: aae (turn advantage added) or cae (cumulative)
+    turn_advantage_coef: float = 1.0  # advantage mt-grpo: weight of the turn-reward advantage (aae)
+    gigpo_mode: str = "mean_norm"  # advantage gigpo: mean_norm (no std) or mean_std_norm
+    step_advantage_w: float = 1.0  # advantage gigpo: weight of the step advantage
 
     def penalty_at(self, step: int) -> float:
         p = self.unmatched_penalty
@@ -220,6 +228,29 @@ PRESETS: dict[str, ScoringConfig] = {
     # Its meaning never changes; an improvement becomes turnscore-v2.
     "turnscore-v1": ScoringConfig(turn_reward="gold_share", malformed_penalty=FOLLOW_UNMATCHED),
 }
+# The MatchTIR paper's ablations (SCORING.md §6): matchtir-km with one reward scheme / estimator changed.
+_ABLATIONS: dict[str, dict[str, Any]] = {
+    "outcome": {"reward_scheme": "outcome", "advantage": "trajectory"},
+    "trajectory": {"reward_scheme": "trajectory", "advantage": "trajectory"},
+    "trajectory-outcome": {"reward_scheme": "trajectory+outcome", "advantage": "trajectory"},
+    "turn": {"reward_scheme": "turn", "advantage": "turn"},
+    "turn-outcome-nodual": {"advantage": "turn"},
+    "turn-outcome-dual": {},
+    "adv-trajectory": {"advantage": "trajectory"},
+    "adv-turn": {"advantage": "turn"},
+    "adv-intra": {"turn_normalization": "trajectory"},
+    "adv-dual": {},
+}
+PRESETS.update(
+    {f"matchtir-ablation-{name}": replace(PRESETS["matchtir-km"], **kw) for name, kw in _ABLATIONS.items()}
+)
+# MT-GRPO (Zeng et al.), the public code's defaults: torch.std (sample), 1e-4, discount 1, mode aae.
+PRESETS["mt-grpo"] = ScoringConfig(advantage="mt-grpo", epsilon=1e-4, gamma=1.0)
+# GiGPO (Feng et al.), verl-agent's defaults: mode mean_norm, weight 1, gamma 0.95; an episode group of one
+# turn has mean 0 and std 1 there (singleton raw).
+PRESETS["gigpo"] = ScoringConfig(advantage="gigpo", gamma=0.95, singleton="raw")
+# An unbiased turn baseline (SCORING.md §5): reward-to-go minus the leave-one-out mean at the turn index.
+PRESETS["turn-loo"] = ScoringConfig(advantage="turn", turn_normalization="loo")
 DEFAULT_PRESET = "matchtir-km"
 
 

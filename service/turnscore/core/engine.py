@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from . import diagnostics, keys, response
+from . import diagnostics, gigpo, keys, response
 from .config import presets_dict
 from .errors import UnknownGoldRef
 from .gold import CompiledGold
@@ -140,7 +140,10 @@ def score(
     reward_input = [
         (r.group, rs.turn_rewards, rs.outcome, rs.trajectory) for r, rs in zip(rollouts, scores, strict=True)
     ]
-    rows, _ = response.advantage_rows(reward_input, cfg)
+    anchors = None
+    if cfg.advantage == "gigpo":
+        anchors = [gigpo.anchor_keys(r.parsed, cfg.format.turn_end) for r in rollouts]
+    rows, _ = response.advantage_rows(reward_input, cfg, anchors)
     out_groups, malformed = response.score_groups(groups, rollouts, scores, rows, req.explain)
     found = diagnostics.collect(rollouts, cfg)
     body = response.body(req, penalty, out_groups, found.warnings)
@@ -161,9 +164,9 @@ def advantages(request: Any, *, limits: Limits | None = None) -> ScoreResult:
     limits = limits or DEFAULT_LIMITS
     t_start = time.perf_counter()
     req = read_request(request, limits, keys.ADVANTAGES_REQUEST)
-    rows = reward_rows(req, limits)
+    rows, states = reward_rows(req, limits)
     t_parse = time.perf_counter()
-    result, t_adv = response.advantage_rows(rows, req.config)
+    result, t_adv = response.advantage_rows(rows, req.config, states)
     out_groups: list[dict[str, Any]] = [{"id": g.get("id"), "rollouts": []} for g in req.groups]
     for (gi, _, _, _), row in zip(rows, result, strict=True):
         out_groups[gi]["rollouts"].append(row)

@@ -20,7 +20,7 @@ SCORE_REQUEST = ("preset", "config", "step", "explain", "groups")
 ADVANTAGES_REQUEST = ("preset", "config", "step", "groups")
 GROUP = ("id", "gold", "references", "gold_ref", "gold_refs", "rollouts")
 ADVANTAGES_GROUP = ("id", "rollouts")
-REWARD_ROW = ("turn_rewards", "outcome_reward", "trajectory_reward")
+REWARD_ROW = ("turn_rewards", "outcome_reward", "trajectory_reward", "states")
 
 GOLD_TRACE = ("calls", "turns", "turn_sizes", "answer", "accepted_values")
 # A gold-data record (tests/data/README.md): the trace under ``gold``, BFCL's accepted values beside it,
@@ -33,7 +33,7 @@ TOOL_CALL = ("name", "arguments", "parameters", "id", "type", "function", "index
 FUNCTION = ("name", "arguments", "parameters")
 
 ROLLOUT = ("text", "messages", "turns")
-TURN = ("tool_calls", "calls", "answer")
+TURN = ("tool_calls", "calls", "answer", "state")
 # The keys an OpenAI / Hugging Face chat message carries (assistant, tool, user and system messages).
 MESSAGE = (
     "role",

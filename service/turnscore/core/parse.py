@@ -20,6 +20,15 @@ from .limits import RolloutLimits
 from .tags import Scanner, TagScanner, strip_think
 
 
+def canonical_json(value: Any) -> bytes:
+    """A decoded JSON value as canonical text (sorted keys), for equality of states and prefixes; values
+    orjson cannot write (integers beyond 64 bits) fall back to their ``repr``."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        return repr(value).encode()
+
+
 @dataclass(slots=True)
 class Turn:
     calls: list[Call] = field(default_factory=list)
@@ -29,6 +38,9 @@ class Turn:
     text: str | None = None  # the raw turn text, for format checks (text form only)
     given: int = 0  # structured calls the client gave (what max_calls_per_rollout bounds)
     attempted: bool = False  # its text looks like a call, yet no call block was found
+    state: bytes | None = None  # the anchor state the client sent (turns form), canonical JSON (GiGPO)
+    # messages form: (role, content) of the messages after it, as sent (text form: after turn_end in ``text``)
+    observation: list[tuple[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +218,7 @@ def parse_messages(
     if not isinstance(messages, list):
         raise InvalidRequest(path, "expected a list of chat messages")
     notes = [] if notes is None else notes
-    turns = []
+    turns: list[Turn] = []
     model_text = ""
     for k, msg in enumerate(messages):
         mpath = f"{path}[{k}]"
@@ -217,6 +229,11 @@ def parse_messages(
         if not isinstance(role, str):
             raise InvalidRequest(f"{mpath}.role", "expected a string")
         if role != "assistant":
+            if turns:  # a tool response (or user message) the next turn sees: its anchor state (GiGPO)
+                seen = turns[-1].observation
+                if seen is None:
+                    seen = turns[-1].observation = []
+                seen.append((role, msg.get("content")))  # references, no copy
             continue
         content = _content_text(msg.get("content"), f"{mpath}.content")
         turn = Turn(text=None)
@@ -255,6 +272,8 @@ def parse_turns(turns_in: Any, path: str, notes: list[Note] | None = None, rel: 
         if ans is not None and not isinstance(ans, str):
             raise InvalidRequest(f"{tpath}.answer", "expected a string or null")
         turn.answer = ans
+        if t.get("state") is not None:
+            turn.state = canonical_json(t["state"])
         turns.append(turn)
     return turns
 

@@ -8,7 +8,7 @@ themselves are read by :mod:`parse`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -20,6 +20,7 @@ from .config import ScoringConfig, resolve
 from .errors import InvalidRequest, LimitExceeded
 from .gold import CompiledGold, compile_gold
 from .limits import Limits
+from .parse import canonical_json
 
 DEFAULT_PRESET = "matchtir-km"
 GOLD_KEYS = ("gold", "references", "gold_ref", "gold_refs")  # a group sends exactly one of them
@@ -188,12 +189,25 @@ def _reward_value(x: Any, path: str) -> float:
     return value
 
 
-def reward_rows(request: Request, limits: Limits) -> list[RewardRow]:
+def _states(value: Any, n: int, path: str, where: tuple[int, int]) -> list[Hashable]:
+    """Per turn the anchor-state key of ``states`` (GiGPO): a value as canonical JSON; null (or no
+    ``states``) is the group's prompt on the first turn and a state of its own on later turns."""
+    if value is not None and (not isinstance(value, list) or len(value) != n):
+        raise InvalidRequest(path, f"expected a list of {n} JSON values (one per turn reward) or null")
+    given = value if value is not None else [None] * n
+    return [
+        ("state", canonical_json(v)) if v is not None else ("prefix", ()) if t == 0 else ("own", *where, t)
+        for t, v in enumerate(given)
+    ]
+
+
+def reward_rows(request: Request, limits: Limits) -> tuple[list[RewardRow], list[list[Hashable]]]:
     """The rollouts of a ``/v1/advantages`` request: ``{turn_rewards, outcome_reward}`` objects, with a
-    ``trajectory_reward`` when the reward scheme uses one."""
+    ``trajectory_reward`` when the reward scheme uses one; and each rollout's anchor-state keys."""
     cfg = request.config
     needs_trajectory = cfg.reward_scheme.startswith("trajectory")
     rows: list[RewardRow] = []
+    states: list[list[Hashable]] = []
     for gi, group in enumerate(request.groups):
         _, raw = read_group(group, gi, limits, keys.ADVANTAGES_GROUP)
         for ri, rollout in enumerate(raw):
@@ -219,4 +233,5 @@ def reward_rows(request: Request, limits: Limits) -> list[RewardRow]:
                     )
                 trajectory = _reward_value(rollout["trajectory_reward"], f"{path}.trajectory_reward")
             rows.append((gi, turn_rewards, outcome, trajectory))
-    return rows
+            states.append(_states(rollout.get("states"), len(turn_rewards), f"{path}.states", (gi, ri)))
+    return rows, states

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
 
 from . import advantages as adv
-from . import toolrl
+from . import gigpo, toolrl
 from .advantages import RewardRow
 from .config import ScoringConfig
 from .request import GroupMeta, Request
@@ -46,8 +47,12 @@ def _scheme(
     return turn_rewards, outcome_in_turns, base + outcome  # trajectory+outcome
 
 
-def advantage_rows(rows: list[RewardRow], cfg: ScoringConfig) -> tuple[list[dict[str, Any]], float]:
-    """The API.md reward/advantage fields of every rollout, and the seconds the advantages took."""
+def advantage_rows(
+    rows: list[RewardRow], cfg: ScoringConfig, anchors: list[list[Hashable]] | None = None
+) -> tuple[list[dict[str, Any]], float]:
+    """The API.md reward/advantage fields of every rollout, and the seconds the advantages took.
+
+    ``anchors``: per rollout, each turn's anchor-state key (``advantage: gigpo``); None: the default."""
     used = [_scheme(turn_rewards, outcome, trajectory, cfg) for _, turn_rewards, outcome, trajectory in rows]
     num_turns = np.fromiter((len(u[0]) for u in used), dtype=np.int64, count=len(used))
     flat = [x for u in used for x in u[0]]
@@ -58,6 +63,8 @@ def advantage_rows(rows: list[RewardRow], cfg: ScoringConfig) -> tuple[list[dict
         num_turns=num_turns,
         turn_rewards=np.array(flat, dtype=float),
     )
+    if cfg.advantage == "gigpo" and anchors is not None:
+        inp.anchor = gigpo.anchor_ids([r[0] for r in rows], anchors)
     t0 = time.perf_counter()
     out = adv.compute(inp, cfg)
     elapsed = time.perf_counter() - t0
@@ -65,6 +72,7 @@ def advantage_rows(rows: list[RewardRow], cfg: ScoringConfig) -> tuple[list[dict
     turn_rewards_used = finite_list(inp.turn_rewards)
     turn_adv = finite_list(out.turn)
     combined = finite_list(out.combined)
+    sizes = None if out.step_group_sizes is None else out.step_group_sizes.tolist()
     result = []
     pos = 0
     for i, (u, (_, _, outcome, trajectory)) in enumerate(zip(used, rows, strict=True)):
@@ -80,6 +88,8 @@ def advantage_rows(rows: list[RewardRow], cfg: ScoringConfig) -> tuple[list[dict
         }
         if trajectory is not None:
             row["trajectory_reward"] = finite(trajectory)
+        if sizes is not None:
+            row["step_group_sizes"] = sizes[pos : pos + n]
         result.append(row)
         pos += n
     return result, elapsed

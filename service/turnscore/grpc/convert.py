@@ -113,6 +113,9 @@ def advantages_doc(req: pb.AdvantagesRequest, max_depth: int) -> dict[str, Any]:
                 row["outcome_reward"] = r.outcome_reward
             if r.HasField("trajectory_reward"):
                 row["trajectory_reward"] = r.trajectory_reward
+            if r.states_json:
+                rp = f"groups[{gi}].rollouts[{len(rollouts)}].states"
+                row["states"] = decode_value(r.states_json, rp, max_depth, _ROLLOUT_DEPTH)
             rollouts.append(row)
         groups.append({"id": _id(g, f"groups[{gi}]", max_depth), "rollouts": rollouts})
     doc["groups"] = groups
@@ -136,6 +139,7 @@ _ROLLOUT_KEYS = frozenset(
         "trajectory_reward",
         "toolrl",
         "matches",
+        "step_group_sizes",
     }
 )
 _GROUP_KEYS = frozenset({"id", "gold_ref", "gold_refs", "rollouts"})
@@ -189,6 +193,9 @@ def _rollout(r: dict[str, Any]) -> pb.RolloutResult:
         out.toolrl.correctness = r["toolrl"]["correctness"]
     if r.get("matches"):
         out.matches.extend(_match(m) for m in r["matches"])
+    if r.get("step_group_sizes") is not None:
+        out.step_group_sizes.SetInParent()
+        out.step_group_sizes.sizes.extend(r["step_group_sizes"])
     return out
 
 

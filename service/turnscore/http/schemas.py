@@ -94,6 +94,10 @@ class Turn(BaseModel):
     tool_calls: list[ToolCall] | None = None
     calls: list[ToolCall] | None = Field(None, description="Alias of `tool_calls`.")
     answer: str | None = None
+    state: Any = Field(
+        None,
+        description="GiGPO anchor state before this turn (any JSON value; null: derived from the prefix).",
+    )
 
 
 class Rollout(BaseModel):
@@ -158,6 +162,9 @@ class RolloutScore(BaseModel):
     trajectory_reward: float | None = None
     toolrl: ToolRLScore | None = Field(None, description="The two ToolRL terms (toolrl presets).")
     matches: list[Match] | None = None
+    step_group_sizes: list[int] | None = Field(
+        None, description="`advantage: gigpo`: the size of each turn's step group (anchor state)."
+    )
 
 
 class GroupScore(BaseModel):
@@ -207,6 +214,9 @@ class RewardRollout(BaseModel):
     turn_rewards: list[float]
     outcome_reward: float | None = 0.0
     trajectory_reward: float | None = Field(None, description="Required with the trajectory reward schemes.")
+    states: list[Any] | None = Field(
+        None, description="GiGPO anchor state of each turn (any JSON values, one per turn reward)."
+    )
 
 
 class RewardGroup(BaseModel):
