@@ -138,9 +138,23 @@ def test_v1_path_matches_service_score(service_url: str, backend: str) -> None:
     assert nested.offsets().diff().tolist() == lengths.tolist()
 
 
-def test_registry_estimator_on_dataproto_with_padding_and_preset(service_url: str) -> None:
-    """verl's compute_advantage -> registry -> turnscore, reference preset (answer_turn, mean, raw)."""
-    preset = "matchtir-reference-km"
+# gigpo: verl's token layout carries no anchor states, so over /v1/advantages only the first turns share a
+# step group (docs/verl.md); these rollouts' later turns all have distinct prefixes, so /v1/score's derived
+# states give the same groups and the two agree
+@pytest.mark.parametrize(
+    "preset",
+    [
+        "matchtir-reference-km",  # answer_turn, mean, raw
+        "turnscore-v1",
+        "mt-grpo",
+        "turn-loo",
+        "gigpo",
+        "matchtir-ablation-adv-intra",
+        "matchtir-ablation-turn-outcome-nodual",
+    ],
+)
+def test_registry_estimator_on_dataproto_with_padding_and_preset(service_url: str, preset: str) -> None:
+    """verl's compute_advantage -> registry -> turnscore with the preset's estimator equals /v1/score."""
     overrides = {"gamma": 0.8}
     rollouts = scored(service_url, preset, overrides)
     rng = np.random.default_rng(seed() + 1)
