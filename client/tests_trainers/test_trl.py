@@ -46,7 +46,10 @@ def _model(tokenizer: Any) -> Qwen2ForCausalLM:
 
 def _dataset(n: int = 2) -> Dataset:
     rows = [
-        {"prompt": f"Question {i}: {rec['question'][:80]}", "gold": json.dumps(api_gold(rec))}
+        {
+            "prompt": f"Question {i}: {(rec.get('question') or rec['id'])[:80]}",
+            "gold": json.dumps(api_gold(rec)),
+        }
         for i, rec in enumerate(multi_call_records(n))
     ]
     return Dataset.from_list(rows)
