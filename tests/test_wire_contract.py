@@ -422,3 +422,13 @@ def test_grpc_client_knows_the_keys_the_core_knows() -> None:
     with pytest.raises(keys.UnknownKey) as core:
         engine.score(body)
     assert info.value.details == core.value.details
+
+
+def test_client_gold_keys_are_the_cores() -> None:
+    """The client cannot import the service: its copies of a group's gold keys must stay the core's."""
+    from turnscore.core.request import GOLD_KEYS
+    from turnscore_client import gold as client_gold
+    from turnscore_client.transports import grpc_messages
+
+    assert grpc_messages._GOLD_KEYS == GOLD_KEYS
+    assert ("gold", *client_gold._REF_KEYS) == GOLD_KEYS

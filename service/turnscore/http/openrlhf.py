@@ -36,6 +36,7 @@ from turnscore.core.errors import (
     UnknownPreset,
 )
 from turnscore.core.gold import compile_gold
+from turnscore.core.request import GOLD_KEYS
 from turnscore.runtime import Runtime
 
 log = logging.getLogger("turnscore.openrlhf")
@@ -49,7 +50,8 @@ EXTRA_LOG_KEYS = (
     "turnscore_warnings",
     "turnscore_errors",
 )
-_REF_KEYS = ("references", "gold_ref", "gold_refs")  # a label with one of these is a group's gold fields
+# a label with one of these is a group's gold fields (the request's gold keys other than a plain `gold`)
+_REF_KEYS = tuple(k for k in GOLD_KEYS if k != "gold")
 
 
 def _label(raw: Any) -> Any:
@@ -70,7 +72,7 @@ def _gold_spec(label: Any, index: int) -> dict[str, Any] | None:
     if not isinstance(label, dict):
         return None
     if any(k in label for k in _REF_KEYS):
-        keys.check(label, ("gold", *_REF_KEYS), f"labels[{index}]")
+        keys.check(label, GOLD_KEYS, f"labels[{index}]")
         return dict(label)
     return {"gold": label}
 
