@@ -1,0 +1,12 @@
+//! turnscore_native: the compiled hot path of turnscore's scoring core.
+//!
+//! The pure-Python core (service/turnscore/core) is the reference; every function here returns exactly
+//! what its Python counterpart returns (tests/native checks parity). `turnscore.core.native` chooses.
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn turnscore_native(_py: Python, m: &PyModule) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
