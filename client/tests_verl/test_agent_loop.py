@@ -22,9 +22,9 @@ from turnscore_client import TurnScoreClient
 from turnscore_client.tokens import find_segments, unpack_rewards
 from turnscore_client.verl.agent_loop import TurnScoreAgentLoopOutput, TurnScoreToolAgentLoop
 from verl.experimental.agent_loop.agent_loop import DictConfigWrap, ToolListWrap
-from verl.trainer.ppo.metric_utils import process_validation_metrics
 from verl.tools.function_tool import FunctionTool
 from verl.tools.schemas import OpenAIFunctionToolSchema
+from verl.trainer.ppo.metric_utils import process_validation_metrics
 from verl.workers.rollout.replica import TokenOutput
 
 from tests.support.workloads import FLIGHT, HOTEL, WEATHER
@@ -206,7 +206,9 @@ async def test_agent_loop_writes_per_turn_rewards(service_url: str) -> None:
     assert set(info) == {"turnscore_return", "turnscore_outcome_reward", "turnscore_num_turns", *summary}
     assert {k: info[k] for k in summary} == {k: pytest.approx(v) for k, v in summary.items()}
     # ... which verl's validation turns into val-aux/<data_source>/turnscore/<field>/mean@N (its own code)
-    metrics = process_validation_metrics(["toolcall"] * 2, ["uid-1"] * 2, {k: [v, v] for k, v in info.items()})
+    metrics = process_validation_metrics(
+        ["toolcall"] * 2, ["uid-1"] * 2, {k: [v, v] for k, v in info.items()}
+    )
     for key, value in summary.items():
         assert metrics["toolcall"][key]["mean@2"] == pytest.approx(value), key
 

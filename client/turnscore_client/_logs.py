@@ -33,5 +33,5 @@ def summary_logs(summary: Summary | Mapping[str, Any] | None) -> dict[str, float
 def merged_logs(summaries: Iterable[Summary | Mapping[str, Any]]) -> dict[str, float]:
     """The logs of several requests' summaries taken together (as if their rollouts were one request:
     counts added, ratios recomputed, means weighted, the returns' std pooled)."""
-    parts = [s.to_dict() if isinstance(s, Summary) else dict(s) for s in summaries]
+    parts: list[Mapping[str, Any]] = [s.to_dict() if isinstance(s, Summary) else dict(s) for s in summaries]
     return summary_logs(merge_summaries(parts)) if parts else {}

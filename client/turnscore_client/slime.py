@@ -19,11 +19,12 @@ too (a group of one), but the group is what makes the turn advantages meaningful
 - Errors: after the client's retries a failure raises (slime's group retry handles it); a sample whose
   label is not a gold trace raises ``ValueError`` naming the sample index.
 - Logs: each sample's ``metadata["turnscore"]["summary"]`` is the ``summary`` of the request that scored
-  it (its group; ``{field: value}``), with ``metadata["turnscore"]["request"]`` naming that request. slime logs only what its rollout function returns as metrics (plus its own sample
-  statistics), so :func:`log_rollout_data` is the ``--custom-rollout-log-function-path`` that adds the
-  step's summary (every distinct request of the step's samples merged into one:
-  counts added, ratios recomputed) to those metrics and lets slime's default logging log them at
-  ``rollout/step``.
+  it (its group; ``{field: value}``), with ``metadata["turnscore"]["request"]`` naming that request. slime
+  logs only what its rollout function returns as metrics (plus its own sample statistics), not sample
+  metadata, so :func:`log_rollout_data` is the ``--custom-rollout-log-function-path`` (slime's documented
+  logging hook) that adds the step's summary as ``turnscore/<field>`` (the distinct requests of the step's
+  samples merged into one: counts added, ratios recomputed) to those metrics and lets slime's default
+  logging log them at ``rollout/step``.
 
 Written against slime's documented interface (``slime/utils/types.py`` ``Sample``: ``prompt``,
 ``response``, ``label``, ``reward``, ``metadata``, ``index``; ``slime/rollout/rm_hub``: custom RM called as

@@ -92,7 +92,11 @@ async def test_log_rollout_data_adds_the_steps_summary(
     # the same rollouts in one request give the same summary
     both = TurnScoreClient(service.url).score(
         [
-            {"id": str(gi), "gold": gold_from_record(rec), "rollouts": [{"text": s.response} for s in samples]}
+            {
+                "id": str(gi),
+                "gold": gold_from_record(rec),
+                "rollouts": [{"text": s.response} for s in samples],
+            }
             for gi, (rec, samples) in enumerate(zip(recs, groups, strict=True))
         ],
         step=2,

@@ -13,8 +13,9 @@ Built only on ``engine.score`` (through :class:`Runtime`), so the numbers are th
   concatenates extra logs per sample and logs their sample-weighted mean as ``train/<key>``): the
   sample's own numbers (``turnscore_*``) and the ``summary`` of the ``/v1/score`` request that scored it,
   one key per field (``turnscore/<field>``, the same value for every sample of that request; normally the
-  whole call, or each group or sample alone when one of them failed). A sample that cannot be scored (bad label, unknown gold_ref, a
-  rollout over a limit, ...) gets 0 and ``turnscore_errors = 1``: never an HTTP error. An unknown key (in
+  whole call, or each group or sample alone when one of them failed). A sample that cannot be scored (bad
+  label, unknown gold_ref, a rollout over a limit, ...) gets 0 (every key) and ``turnscore_errors = 1``:
+  never an HTTP error. An unknown key (in
   the body or in a label: a dataset typo that would otherwise silently zero every sample) is a 422 whose
   ``details.path`` names it under ``labels[i]``.
 - Request-level settings (``preset``, ``config``, ``step`` in the body or ``?preset=`` in the URL) that are
