@@ -75,7 +75,7 @@ async def test_group_rm_scores_one_group_in_one_request(
 
 
 async def test_log_rollout_data_adds_the_steps_summary(
-    service: RealService, monkeypatch: pytest.MonkeyPatch
+    service: RealService, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """slime's --custom-rollout-log-function-path: the step's requests (one per group under --group-rm)
     merged into one summary, added to the rollout metrics slime logs; False lets slime's logging run."""
@@ -108,6 +108,10 @@ async def test_log_rollout_data_adds_the_steps_summary(
     trimmed: dict[str, Any] = {}
     assert log_rollout_data(2, args, flat[:-1], trimmed, 1.5) is False
     assert trimmed == expected
+    # a rollout function that returned no metrics: nothing to add to, said once, slime's logging still runs
+    with caplog.at_level("WARNING", logger="turnscore_client.slime"):
+        assert log_rollout_data(3, args, flat, None, 1.5) is False
+    assert "rollout 3: the rollout function returned no metrics dict" in caplog.text
 
 
 async def test_group_rm_single_sample_and_env_url(
