@@ -55,6 +55,20 @@ def _expected(service: RealService, rec: dict[str, Any], responses: list[str]) -
     return TurnScoreClient(service.url).score([group]).returns[0]
 
 
+def _expected_summary(service: RealService, rec: dict[str, Any], response: str) -> dict[str, Any]:
+    """``turnscore/<field>`` of the service's summary for the one-sample request OpenRLHF sent."""
+    group = {"id": "x", "gold": api_gold(rec), "rollouts": [{"text": response}]}
+    summary = TurnScoreClient(service.url).score([group]).summary
+    assert summary is not None and summary.rollouts == 1
+    fields = summary.to_dict()
+    assert len(fields) == 19
+    return {f"turnscore/{k}": [pytest.approx(v, abs=1e-9)] for k, v in fields.items()}
+
+
+def _summary_logs(out: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in out["extra_logs"].items() if k.startswith("turnscore/")}
+
+
 def _cases() -> list[tuple[dict[str, Any], str, str]]:
     out = []
     for rec in multi_call_records(3):
@@ -84,6 +98,9 @@ def test_remote_url_http_with_retry_after_503(
         assert exp_good > exp_bad
         assert out_good["extra_logs"]["turnscore_errors"] == [0]
         assert out_good["extra_logs"]["turnscore_num_calls"] == [sum(len(t) for t in rec["gold"]["turns"])]
+        # the summary of the request (OpenRLHF sends one sample per request) under turnscore/<field>
+        for out, response in ((out_good, good), (out_bad, bad)):
+            assert _summary_logs(out) == _expected_summary(service, rec, response)
     # the first POST got the injected 503, OpenRLHF's own retry loop sent it again and it went through
     posts = [status for path, status in proxy.log if path == "/v1/openrlhf"]
     assert posts[:2] == [503, 200] and posts.count(503) == 1 and len(posts) == 7
@@ -93,6 +110,9 @@ def test_unscorable_label_gets_zero_not_an_error(proxy: FaultProxy, tokenizer: A
     executor = SingleTurnAgentExecutor(remote_rm_url=proxy.url + "/v1/openrlhf")
     out = _run(executor, tokenizer, chat_prompt("q"), "this is not a gold trace", qwen_response([[]]))
     assert out["reward"] == [0.0] and out["extra_logs"]["turnscore_errors"] == [1]
+    # an unscored sample keeps every key (OpenRLHF concatenates them per sample), at 0
+    logs = _summary_logs(out)
+    assert len(logs) == 19 and set(map(tuple, logs.values())) == {(0,)}
 
 
 def test_remote_url_python_file(
@@ -112,6 +132,7 @@ def test_remote_url_python_file(
     out_bad = _run(executor, tokenizer, chat_prompt("q"), json.dumps(api_gold(rec)), bad)
     exp_good, exp_bad = _expected(service, rec, [good, bad])
     assert out_good["reward"] == [pytest.approx(exp_good)] and out_bad["reward"] == [pytest.approx(exp_bad)]
+    assert _summary_logs(out_good) == _expected_summary(service, rec, good)
     posts = [status for path, status in proxy.log if path == "/v1/openrlhf"]
     assert posts == [503, 503, 200, 200]
     # the retries were the client's (OpenRLHF's file path has no retry loop of its own)

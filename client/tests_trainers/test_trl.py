@@ -131,15 +131,41 @@ def test_calculate_rewards_path(service: RealService, tokenizer: Any, tmp_path: 
     if kind == "sync":
         # one request for the whole call (2 prompts x 4 completions), grouped by prompt
         assert reward.client.stats.requests == 1
-    # the per-call statistics went to TRL's metric log
-    (mean_calls,) = trainer._pending_metrics["turnscore/num_calls"]
-    assert mean_calls == pytest.approx(sum(r.num_calls for r in _scored(service).rollouts) / (2 * G))
+    # the request's summary went to TRL's metric log (log_metric), one value per field for this call
+    summary = _scored(service).summary
+    assert summary is not None and summary.rollouts == 2 * G and summary.calls
+    for field, value in summary.to_dict().items():
+        assert trainer._pending_metrics[f"turnscore/{field}"] == [pytest.approx(value)], field
+
+
+class RecordingClient(TurnScoreClient):
+    """The real client, keeping what every ``score`` call sent (to ask the service again)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sent: list[tuple[list[dict[str, Any]], dict[str, Any]]] = []
+
+    def score(self, groups: Any, **kwargs: Any) -> ScoreResponse:  # type: ignore[override]
+        self.sent.append((json.loads(json.dumps(list(groups))), dict(kwargs)))
+        return super().score(groups, **kwargs)
 
 
 def test_grpo_train_step_calls_the_service(service: RealService, tokenizer: Any, tmp_path: Any) -> None:
-    reward = TurnScoreReward(base_url=service.url, gold_column="gold")
+    client = RecordingClient(service.url)
+    reward = TurnScoreReward(client, gold_column="gold")
     trainer = _trainer(tmp_path, tokenizer, reward)
     trainer.train()
     assert reward.client.stats.requests >= 1 and reward.client.stats.attempts == reward.client.stats.requests
     logged = {k for entry in trainer.state.log_history for k in entry}
     assert any(k.startswith("rewards/turnscore") for k in logged), logged
+    # the step's log holds the summary of the request the reward function sent, field by field (TRL
+    # averages log_metric values over a logging step: one request here)
+    (step_log,) = [entry for entry in trainer.state.log_history if "turnscore/calls" in entry]
+    ((groups, kwargs),) = client.sent
+    summary = TurnScoreClient(service.url).score(groups, **kwargs).summary
+    assert summary is not None and summary.rollouts == G
+    expected = {f"turnscore/{k}": v for k, v in summary.to_dict().items()}
+    assert len(expected) == 19
+    assert {k: step_log[k] for k in expected} == {
+        k: pytest.approx(v, rel=1e-6, abs=1e-6) for k, v in expected.items()
+    }

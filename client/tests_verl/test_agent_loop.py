@@ -24,6 +24,7 @@ from turnscore_client.verl.agent_loop import TurnScoreAgentLoopOutput, TurnScore
 from verl.experimental.agent_loop.agent_loop import DictConfigWrap, ToolListWrap
 from verl.tools.function_tool import FunctionTool
 from verl.tools.schemas import OpenAIFunctionToolSchema
+from verl.trainer.ppo.metric_utils import process_validation_metrics
 from verl.workers.rollout.replica import TokenOutput
 
 from tests.support.workloads import FLIGHT, HOTEL, WEATHER
@@ -192,13 +193,24 @@ async def test_agent_loop_writes_per_turn_rewards(service_url: str) -> None:
     assert mask[seg.end[-1] + 1 :].sum() == 0
 
     with TurnScoreClient(service_url) as c:
-        expect = (
-            c.score([{"gold": GOLD, "rollouts": [{"messages": EXPECTED_MESSAGES}]}], step=3)
-            .groups[0]
-            .rollouts[0]
-        )
+        res = c.score([{"gold": GOLD, "rollouts": [{"messages": EXPECTED_MESSAGES}]}], step=3)
+    expect = res.groups[0].rollouts[0]
     assert expect.num_turns == 3 and expect.num_calls == 3
     assert out.reward_score == pytest.approx(expect.return_)
+
+    # reward_extra_info: the request's summary, field by field, beside the rollout's own numbers
+    assert res.summary is not None
+    summary = {f"turnscore/{k}": v for k, v in res.summary.to_dict().items()}
+    assert len(summary) == 19 and summary["turnscore/calls"] == 3 and summary["turnscore/rollouts"] == 1
+    info = out.extra_fields["reward_extra_info"]
+    assert set(info) == {"turnscore_return", "turnscore_outcome_reward", "turnscore_num_turns", *summary}
+    assert {k: info[k] for k in summary} == {k: pytest.approx(v) for k, v in summary.items()}
+    # ... which verl's validation turns into val-aux/<data_source>/turnscore/<field>/mean@N (its own code)
+    metrics = process_validation_metrics(
+        ["toolcall"] * 2, ["uid-1"] * 2, {k: [v, v] for k, v in info.items()}
+    )
+    for key, value in summary.items():
+        assert metrics["toolcall"][key]["mean@2"] == pytest.approx(value), key
 
     # the dict verl's v1 worker stores: rm_scores in the turnscore layout
     d = out.as_dict()

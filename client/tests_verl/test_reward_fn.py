@@ -58,10 +58,26 @@ async def test_compute_score_is_the_trajectory_return(service_url: str, backend:
             )
             assert got["score"] == pytest.approx(er.return_, abs=1e-9)
             assert got["turnscore_num_turns"] == er.num_turns
-            assert set(got) == {
+            own = {
                 "score",
                 "turnscore_outcome_reward",
                 "turnscore_turn_reward_sum",
                 "turnscore_num_turns",
                 "turnscore_malformed_calls",
             }
+            # the rest: the summary of the one-rollout request it sent, field by field
+            summary = single_rollout_summary(service_url, g["gold"], decoded_text(msgs))
+            assert set(got) == own | set(summary)
+            assert {k: got[k] for k in summary} == summary
+            assert got["turnscore/calls"] == er.num_calls and got["turnscore/rollouts"] == 1
+
+
+def single_rollout_summary(url: str, gold: Any, text: str) -> dict[str, Any]:
+    """``turnscore/<field>`` of what the service answers for one decoded response scored alone."""
+    fmt = {"turn_separator": "\nassistant\n"}
+    with TurnScoreClient(url) as c:
+        res = c.score([{"gold": gold, "rollouts": [{"text": text}]}], config={"format": fmt})
+    assert res.summary is not None
+    fields = res.summary.to_dict()
+    assert len(fields) == 19
+    return {f"turnscore/{k}": pytest.approx(v, abs=1e-9) for k, v in fields.items()}

@@ -18,6 +18,13 @@ too (a group of one), but the group is what makes the turn advantages meaningful
 - Reward: the trajectory return R_i (a float), slime's GRPO normalizes within the group.
 - Errors: after the client's retries a failure raises (slime's group retry handles it); a sample whose
   label is not a gold trace raises ``ValueError`` naming the sample index.
+- Logs: each sample's ``metadata["turnscore"]["summary"]`` is the ``summary`` of the request that scored
+  it (its group; ``{field: value}``), with ``metadata["turnscore"]["request"]`` naming that request. slime
+  logs only what its rollout function returns as metrics (plus its own sample statistics), not sample
+  metadata, so :func:`log_rollout_data` is the ``--custom-rollout-log-function-path`` (slime's documented
+  logging hook) that adds the step's summary as ``turnscore/<field>`` (the distinct requests of the step's
+  samples merged into one: counts added, ratios recomputed) to those metrics and lets slime's default
+  logging log them at ``rollout/step``.
 
 Written against slime's documented interface (``slime/utils/types.py`` ``Sample``: ``prompt``,
 ``response``, ``label``, ``reward``, ``metadata``, ``index``; ``slime/rollout/rm_hub``: custom RM called as
@@ -27,16 +34,22 @@ Written against slime's documented interface (``slime/utils/types.py`` ``Sample`
 
 from __future__ import annotations
 
+import logging
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from . import settings
 from ._adapters import PerLoopAsyncClient, env_config, env_preset
 from ._client import AsyncTurnScoreClient
 from ._json import fingerprint
+from ._logs import merged_logs
 from .errors import ClientUsageError
 from .gold import group_fields
 
-__all__ = ["group_rm", "score_samples"]
+__all__ = ["group_rm", "log_rollout_data", "score_samples"]
+
+log = logging.getLogger("turnscore_client.slime")
 
 
 def _base_url(args: Any) -> str | None:
@@ -102,6 +115,8 @@ async def score_samples(
         step=_step(args, samples),
     )
     rewards = [0.0] * len(samples)
+    request = uuid.uuid4().hex
+    summary = res.summary.to_dict() if res.summary is not None else None
     for gres, (_, members) in zip(res.groups, by_gold.values(), strict=True):
         for r, i in zip(gres.rollouts, members, strict=True):
             rewards[i] = r.return_
@@ -117,6 +132,8 @@ async def score_samples(
                     "num_calls": r.num_calls,
                     "malformed_calls": r.malformed_calls,
                     "gold_ref": gres.gold_ref,
+                    "request": request,
+                    "summary": dict(summary) if summary is not None else None,
                 }
     return rewards
 
@@ -126,3 +143,34 @@ async def group_rm(args: Any, samples: Any, **kwargs: Any) -> Any:
     if isinstance(samples, list):
         return await score_samples(args, samples)
     return (await score_samples(args, [samples]))[0]
+
+
+def log_rollout_data(
+    rollout_id: int, args: Any, samples: Sequence[Any], rollout_extra_metrics: Any, rollout_time: float
+) -> bool:
+    """slime ``--custom-rollout-log-function-path``: add ``turnscore/<field>`` (the summary of the step's
+    requests merged into one) to the rollout function's metrics and return ``False``, so slime's default
+    logging logs them with its own at ``rollout/step``.
+
+    The requests are found in the samples' ``metadata["turnscore"]`` (each counted once, whole, even if
+    slime trimmed some of its samples). Without a metrics dict to add to (a custom rollout function that
+    returns none) the summary stays in the samples' metadata and a warning says so.
+    """
+    by_request: dict[str, dict[str, Any]] = {}
+    for s in samples:
+        meta = getattr(s, "metadata", None)
+        entry = meta.get("turnscore") if isinstance(meta, dict) else None
+        if isinstance(entry, dict) and isinstance(entry.get("summary"), dict):
+            by_request.setdefault(str(entry.get("request")), entry["summary"])
+    if not by_request:
+        return False
+    logs = merged_logs(by_request.values())
+    if isinstance(rollout_extra_metrics, dict):
+        rollout_extra_metrics.update(logs)
+    else:
+        log.warning(
+            "turnscore: rollout %s: the rollout function returned no metrics dict; the turnscore summary is "
+            "only in the samples' metadata",
+            rollout_id,
+        )
+    return False

@@ -14,9 +14,14 @@ per completion comes back, in order.
 - The gold column holds an API.md gold (``{"calls", "answer", "accepted_values"}``), a per-turn gold
   (``{"turns", "answer"}``) or a gold-data record, as an object or a JSON string (preferred: Arrow turns
   nested objects into structs that add missing keys as null).
-- ``trainer_state.global_step`` is sent as ``step`` (schedules). Per-call stats go to TRL's ``log_metric``
-  (``turnscore/warnings``: warning occurrences per completion); each warning code the service reports is
-  logged once per reward function (logger ``turnscore_client.trl``), so a wrong format shows on step one.
+- ``trainer_state.global_step`` is sent as ``step`` (schedules).
+- Logs: every call passes the request's ``summary`` to TRL's ``log_metric`` (the public hook TRL hands
+  reward functions), one metric per field as ``turnscore/<field>`` (``turnscore/calls``,
+  ``turnscore/call_precision``, ``turnscore/missed_gold``, ...; :mod:`turnscore_client._logs`), plus
+  ``turnscore/warnings`` (warning occurrences per completion). TRL averages each metric over the calls of a
+  logging step and across processes, and logs it with its own metrics (``trainer.state.log_history``,
+  W&B, ...). Each warning code the service reports is logged once per reward function (logger
+  ``turnscore_client.trl``), so a wrong format shows on step one.
 - :class:`AsyncTurnScoreReward` is the ``async`` twin: TRL runs async reward functions concurrently with
   the others on its event loop.
 """
@@ -31,6 +36,7 @@ from typing import Any
 from ._adapters import PerLoopAsyncClient, env_config, env_preset
 from ._client import AsyncTurnScoreClient, TurnScoreClient
 from ._json import fingerprint
+from ._logs import summary_logs
 from .gold import group_fields
 from .types import RolloutScore, ScoreResponse
 
@@ -122,12 +128,9 @@ class _Base:
                 log.warning("turnscore: %s (%d, first at %s): %s", w.code, w.count, w.path, w.message)
         log_metric = kwargs.get("log_metric")
         if callable(log_metric) and where:
-            rs = res.rollouts
-            n = len(rs)
-            log_metric("turnscore/outcome_reward", sum(r.outcome_reward for r in rs) / n)
-            log_metric("turnscore/num_calls", sum(r.num_calls for r in rs) / n)
-            log_metric("turnscore/malformed_calls", sum(r.malformed_calls for r in rs) / n)
-            log_metric("turnscore/warnings", sum(w.count for w in res.warnings) / n)
+            for name, value in summary_logs(res.summary).items():
+                log_metric(name, value)
+            log_metric("turnscore/warnings", sum(w.count for w in res.warnings) / len(res.rollouts))
         return out
 
 

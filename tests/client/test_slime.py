@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from turnscore_client import TurnScoreClient, gold_from_record
 from turnscore_client.errors import ClientUsageError
-from turnscore_client.slime import group_rm
+from turnscore_client.slime import group_rm, log_rollout_data
 
 from tests.support.fake_service import FakeService
 from tests.support.gold import gold_records
@@ -67,6 +67,51 @@ async def test_group_rm_scores_one_group_in_one_request(
     assert len(meta["advantages"]) == len(meta["turn_rewards"]) >= 1 and meta["gold_ref"].startswith(
         "sha256:"
     )
+    # every sample carries the summary of the request (the group), the same request id
+    assert expected.summary is not None and len(expected.summary.to_dict()) == 19
+    for s in samples:
+        assert s.metadata["turnscore"]["summary"] == pytest.approx(expected.summary.to_dict())
+        assert s.metadata["turnscore"]["request"] == meta["request"]
+
+
+async def test_log_rollout_data_adds_the_steps_summary(
+    service: RealService, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """slime's --custom-rollout-log-function-path: the step's requests (one per group under --group-rm)
+    merged into one summary, added to the rollout metrics slime logs; False lets slime's logging run."""
+    monkeypatch.delenv("TURNSCORE_URL", raising=False)
+    recs = [r for r in gold_records(6, min_calls=1) if sum(len(t) for t in r["gold"]["turns"]) >= 2][:2]
+    groups = [_group(rec, gi) for gi, rec in enumerate(recs)]
+    args = Namespace(rm_url=service.url, rollout_id=2)
+    for samples in groups:
+        await group_rm(args, samples)
+    flat = [s for samples in groups for s in samples]
+    assert len({s.metadata["turnscore"]["request"] for s in flat}) == 2
+    metrics: dict[str, Any] = {"rollout/custom": 1.0}  # what the rollout function returned
+    assert log_rollout_data(2, args, flat, metrics, 1.5) is False
+    # the same rollouts in one request give the same summary
+    both = TurnScoreClient(service.url).score(
+        [
+            {
+                "id": str(gi),
+                "gold": gold_from_record(rec),
+                "rollouts": [{"text": s.response} for s in samples],
+            }
+            for gi, (rec, samples) in enumerate(zip(recs, groups, strict=True))
+        ],
+        step=2,
+    )
+    assert both.summary is not None and both.summary.rollouts == len(flat) == 8
+    expected = {f"turnscore/{k}": pytest.approx(v, abs=1e-9) for k, v in both.summary.to_dict().items()}
+    assert metrics == {"rollout/custom": 1.0, **expected}
+    # a sample slime trimmed from a group does not change what its request counts
+    trimmed: dict[str, Any] = {}
+    assert log_rollout_data(2, args, flat[:-1], trimmed, 1.5) is False
+    assert trimmed == expected
+    # a rollout function that returned no metrics: nothing to add to, said once, slime's logging still runs
+    with caplog.at_level("WARNING", logger="turnscore_client.slime"):
+        assert log_rollout_data(3, args, flat, None, 1.5) is False
+    assert "rollout 3: the rollout function returned no metrics dict" in caplog.text
 
 
 async def test_group_rm_single_sample_and_env_url(

@@ -68,9 +68,12 @@ def test_conversational_completions_against_real_service(service: RealService) -
     expected = TurnScoreClient(service.url).score(groups, step=12)
     assert out == pytest.approx([x for g in expected.returns for x in g])
     assert all(out[3 * i] > out[3 * i + 1] for i in range(len(recs)))
-    assert metrics["turnscore/num_calls"] == pytest.approx(
-        sum(r.num_calls for r in expected.rollouts) / len(expected.rollouts)
-    )
+    # the request's summary went to TRL's log_metric, one metric per field
+    summary = expected.summary.to_dict() if expected.summary is not None else {}
+    assert len(summary) == 19 and summary["calls"] == sum(r.num_calls for r in expected.rollouts)
+    assert {k: v for k, v in metrics.items() if k != "turnscore/warnings"} == {
+        f"turnscore/{k}": pytest.approx(v) for k, v in summary.items()
+    }
 
 
 async def test_async_twin_groups_by_prompt_in_one_request(fake: FakeService) -> None:

@@ -200,6 +200,15 @@ def test_openrlhf_shape_and_values(service: ServeProcess) -> None:
     assert out["rewards"][3:] == [0.0, 0.0, 0.0]
     assert out["extra_logs"]["turnscore_errors"] == [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]
     assert out["extra_logs"]["turnscore_malformed_calls"][1] == 1.0
+    # every scored sample carries the summary of the request that scored it (its three samples: one label,
+    # one group), the unscored ones 0 under the same keys
+    summary = service.post(
+        "/v1/score",
+        json={"groups": [{"gold": label_obj, "rollouts": [{"text": t} for t in [*texts, texts[0]]]}]},
+    ).json()["summary"]
+    assert len(summary) == 19 and summary["rollouts"] == 3
+    logs = {k[len("turnscore/") :]: v for k, v in out["extra_logs"].items() if k.startswith("turnscore/")}
+    assert logs == {k: [pytest.approx(v)] * 3 + [0.0] * 3 for k, v in summary.items()}
 
 
 def test_openrlhf_unscorable_never_http_error(service: ServeProcess) -> None:

@@ -33,7 +33,9 @@ from verl.experimental.agent_loop.tool_agent_loop import ToolAgentLoop
 
 from .. import tokens
 from .._client import AsyncTurnScoreClient
+from .._logs import summary_logs
 from ..gold import group_fields
+from ..types import Summary
 from ._clients import ClientCache
 from .settings import Settings
 
@@ -68,18 +70,21 @@ class TurnScoreAgentLoopOutput(AgentLoopOutput):  # type: ignore[misc]
 
 
 def build_output(
-    output: Any, turn_rewards: list[float], outcome: float, ret: float
+    output: Any, turn_rewards: list[float], outcome: float, ret: float, summary: Summary | None = None
 ) -> TurnScoreAgentLoopOutput:
-    """A :class:`TurnScoreAgentLoopOutput` with the fields of ``output`` and the rollout's rewards."""
+    """A :class:`TurnScoreAgentLoopOutput` with the fields of ``output``, the rollout's rewards and the
+    ``summary`` of its request as ``reward_extra_info`` (``turnscore/<field>``)."""
     data = {k: getattr(output, k) for k in output.model_fields_set}
     extra = dict(data.get("extra_fields") or getattr(output, "extra_fields", {}) or {})
     extra[EXTRA_TURN_REWARDS] = [float(x) for x in turn_rewards]
     extra[EXTRA_OUTCOME] = float(outcome)
-    # verl's validation metrics read extra_fields["reward_extra_info"] (fixed keys across rollouts)
+    # verl reads extra_fields["reward_extra_info"] (fixed keys across rollouts): validation metrics
+    # (val-aux/<data_source>/<key>/...), rollout dumps, the DAPO group filter (docs/verl.md, "Logs")
     extra["reward_extra_info"] = {
         "turnscore_return": float(ret),
         "turnscore_outcome_reward": float(outcome),
         "turnscore_num_turns": float(len(turn_rewards)),
+        **summary_logs(summary),
     }
     data["extra_fields"] = extra
     data["reward_score"] = float(ret)
@@ -172,4 +177,4 @@ class TurnScoreToolAgentLoop(ToolAgentLoop):  # type: ignore[misc]
             step=int(step) if isinstance(step, int) and step >= 0 else None,
         )
         r = resp.groups[0].rollouts[0]
-        return build_output(output, r.turn_rewards, r.outcome_reward, r.return_)
+        return build_output(output, r.turn_rewards, r.outcome_reward, r.return_, resp.summary)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._client import AsyncTurnScoreClient
+from .._logs import summary_logs
 from ..gold import group_fields
 from ._clients import ClientCache
 from .settings import Settings
@@ -41,7 +42,9 @@ async def compute_score(
     turn_separator: str = DECODED_QWEN_SEPARATOR,
     **kwargs: Any,
 ) -> dict[str, float]:
-    """Score one decoded response against its gold: ``{"score": R_i, ...}`` (fixed keys, all floats).
+    """Score one decoded response against its gold: ``{"score": R_i, ...}`` (fixed keys, all floats): the
+    rollout's numbers (``turnscore_*``) and the request's ``summary`` (``turnscore/<field>``), which verl's
+    reward loop turns into ``reward_extra_info``.
 
     ``turnscore_*`` keyword arguments (from ``reward_kwargs``) are the settings of
     :class:`turnscore_client.verl.settings.Settings` (url, backend, preset, config, any override).
@@ -67,4 +70,5 @@ async def compute_score(
         "turnscore_turn_reward_sum": float(sum(r.turn_rewards)),
         "turnscore_num_turns": float(r.num_turns),
         "turnscore_malformed_calls": float(r.malformed_calls),
+        **summary_logs(resp.summary),
     }

@@ -10,8 +10,12 @@ Built only on ``engine.score`` (through :class:`Runtime`), so the numbers are th
 - Samples with the same label form one group (the trajectory return ``R_i`` does not depend on the group;
   OpenRLHF normalizes within its own groups). Groups are chunked to respect the request limits.
 - ``rewards[i] = scores[i] = R_i``; ``extra_logs`` holds one number per sample under fixed keys (OpenRLHF
-  concatenates extra logs per sample). A sample that cannot be scored (bad label, unknown gold_ref, a
-  rollout over a limit, ...) gets 0 and ``turnscore_errors = 1``: never an HTTP error. An unknown key (in
+  concatenates extra logs per sample and logs their sample-weighted mean as ``train/<key>``): the
+  sample's own numbers (``turnscore_*``) and the ``summary`` of the ``/v1/score`` request that scored it,
+  one key per field (``turnscore/<field>``, the same value for every sample of that request; normally the
+  whole call, or each group or sample alone when one of them failed). A sample that cannot be scored (bad
+  label, unknown gold_ref, a rollout over a limit, ...) gets 0 (every key) and ``turnscore_errors = 1``:
+  never an HTTP error. An unknown key (in
   the body or in a label: a dataset typo that would otherwise silently zero every sample) is a 422 whose
   ``details.path`` names it under ``labels[i]``.
 - Request-level settings (``preset``, ``config``, ``step`` in the body or ``?preset=`` in the URL) that are
@@ -37,6 +41,7 @@ from turnscore.core.errors import (
 )
 from turnscore.core.gold import compile_gold
 from turnscore.core.request import GOLD_KEYS
+from turnscore.core.summary import SCORE_FIELDS
 from turnscore.runtime import Runtime
 
 log = logging.getLogger("turnscore.openrlhf")
@@ -50,6 +55,8 @@ EXTRA_LOG_KEYS = (
     "turnscore_warnings",
     "turnscore_errors",
 )
+#: the request summary's fields, as ``turnscore/<field>`` (what every trainer adapter logs)
+SUMMARY_LOG_KEYS = tuple(f"turnscore/{name}" for name in SCORE_FIELDS)
 # a label with one of these is a group's gold fields (the request's gold keys other than a plain `gold`)
 _REF_KEYS = tuple(k for k in GOLD_KEYS if k != "gold")
 
@@ -112,11 +119,12 @@ def _response_text(query: Any, prompt: Any) -> str | None:
 
 
 class _Sample:
-    __slots__ = ("error", "index", "row", "warnings")
+    __slots__ = ("error", "index", "row", "summary", "warnings")
 
     def __init__(self, index: int) -> None:
         self.index = index
         self.row: dict[str, Any] | None = None
+        self.summary: dict[str, Any] = {}  # of the /v1/score request that scored it
         self.error: str | None = None
         self.warnings = 0  # warning occurrences in its rollout
 
@@ -193,16 +201,18 @@ async def score_openrlhf(runtime: Runtime, doc: dict[str, Any], preset_param: st
         await _score_batch(runtime, top, chunks[k : k + per_call], deadline)
 
     rewards: list[float] = []
-    logs: dict[str, list[float]] = {key: [] for key in EXTRA_LOG_KEYS}
+    logs: dict[str, list[float]] = {key: [] for key in (*EXTRA_LOG_KEYS, *SUMMARY_LOG_KEYS)}
     errors = 0
     for sample in samples:
         row = sample.row
         if row is None:
             errors += 1
             rewards.append(0.0)
-            for name in EXTRA_LOG_KEYS:
+            for name in logs:
                 logs[name].append(1.0 if name == "turnscore_errors" else 0.0)
             continue
+        for name, field in zip(SUMMARY_LOG_KEYS, SCORE_FIELDS, strict=True):
+            logs[name].append(float(sample.summary.get(field) or 0.0))
         rewards.append(float(row["return"]))
         logs["turnscore_outcome_reward"].append(float(row.get("outcome_reward", 0.0)))
         logs["turnscore_turn_reward_sum"].append(float(sum(row.get("turn_rewards", ()))))
@@ -256,7 +266,9 @@ async def _score_batch(
             await _score_batch(runtime, top, [chunk], deadline)
         return
     per_rollout = iter(getattr(result.stats, "rollout_warnings", None) or ())
+    summary = result.body.get("summary") or {}
     for (_, members), group in zip(chunks, result.body["groups"], strict=True):
         for (sample, _), row in zip(members, group["rollouts"], strict=True):
             sample.row = row
+            sample.summary = summary
             sample.warnings = next(per_rollout, 0)
