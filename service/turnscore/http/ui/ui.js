@@ -120,6 +120,7 @@
 
   function showError(err, context) {
     const box = $("error");
+    if (document.body.dataset.state !== "scoring") document.body.dataset.state = "failed";
     box.replaceChildren(...errorBlock(err, context));
     box.hidden = false;
   }
@@ -182,7 +183,7 @@
     fillSelects(first);
   }
 
-  async function score() {
+  async function score(select) {
     clearError();
     let doc;
     try {
@@ -197,6 +198,7 @@
       return;
     }
     $("score-button").disabled = true;
+    document.body.dataset.state = "scoring";
     setStatus("scoring…");
     const runs = await Promise.all(
       presets.map(async (preset) => {
@@ -210,11 +212,13 @@
     );
     $("score-button").disabled = false;
     state.runs = runs;
-    state.selected = [];
+    state.selected = Array.isArray(select) ? select.slice() : [];
     const failed = runs.filter((r) => r.error);
     setStatus(failed.length ? `${failed.length} of ${runs.length} failed` : `scored with ${presets.join(", ")}`);
     if (failed.length === runs.length) showError(failed[0].error, failed[0].preset);
     render();
+    // what a test (or a person) can wait for: scored (some preset answered) or failed (none did)
+    document.body.dataset.state = failed.length === runs.length ? "failed" : "scored";
   }
 
   // -- results ----------------------------------------------------------------------------------------
@@ -246,10 +250,14 @@
   }
 
   function requestSummary() {
-    const warnings = [];
+    const seen = new Map(); // the same warning from several presets is listed once
     for (const run of state.runs) {
-      for (const w of (run.body && run.body.warnings) || []) warnings.push(el("li", { text: `${run.preset}: ${w.code} ×${w.count} at ${w.path}: ${w.message}` }));
+      for (const w of (run.body && run.body.warnings) || []) {
+        const key = `${w.code} ×${w.count} at ${w.path}: ${w.message}`;
+        seen.set(key, [...(seen.get(key) || []), run.preset]);
+      }
     }
+    const warnings = [...seen].map(([text, presets]) => el("li", { text: `${presets.join(", ")}: ${text}` }));
     return el("section", { class: "card", testid: "request-summary" },
       el("h2", { text: "Whole request" }),
       el("div", { class: "scroll" }, summaryRows(state.runs, (b) => b.summary)),
@@ -360,28 +368,34 @@
     const rewards = rollout.turn_rewards || [];
     const advs = rollout.advantages || [];
     const n = Math.max(rewards.length, advs.length);
-    const top = Math.max(1e-9, ...rewards.map(Math.abs), ...advs.map(Math.abs));
-    const slot = 56, bar = 20, h = 150, mid = h / 2, pad = 34, scale = (mid - 18) / top;
+    const values = [...rewards, ...advs].filter((v) => typeof v === "number");
+    const pos = Math.max(0, ...values), neg = Math.max(0, ...values.map((v) => -v));
+    const top = Math.max(pos, neg, 1e-9);
+    // the zero line at `mid`: room above for the positive bars and their labels, below for the negative
+    // ones, their labels and the turn labels
+    const slot = 64, bar = 24, scale = 64 / top, up = pos * scale, down = neg * scale;
+    const mid = up + 16, h = mid + down + 30, pad = 40;
     const width = pad + n * slot + 8;
     const chart = svg("svg", { width, height: h, viewBox: `0 0 ${width} ${h}`, class: "bars", role: "img",
       "aria-label": "per-turn rewards and advantages" });
     chart.append(svg("line", { x1: pad - 4, x2: width, y1: mid, y2: mid, class: "axis" }));
-    chart.append(svg("text", { x: 2, y: 18, class: "tick" }, document.createTextNode(fmt(top, 2))));
-    chart.append(svg("text", { x: 2, y: h - 8, class: "tick" }, document.createTextNode(fmt(-top, 2))));
+    chart.append(svg("text", { x: 2, y: mid + 4, class: "tick" }, document.createTextNode("0")));
+    if (pos > 0) chart.append(svg("text", { x: 2, y: mid - up + 8, class: "tick" }, document.createTextNode(fmt(pos, 2))));
+    if (neg > 0) chart.append(svg("text", { x: 2, y: mid + down, class: "tick" }, document.createTextNode(fmt(-neg, 2))));
     for (let t = 0; t < n; t++) {
       const x0 = pad + t * slot;
       [[rewards[t], "reward"], [advs[t], "advantage"]].forEach(([v, kind], k) => {
         if (v === undefined || v === null) return;
         const len = Math.abs(v) * scale;
         const y = v >= 0 ? mid - len : mid;
-        const rect = svg("rect", { x: x0 + k * (bar + 2), y, width: bar, height: Math.max(len, 0.5), class: kind,
+        const rect = svg("rect", { x: x0 + k * (bar + 4), y, width: bar, height: Math.max(len, 0.5), class: kind,
           "data-testid": kind === "reward" ? "reward-bar" : "advantage-bar", "data-turn": t, "data-value": v });
         rect.append(svg("title", {}, document.createTextNode(`turn ${t} ${kind} ${v}`)));
         chart.append(rect);
-        chart.append(svg("text", { x: x0 + k * (bar + 2) + bar / 2, y: v >= 0 ? y - 3 : y + len + 11, class: "value" },
+        chart.append(svg("text", { x: x0 + k * (bar + 4) + bar / 2, y: v >= 0 ? y - 3 : y + len + 11, class: "value" },
           document.createTextNode(fmt(v, 2))));
       });
-      chart.append(svg("text", { x: x0 + bar, y: h - 2, class: "turn" }, document.createTextNode(`t${t}`)));
+      chart.append(svg("text", { x: x0 + bar + 2, y: h - 3, class: "turn" }, document.createTextNode(`turn ${t}`)));
     }
     return el("div", { class: "scroll", testid: "turn-bars" }, chart,
       el("p", { class: "legend" }, el("span", { class: "swatch reward" }), " turn reward  ",
@@ -395,7 +409,8 @@
     const doc = await res.json();
     setRequest(doc, ["matchtir-km", "matchtir-reference-km"]);
     setStatus("example loaded: two real gold traces (BFCL parallel, tau2-bench airline)");
-    if (andScore) await score();
+    // rollout 1 of the first group is where greedy and optimal matching differ
+    if (andScore) await score([1]);
   }
 
   async function upload(event) {
@@ -453,7 +468,7 @@
       clearError();
       loadPresets();
     });
-    $("score-button").addEventListener("click", score);
+    $("score-button").addEventListener("click", () => score());
     $("example-button").addEventListener("click", () => loadExample(false));
     $("samples-button").addEventListener("click", listSamples);
     $("request-file").addEventListener("change", upload);
