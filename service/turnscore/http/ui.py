@@ -20,6 +20,8 @@ from starlette.responses import RedirectResponse, Response
 
 from turnscore.runtime import Runtime
 
+from . import schemas
+
 UI_PATH = "/ui"
 SAMPLES_PATH = "/v1/inspect/samples"
 #: request header with which the page's own scoring requests stay out of the sample ring
@@ -91,12 +93,26 @@ def install_ui(app: FastAPI, runtime: Runtime) -> None:
                 "(or TURNSCORE_INSPECT_SAMPLE=N)",
             )
 
-    @app.get(SAMPLES_PATH, tags=["inspect"], summary="The last scored requests this worker kept")
+    errors = schemas.error_responses(401, 404)
+
+    @app.get(
+        SAMPLES_PATH,
+        response_model=schemas.InspectSamples,
+        responses=errors,
+        tags=["inspect"],
+        summary="The last scored requests this worker kept (--inspect-sample N; 404 when off)",
+    )
     async def samples() -> Response:
         require_sampling()
         return Response(orjson.dumps(ring.listing()), media_type="application/json")
 
-    @app.get(SAMPLES_PATH + "/{sample_id}", tags=["inspect"], summary="One kept request with its response")
+    @app.get(
+        SAMPLES_PATH + "/{sample_id}",
+        response_model=schemas.InspectSample,
+        responses=errors,
+        tags=["inspect"],
+        summary="One kept request with its response (404: sampling off, or not in this worker's ring)",
+    )
     async def sample(sample_id: str) -> Response:
         require_sampling()
         found = ring.get(sample_id)
