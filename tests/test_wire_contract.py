@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
-from turnscore.core import engine, keys
+from turnscore.core import engine, keys, summary
 from turnscore.core.gold import compile_gold
 from turnscore.http import schemas
 from turnscore_client import types
@@ -40,10 +40,13 @@ PROTO_RENAMED: dict[tuple[str, str], str] = {
     ("Group", "id_json"): "id",
     ("RewardGroup", "id_json"): "id",
     ("GroupResult", "id_json"): "id",
+    # `explain` is true, false or "matrix": a bool for each of the two (explain_matrix implies explain).
+    ("ScoreRequest", "explain_matrix"): "explain",
 }
 # Proto fields without a JSON counterpart.
 PROTO_ONLY: dict[tuple[str, str], str] = {
     ("ScoreResponse", "explain"): "proto3 cannot tell an absent repeated `matches` from an empty one",
+    ("Matrix", "has_plan"): "proto3 cannot tell an absent repeated `plan` from an empty one",
 }
 # Proto messages that are no level of the JSON document.
 PROTO_WRAPPERS: dict[str, str] = {
@@ -93,7 +96,9 @@ KNOWN_KEYS: list[tuple[tuple[str, ...], type[BaseModel]]] = [
     (keys.OPENRLHF_REQUEST, schemas.OpenRLHFRequest),
 ]
 # Rollout result fields only /v1/score writes (the advantages rows hold no parse or match).
-SCORE_ONLY = {"num_calls", "malformed_calls", "reference", "toolrl", "matches"}
+SCORE_ONLY = {"num_calls", "malformed_calls", "reference", "toolrl", "matches", "matrix"}
+# Summary fields only /v1/score writes (the advantages rows hold no calls and no answers).
+SUMMARY_SCORE_ONLY = set(summary.SCORE_FIELDS) - set(summary.ADVANTAGE_FIELDS)
 
 # -- the levels ----------------------------------------------------------------------------------------------
 
@@ -115,6 +120,10 @@ RESPONSE_LEVELS: list[tuple[str, type[BaseModel], str, type]] = [
     ("toolrl", schemas.ToolRLScore, "ToolRLScore", types.ToolRLScore),
     ("match", schemas.Match, "Match", types.Match),
     ("warning", schemas.ScoreWarning, "ScoreWarning", types.ScoreWarning),
+    ("summary", schemas.Summary, "Summary", types.Summary),
+    ("matrix", schemas.Matrix, "Matrix", types.Matrix),
+    ("matrix call", schemas.MatrixCall, "MatrixCall", types.MatrixCall),
+    ("matrix gold", schemas.MatrixGold, "MatrixGold", types.MatrixGold),
 ]
 # Request levels carried inside `*_json` fields.
 JSON_LEVELS: dict[str, type[BaseModel]] = {
@@ -288,6 +297,7 @@ def _score_requests() -> tuple[list[dict[str, Any]], dict[str, Any]]:
     requests = [
         {"preset": "matchtir-km", "config": None, "step": 3, "explain": True, "groups": groups},
         {"preset": "toolrl", "explain": True, "groups": groups[:1]},
+        {"preset": "matchtir-ot", "explain": "matrix", "groups": groups[:2]},
         {"config": {"reward_scheme": "trajectory"}, "groups": groups[:1]},
         {"preset": "gigpo", "groups": groups[:1]},
     ]
@@ -312,16 +322,24 @@ def _response_keys(bodies: Iterable[dict[str, Any]]) -> dict[str, set[str]]:
 
     for body in bodies:
         note("score response", body)
+        note("summary", body["summary"])
         for w in body["warnings"]:
             note("warning", w)
         for g in body["groups"]:
             note("group result", g)
+            note("summary", g["summary"])
             for r in g["rollouts"]:
                 note("rollout result", r)
                 if "toolrl" in r:
                     note("toolrl", r["toolrl"])
                 for m in r.get("matches") or []:
                     note("match", m)
+                if "matrix" in r:
+                    note("matrix", r["matrix"])
+                    for p in r["matrix"]["predicted"]:
+                        note("matrix call", p)
+                    for gc in r["matrix"]["gold"]:
+                        note("matrix gold", gc)
     return keys
 
 
@@ -362,8 +380,14 @@ def test_engine_writes_the_schema_fields() -> None:
 
     advantaged = _response_keys(engine.advantages(r).body for r in _advantages_requests())
     assert advantaged["score response"] == schema_fields(schemas.ScoreResponse)
-    assert advantaged["group result"] == {"id", "rollouts"}
+    assert advantaged["group result"] == {"id", "rollouts", "summary"}
     assert advantaged["rollout result"] == schema_fields(schemas.RolloutScore) - SCORE_ONLY
+    assert (
+        advantaged["summary"]
+        == set(summary.ADVANTAGE_FIELDS)
+        == schema_fields(schemas.Summary) - SUMMARY_SCORE_ONLY
+    )
+    assert tuple(schemas.Summary.model_fields) == summary.SCORE_FIELDS
 
 
 def test_client_types_read_every_field() -> None:
@@ -375,17 +399,31 @@ def test_client_types_read_every_field() -> None:
         assert parsed.preset == body["preset"] and parsed.config == body["config"]
         assert parsed.effective == body["effective"]
         assert parsed.warnings == [types.ScoreWarning(**w) for w in body["warnings"]] != []
+        assert parsed.summary == types.Summary(**body["summary"])
+        assert parsed.summary.to_dict() == body["summary"]
         for group, g in zip(parsed.groups, body["groups"], strict=True):
             assert group.gold_ref == g.get("gold_ref") and group.gold_refs == g.get("gold_refs")
             assert group.id == g["id"]  # as sent: a string, a number or None
+            assert group.summary == types.Summary(**g["summary"])
             for rollout, r in zip(group.rollouts, g["rollouts"], strict=True):
                 for f in dataclasses.fields(types.RolloutScore):
-                    if f.name not in CLIENT_NOT_WIRE and f.name not in ("toolrl", "matches"):
+                    if f.name not in CLIENT_NOT_WIRE and f.name not in ("toolrl", "matches", "matrix"):
                         assert getattr(rollout, f.name) == r.get(CLIENT_RENAMED.get(f.name, f.name)), f.name
                 toolrl = r.get("toolrl")
                 assert rollout.toolrl == (None if toolrl is None else types.ToolRLScore(**toolrl))
                 if "matches" in r:
                     assert rollout.matches == [types.Match(**m) for m in r["matches"]]
+                matrix = r.get("matrix")
+                assert rollout.matrix == (
+                    None
+                    if matrix is None
+                    else types.Matrix(
+                        predicted=[types.MatrixCall(**p) for p in matrix["predicted"]],
+                        gold=[types.MatrixGold(**gc) for gc in matrix["gold"]],
+                        similarity=matrix["similarity"],
+                        plan=matrix.get("plan"),
+                    )
+                )
 
 
 def test_presets_agree() -> None:

@@ -91,12 +91,15 @@ def step_arg(step: Any) -> int | None:
     return int(step)
 
 
-def explain_arg(explain: Any) -> bool:
+def explain_arg(explain: Any) -> bool | str:
+    """``explain``: a bool, or ``"matrix"`` (matches and each rollout's similarity matrix)."""
     if explain is None:
         return False
     if isinstance(explain, (bool, np.bool_)):
         return bool(explain)
-    raise usage_error("explain", "a bool", explain)
+    if explain == "matrix":
+        return "matrix"
+    raise usage_error("explain", 'a bool or "matrix"', explain)
 
 
 def sequence_arg(value: Any, argument: str, item: type | None = None) -> list[Any]:

@@ -3,6 +3,7 @@ gold memory of the gold_ref protocol, request bodies, and the chunks' answers me
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections import OrderedDict
@@ -74,8 +75,9 @@ def common_fields(preset: Any, config: Any, step: Any, explain: Any) -> dict[str
         body["config"] = config
     if step is not None:
         body["step"] = step
-    if explain_arg(explain):
-        body["explain"] = True
+    explain = explain_arg(explain)
+    if explain:
+        body["explain"] = explain
     return body
 
 
@@ -168,6 +170,66 @@ def merge_warnings(responses: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(merged.values())
 
 
+_SUMMARY_COUNTS = (
+    "calls",
+    "malformed_calls",
+    "gold_calls",
+    "matched_calls",
+    "exact_calls",
+    "redundant_calls",
+    "covered_gold",
+    "missed_gold",
+)
+
+
+def _ratio(num: float, den: float) -> float:
+    return num / den if den else 0.0
+
+
+def merge_summaries(parts: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The ``summary`` of several chunks' rollouts together, from each chunk's: counts added, ratios
+    recomputed from the counts, means weighted by rollouts (``advantage_abs_mean`` by turns: one advantage
+    per turn), the population std of the returns from each part's mean and std."""
+    n = sum(int(p.get("rollouts") or 0) for p in parts)
+    turns = [round(float(p.get("turns_mean") or 0.0) * int(p.get("rollouts") or 0)) for p in parts]
+
+    def weighted(key: str, weights: list[int] | list[float]) -> float:
+        return _ratio(
+            sum(float(p.get(key) or 0.0) * w for p, w in zip(parts, weights, strict=True)), sum(weights)
+        )
+
+    sizes = [int(p.get("rollouts") or 0) for p in parts]
+    out: dict[str, Any] = {"rollouts": n, "turns_mean": _ratio(sum(turns), n)}
+    if all("calls" in p for p in parts):
+        for key in _SUMMARY_COUNTS:
+            out[key] = sum(int(p.get(key) or 0) for p in parts)
+        precision = _ratio(out["matched_calls"], out["calls"])
+        recall = _ratio(out["covered_gold"], out["gold_calls"])
+        answered = sum(
+            round(float(p.get("answer_rate") or 0.0) * k) for p, k in zip(parts, sizes, strict=True)
+        )
+        out.update(
+            call_precision=precision,
+            call_recall=recall,
+            call_f1=_ratio(2 * precision * recall, precision + recall),
+            redundant_ratio=_ratio(out["redundant_calls"], out["calls"]),
+            answer_rate=_ratio(answered, n),
+        )
+    out["outcome_mean"] = weighted("outcome_mean", sizes)
+    mean = weighted("return_mean", sizes)
+    second = _ratio(
+        sum(
+            k * (float(p.get("return_std") or 0.0) ** 2 + float(p.get("return_mean") or 0.0) ** 2)
+            for p, k in zip(parts, sizes, strict=True)
+        ),
+        n,
+    )
+    out["return_mean"] = mean
+    out["return_std"] = math.sqrt(max(second - mean * mean, 0.0))
+    out["advantage_abs_mean"] = weighted("advantage_abs_mean", turns)
+    return out
+
+
 def merge(responses: list[dict[str, Any]]) -> dict[str, Any]:
     if len(responses) == 1:
         return responses[0]
@@ -175,6 +237,11 @@ def merge(responses: list[dict[str, Any]]) -> dict[str, Any]:
     merged["groups"] = [g for r in responses for g in (r.get("groups") or [])]
     if any("warnings" in r for r in responses):
         merged["warnings"] = merge_warnings(responses)
+    summaries = [r.get("summary") for r in responses]
+    if all(isinstance(s, Mapping) for s in summaries):
+        merged["summary"] = merge_summaries([s for s in summaries if isinstance(s, Mapping)])
+    else:
+        merged.pop("summary", None)  # an older service: no summary rather than one of the first chunk
     return merged
 
 

@@ -128,9 +128,10 @@ class TurnScoreClient(BaseClient):
         preset: str | None = None,
         config: Mapping[str, Any] | str | None = None,
         step: int | None = None,
-        explain: bool = False,
+        explain: bool | str = False,
     ) -> ScoreResponse:
-        """``POST /v1/score`` for any number of groups (API.md group dicts); results in request order."""
+        """``POST /v1/score`` for any number of groups (API.md group dicts); results in request order.
+        ``explain=True``: per-call ``matches``; ``"matrix"``: also each rollout's similarity ``matrix``."""
         common = common_fields(preset, config, step, explain)
         chunks = self._chunks(groups, refs=True)
         return merged(self._map(lambda c: self._score_chunk(c, common), chunks))
@@ -267,7 +268,7 @@ class AsyncTurnScoreClient(BaseClient):
         preset: str | None = None,
         config: Mapping[str, Any] | str | None = None,
         step: int | None = None,
-        explain: bool = False,
+        explain: bool | str = False,
     ) -> ScoreResponse:
         common = common_fields(preset, config, step, explain)
         chunks = self._chunks(groups, refs=True)

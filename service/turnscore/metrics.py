@@ -22,6 +22,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from turnscore.core.config import preset_names
 from turnscore.core.diagnostics import CODES as WARNING_CODES
 
 _LATENCY_BUCKETS = (
@@ -43,6 +44,13 @@ _LATENCY_BUCKETS = (
     60.0,
 )
 _BYTES_BUCKETS = tuple(float(1024 * 4**i) for i in range(10))  # 1 KiB .. 256 MiB
+# Returns: a turn-level return is a sum of per-turn rewards in [-penalty, 1] plus an outcome in [0, 1]
+_RETURN_BUCKETS = (-5.0, -2.0, -1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
+_RATIO_BUCKETS = tuple(i / 10 for i in range(11))  # 0, 0.1, ..., 1
+#: The ``preset`` label of the reward metrics for a request that overrides settings in ``config``: label
+#: values stay the known preset names plus this one, whatever requests send.
+CUSTOM_PRESET = "custom"
+_PRESETS = frozenset(preset_names())
 
 REQUEST_DURATION = Histogram(
     "turnscore_request_duration_seconds",
@@ -60,6 +68,30 @@ ROLLOUTS_SCORED = Counter("turnscore_rollouts_scored", "Rollouts scored (score, 
 GROUPS_SCORED = Counter("turnscore_groups_scored", "Groups scored (score, advantages, openrlhf).")
 MALFORMED_CALLS = Counter(
     "turnscore_malformed_calls", "Tool-call blocks in rollouts that could not be parsed."
+)
+CALLS = Counter(
+    "turnscore_calls",
+    "Predicted tool calls of scored rollouts by preset and kind: predicted (parsed, entering matching), "
+    "matched (assigned to a gold call with similarity > 0), exact (similarity 1), redundant (predicted - "
+    "matched), malformed (did not parse).",
+    ["preset", "kind"],
+)
+GOLD_CALLS = Counter(
+    "turnscore_gold_calls",
+    "Gold calls of the references scored against, by preset and kind: total, covered (matched by some call).",
+    ["preset", "kind"],
+)
+ROLLOUT_RETURN = Histogram(
+    "turnscore_rollout_return",
+    "Return R_i of each scored rollout, by preset.",
+    ["preset"],
+    buckets=_RETURN_BUCKETS,
+)
+ROLLOUT_CALL_PRECISION = Histogram(
+    "turnscore_rollout_call_precision",
+    "Call precision (matched / predicted calls) of each scored rollout with at least one call, by preset.",
+    ["preset"],
+    buckets=_RATIO_BUCKETS,
 )
 WARNINGS = Counter(
     "turnscore_warnings",
@@ -136,6 +168,43 @@ def observe_stats(stats: Any) -> None:
         WARNINGS.labels(code if code in WARNING_CODES else "other").inc(count)
     for stage, seconds in (getattr(stats, "stage_seconds", None) or {}).items():
         STAGE_DURATION.labels(stage).observe(max(0.0, float(seconds)))
+    rollouts = getattr(stats, "rollout_stats", None)
+    if rollouts:
+        observe_rewards(preset_label(getattr(stats, "preset", None)), rollouts)
+
+
+def preset_label(preset: str | None) -> str:
+    """A known preset's name; :data:`CUSTOM_PRESET` for anything else (overrides: ``None``)."""
+    return preset if preset in _PRESETS else CUSTOM_PRESET
+
+
+def observe_rewards(preset: str, rollouts: Any) -> None:
+    """Record the tool-use counts and returns of scored rollouts (``core.summary.RolloutStats``)."""
+    predicted = matched = exact = malformed = gold = covered = 0
+    returns = ROLLOUT_RETURN.labels(preset)
+    precision = ROLLOUT_CALL_PRECISION.labels(preset)
+    for r in rollouts:
+        returns.observe(r.ret)
+        malformed += r.malformed
+        calls = r.calls or 0
+        predicted += calls
+        if r.counts is not None:
+            matched += r.counts.matched
+            exact += r.counts.exact
+            gold += r.counts.gold_calls
+            covered += r.counts.covered
+        if calls:
+            precision.observe(r.precision)
+    for kind, value in (
+        ("predicted", predicted),
+        ("matched", matched),
+        ("exact", exact),
+        ("redundant", predicted - matched),
+        ("malformed", malformed),
+    ):
+        CALLS.labels(preset, kind).inc(value)
+    GOLD_CALLS.labels(preset, "total").inc(gold)
+    GOLD_CALLS.labels(preset, "covered").inc(covered)
 
 
 def mark_process_dead(pid: int) -> None:

@@ -28,6 +28,7 @@ GRAFANA_SUBSTITUTIONS = {
     "$__interval": "1m",
     "$__range": "1h",
     "$endpoint": ".*",
+    "$preset": ".*",
 }
 
 
@@ -244,6 +245,56 @@ def test_dashboard_has_the_required_views(dashboard: dict[str, Any]) -> None:
         json.dumps(p.get("datasource"), sort_keys=True) for p in dashboard["panels"] if p.get("type") != "row"
     }
     assert len(datasources) == 1, datasources
+
+
+def _row_panels(dashboard: dict[str, Any], title: str) -> list[dict[str, Any]]:
+    """The panels under the (expanded) row ``title``: those after it, up to the next row."""
+    panels = dashboard["panels"]
+    start = next(i for i, p in enumerate(panels) if p.get("type") == "row" and p.get("title") == title)
+    out = []
+    for p in panels[start + 1 :]:
+        if p.get("type") == "row":
+            break
+        out.append(p)
+    return out
+
+
+def test_rewards_row(dashboard: dict[str, Any], live_samples: Samples) -> None:
+    """The "Rewards" row (issue 15): precision, recall, redundant and malformed ratios as rate ratios, the
+    return distribution; its metrics are in the live /metrics with a `preset` label."""
+    panels = _row_panels(dashboard, "Rewards")
+    exprs = [t["expr"] for p in panels for t in p.get("targets", [])]
+    ratios = set()
+    for e in exprs:
+        node = promql_parser.parse(to_promql(e))
+        if isinstance(node, promql_parser.BinaryExpr) and str(node.op) == "/":
+            (num, num_m, _), (den, den_m, _) = references(e)
+            assert "rate(" in e and num == den, e
+            ratios.add(
+                (num, dict((m[0], m[2]) for m in num_m)["kind"], dict((m[0], m[2]) for m in den_m)["kind"])
+            )
+    assert ratios >= {
+        ("turnscore_calls_total", "matched", "predicted"),  # precision
+        ("turnscore_gold_calls_total", "covered", "total"),  # recall
+        ("turnscore_calls_total", "redundant", "predicted"),
+        ("turnscore_calls_total", "malformed", "predicted|malformed"),
+    }, ratios
+    joined = "\n".join(exprs)
+    assert "histogram_quantile(0.5, sum by (le, preset) (rate(turnscore_rollout_return_bucket" in joined
+    assert any(
+        p["type"] == "heatmap" and "turnscore_rollout_return_bucket" in p["targets"][0]["expr"]
+        for p in panels
+    )
+    names = {name for e in exprs for name, _, _ in references(e)}
+    assert names == {
+        "turnscore_calls_total",
+        "turnscore_gold_calls_total",
+        "turnscore_rollout_return_bucket",
+        "turnscore_rollout_call_precision_bucket",
+    }
+    for name in names:
+        assert live_samples.label_names(name) >= {"preset"}, name
+        assert {labels["preset"] for labels, _ in live_samples.data[name]} == {"matchtir-km"}, name
 
 
 def test_dashboard_file_is_where_grafana_loads_it() -> None:

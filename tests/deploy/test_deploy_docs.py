@@ -77,9 +77,11 @@ def test_api_example_is_what_the_service_answers() -> None:
     body = engine.score(request).body
     assert body["preset"] == shown["preset"] and body["effective"] == shown["effective"]
     assert body["warnings"] == shown["warnings"]
+    assert body["summary"] == shown["summary"]
     assert {k: v for k, v in shown["config"].items() if k != "..."}.items() <= body["config"].items()
     for got, want in zip(body["groups"], shown["groups"], strict=True):
         assert got["id"] == want["id"] and got["gold_ref"] == want["gold_ref"]
+        assert {k: v for k, v in want["summary"].items() if k != "..."}.items() <= got["summary"].items()
         for row, shown_row in zip(got["rollouts"], want["rollouts"], strict=True):
             assert {k: v for k, v in shown_row.items() if k != "..."}.items() <= row.items()
     assert engine.advantages(json.loads(blocks[2])).body["groups"][0]["rollouts"][0]["turn_rewards"] == [

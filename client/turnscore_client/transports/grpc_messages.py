@@ -34,9 +34,12 @@ def _fail(path: str, message: str) -> ValidationError:
     )
 
 
+_RENAMED = {"explain_matrix": "explain"}  # proto fields carrying a JSON key's other value
+
+
 def _known(message: Any) -> tuple[str, ...]:
     """The API.md keys of a message's object: its fields, ``*_json`` ones under their JSON name."""
-    names = (f.name.removesuffix("_json") for f in message.DESCRIPTOR.fields)
+    names = (_RENAMED.get(f.name, f.name.removesuffix("_json")) for f in message.DESCRIPTOR.fields)
     return tuple(dict.fromkeys(names))
 
 
@@ -113,9 +116,12 @@ def score_request(body: Mapping[str, Any]) -> pb.ScoreRequest:
     _set_common_fields(req, body)
     explain = body.get("explain")
     if explain is not None:
-        if not isinstance(explain, bool):
-            raise _fail("explain", "expected true or false")
-        req.explain = explain
+        if explain == "matrix":
+            req.explain = req.explain_matrix = True
+        elif not isinstance(explain, bool):
+            raise _fail("explain", 'expected true, false or "matrix"')
+        else:
+            req.explain = explain
     for group, g, path in _groups(req, body):
         given = [k for k in _GOLD_KEYS if g.get(k) is not None]
         if len(given) > 1:
@@ -207,6 +213,30 @@ def _match(m: Any) -> dict[str, Any]:
     }
 
 
+def _rows(values: Any, m: int, n: int) -> list[list[float]]:
+    flat = list(values)
+    return [flat[i * n : (i + 1) * n] for i in range(m)]
+
+
+def _matrix(x: Any) -> dict[str, Any]:
+    m, n = len(x.predicted), len(x.gold)
+    out: dict[str, Any] = {
+        "predicted": [{"turn": p.turn, "call": p.call, "name": p.name} for p in x.predicted],
+        "gold": [{"name": g.name} for g in x.gold],
+        "similarity": _rows(x.similarity, m, n),
+    }
+    if x.has_plan:
+        out["plan"] = _rows(x.plan, m, n)
+    return out
+
+
+def _summary(s: Any) -> dict[str, Any]:
+    """A ``Summary`` as its JSON object (unset fields, as in an advantages summary, left out)."""
+    return {
+        f.name: getattr(s, f.name) for f in s.DESCRIPTOR.fields if not f.has_presence or s.HasField(f.name)
+    }
+
+
 def _rollout(r: Any, explain: bool) -> dict[str, Any]:
     row: dict[str, Any] = {
         "turn_rewards": list(r.turn_rewards),
@@ -224,6 +254,8 @@ def _rollout(r: Any, explain: bool) -> dict[str, Any]:
         row["toolrl"] = {"format": r.toolrl.format, "correctness": r.toolrl.correctness}
     if explain:
         row["matches"] = [_match(m) for m in r.matches]
+    if r.HasField("matrix"):
+        row["matrix"] = _matrix(r.matrix)
     if r.HasField("step_group_sizes"):
         row["step_group_sizes"] = list(r.step_group_sizes.sizes)
     return row
@@ -242,11 +274,15 @@ def response_dict(resp: pb.ScoreResponse) -> dict[str, Any]:
         if g.gold_refs:
             group["gold_refs"] = list(g.gold_refs)
         group["rollouts"] = [_rollout(r, resp.explain) for r in g.rollouts]
+        if g.HasField("summary"):
+            group["summary"] = _summary(g.summary)
         groups.append(group)
     body["groups"] = groups
     body["warnings"] = [
         {"code": w.code, "path": w.path, "count": w.count, "message": w.message} for w in resp.warnings
     ]
+    if resp.HasField("summary"):
+        body["summary"] = _summary(resp.summary)
     return body
 
 

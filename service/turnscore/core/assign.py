@@ -18,11 +18,13 @@ Entry = tuple[int, int, float]  # (predicted index, gold index, similarity > 0)
 
 @dataclass(slots=True)
 class Assignment:
-    """Per predicted call: reward, matched gold index (-1 = none) and the similarity of that pair."""
+    """Per predicted call: reward, matched gold index (-1 = none) and the similarity of that pair; for OT
+    also the transport plan Z (m x n) the rewards came from."""
 
     rewards: np.ndarray
     gold: np.ndarray
     similarity: np.ndarray
+    plan: np.ndarray | None = None
 
 
 def dense(entries: list[Entry], m: int, n: int) -> np.ndarray:
@@ -114,4 +116,4 @@ def ot_assignment(s: np.ndarray, plan: np.ndarray, row_normalize: bool) -> Assig
         rewards = rewards * m
     gold = plan.argmax(axis=1).astype(np.int64)
     sim = s[np.arange(m), gold]
-    return Assignment(rewards, gold, sim)
+    return Assignment(rewards, gold, sim, plan)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from . import diagnostics, gigpo, keys, response
+from . import diagnostics, gigpo, keys, matrix, response, summary
 from .config import presets_dict
 from .errors import UnknownGoldRef
 from .gold import CompiledGold
@@ -29,7 +29,7 @@ from .request import (
     ref_list,
     reward_rows,
 )
-from .rewards import Rollout, score_rollouts
+from .rewards import Rollout, RolloutScore, score_rollouts
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -51,6 +51,8 @@ class ScoreStats:
     stage_seconds: dict[str, float] = field(default_factory=dict)  # parse, match, advantage
     warnings: dict[str, int] = field(default_factory=dict)  # occurrences per warning code
     rollout_warnings: list[int] = field(default_factory=list)  # occurrences per rollout, request order
+    preset: str | None = None  # the preset's name; None when config overrides it (or /v1/advantages)
+    rollout_stats: list[summary.RolloutStats] = field(default_factory=list)  # per response rollout (score)
 
 
 class ScoreResult(NamedTuple):
@@ -144,9 +146,12 @@ def score(
     if cfg.advantage == "gigpo":
         anchors = [gigpo.anchor_keys(r.parsed, cfg.format.turn_end) for r in rollouts]
     rows, _ = response.advantage_rows(reward_input, cfg, anchors)
-    out_groups, malformed = response.score_groups(groups, rollouts, scores, rows, req.explain)
+    out_groups, malformed, rollout_stats = response.score_groups(groups, rollouts, scores, rows, req.explain)
+    if req.matrix:
+        _add_matrices(rollouts, scores, rows, cfg, limits)
     found = diagnostics.collect(rollouts, cfg)
     body = response.body(req, penalty, out_groups, found.warnings)
+    summary.add_summaries(body, [r.group for r in rollouts], rollout_stats)
     t_end = time.perf_counter()
     stats = ScoreStats(
         groups=len(groups),
@@ -155,8 +160,29 @@ def score(
         stage_seconds={"parse": t_parse - t_start, "match": t_match - t_parse, "advantage": t_end - t_match},
         warnings=found.totals,
         rollout_warnings=found.per_rollout,
+        preset=_metric_preset(req),
+        rollout_stats=rollout_stats,
     )
     return ScoreResult(body, compiled, stats)
+
+
+def _add_matrices(
+    rollouts: list[Rollout], scores: list[RolloutScore], rows: list[dict[str, Any]], cfg: Any, limits: Limits
+) -> None:
+    """``explain: "matrix"``: each row's ``matrix`` (a duplicate rollout's is built once)."""
+    matrix.check_cells(rollouts, scores, limits)
+    built: dict[int, dict[str, Any]] = {}
+    for rollout, score, row in zip(rollouts, scores, rows, strict=True):
+        m = built.get(id(rollout))
+        if m is None:
+            m = built[id(rollout)] = matrix.rollout_matrix(rollout, score, cfg)
+        row["matrix"] = m
+
+
+def _metric_preset(req: Request) -> str | None:
+    """The preset a request scored with, as a metrics label: its name, or None when ``config`` overrides
+    settings (the name of an unknown preset never gets here: it is a 422)."""
+    return None if req.overrides else req.preset
 
 
 def advantages(request: Any, *, limits: Limits | None = None) -> ScoreResult:
@@ -171,6 +197,7 @@ def advantages(request: Any, *, limits: Limits | None = None) -> ScoreResult:
     for (gi, _, _, _), row in zip(rows, result, strict=True):
         out_groups[gi]["rollouts"].append(row)
     body = response.body(req, req.config.penalty_at(req.step), out_groups)
+    summary.add_summaries(body, [r[0] for r in rows], [summary.row_stats(row) for row in result], calls=False)
     stats = ScoreStats(
         len(req.groups), len(rows), 0, {"parse": t_parse - t_start, "match": 0.0, "advantage": t_adv}
     )

@@ -23,6 +23,7 @@ from .limits import Limits
 from .parse import canonical_json
 
 DEFAULT_PRESET = "matchtir-km"
+EXPLAIN_MATRIX = "matrix"  # the one string value of ``explain``
 GOLD_KEYS = ("gold", "references", "gold_ref", "gold_refs")  # a group sends exactly one of them
 MAX_ABS_REWARD = 1e9  # largest |reward| accepted by /v1/advantages
 
@@ -36,6 +37,8 @@ class Request:
     step: int
     explain: bool
     groups: list[Any]  # still raw: each is read by :func:`read_group`
+    matrix: bool = False  # ``explain: "matrix"``: also each rollout's similarity matrix (and OT plan)
+    overrides: bool = False  # ``config`` overrides some setting of the preset (metrics label it "custom")
 
 
 class GroupMeta(NamedTuple):
@@ -63,14 +66,16 @@ def read_request(request: Any, limits: Limits, known: tuple[str, ...] = keys.SCO
     explain = request.get("explain", False)
     if explain is None:
         explain = False
-    if not isinstance(explain, bool):
-        raise InvalidRequest("explain", "expected true or false")
+    matrix = explain == EXPLAIN_MATRIX
+    if not isinstance(explain, bool) and not matrix:
+        raise InvalidRequest("explain", f'expected true, false or "{EXPLAIN_MATRIX}"')
     groups = request.get("groups")
     if not isinstance(groups, list):
         raise InvalidRequest("groups", "expected a list of groups")
     if len(groups) > limits.max_groups:
         raise LimitExceeded("max_groups", limits.max_groups, "groups", len(groups))
-    return Request(preset or DEFAULT_PRESET, cfg, step, explain, groups)
+    overrides = bool(request.get("config"))
+    return Request(preset or DEFAULT_PRESET, cfg, step, bool(explain), groups, matrix, overrides)
 
 
 def read_group(

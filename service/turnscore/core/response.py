@@ -16,7 +16,8 @@ from . import gigpo, toolrl
 from .advantages import RewardRow
 from .config import ScoringConfig
 from .request import GroupMeta, Request
-from .rewards import Rollout, RolloutScore
+from .rewards import Rollout, RolloutScore, final_answer
+from .summary import RolloutStats, call_counts, call_matches, scored_stats
 
 
 def finite(x: float) -> float:
@@ -101,10 +102,12 @@ def score_groups(
     scores: list[RolloutScore],
     rows: list[dict[str, Any]],
     explain: bool,
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[dict[str, Any]], int, list[RolloutStats]]:
     """The response's groups for ``/v1/score``: each rollout's advantage row (from :func:`advantage_rows`)
-    with its match fields added; and the request's total of malformed calls."""
+    with its match fields added; the request's total of malformed calls; and each rollout's statistics
+    for the summaries (:mod:`summary`), read from its row and the assignment its ``matches`` show."""
     malformed_total = 0
+    stats: list[RolloutStats] = []
     out_groups: list[dict[str, Any]] = []
     for group in groups:
         entry: dict[str, Any] = {"id": group.id, "rollouts": []}
@@ -124,7 +127,9 @@ def score_groups(
         if explain:
             row["matches"] = explain_matches(rollout, score)
         out_groups[rollout.group]["rollouts"].append(row)
-    return out_groups, malformed_total
+        counts = call_counts(score.assignment, len(rollout.golds[score.reference].calls))
+        stats.append(scored_stats(row, final_answer(rollout.parsed) is not None, counts))
+    return out_groups, malformed_total, stats
 
 
 def explain_matches(rollout: Rollout, score: RolloutScore) -> list[dict[str, Any]]:
@@ -133,8 +138,7 @@ def explain_matches(rollout: Rollout, score: RolloutScore) -> list[dict[str, Any
     if a is None:
         return []
     out = []
-    gold = a.gold.tolist()
-    sim = a.similarity.tolist()
+    gold, sim = call_matches(a)
     rew = a.rewards.tolist()
     for k, (t, c) in enumerate(rollout.where):
         out.append(
@@ -142,8 +146,8 @@ def explain_matches(rollout: Rollout, score: RolloutScore) -> list[dict[str, Any
                 "turn": t,
                 "call": c,
                 "name": rollout.calls[k].name,
-                "gold": gold[k] if gold[k] >= 0 else None,
-                "similarity": finite(sim[k]),
+                "gold": gold[k],
+                "similarity": sim[k],
                 "reward": finite(rew[k]),
             }
         )

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from turnscore.core.errors import ErrorKind
+from turnscore.core.request import EXPLAIN_MATRIX
 from turnscore.runtime.decode import loads_within_depth
 from turnscore.runtime.errors import ServiceError
 
@@ -65,7 +66,9 @@ def _common(req: Any, max_depth: int) -> dict[str, Any]:
 def score_doc(req: pb.ScoreRequest, max_depth: int) -> dict[str, Any]:
     """A ``ScoreRequest`` as the ``POST /v1/score`` JSON document."""
     doc = _common(req, max_depth)
-    if req.explain:
+    if req.explain_matrix:
+        doc["explain"] = EXPLAIN_MATRIX
+    elif req.explain:
         doc["explain"] = True
     groups: list[dict[str, Any]] = []
     for gi, g in enumerate(req.groups):
@@ -139,11 +142,13 @@ _ROLLOUT_KEYS = frozenset(
         "trajectory_reward",
         "toolrl",
         "matches",
+        "matrix",
         "step_group_sizes",
     }
 )
-_GROUP_KEYS = frozenset({"id", "gold_ref", "gold_refs", "rollouts"})
-_BODY_KEYS = frozenset({"preset", "config", "effective", "groups", "warnings"})
+_GROUP_KEYS = frozenset({"id", "gold_ref", "gold_refs", "rollouts", "summary"})
+_BODY_KEYS = frozenset({"preset", "config", "effective", "groups", "warnings", "summary"})
+_SUMMARY_FIELDS = frozenset(f.name for f in pb.Summary.DESCRIPTOR.fields)
 _warned: set[str] = set()
 
 
@@ -175,6 +180,29 @@ def _match(m: dict[str, Any]) -> pb.Match:
     return out
 
 
+def _summary(msg: pb.Summary, summary: dict[str, Any]) -> None:
+    """Fill a ``Summary`` (present: the advantages summary leaves the call fields unset)."""
+    _unknown(summary, _SUMMARY_FIELDS, "summary")
+    msg.SetInParent()
+    for key, value in summary.items():
+        if key in _SUMMARY_FIELDS and value is not None:
+            setattr(msg, key, value)
+
+
+def _matrix(msg: pb.Matrix, m: dict[str, Any]) -> None:
+    msg.SetInParent()
+    msg.predicted.extend(
+        pb.MatrixCall(turn=p["turn"], call=p["call"], name=p["name"]) for p in m["predicted"]
+    )
+    msg.gold.extend(pb.MatrixGold(name=g["name"]) for g in m["gold"])
+    for row in m["similarity"]:
+        msg.similarity.extend(row)
+    if m.get("plan") is not None:
+        msg.has_plan = True
+        for row in m["plan"]:
+            msg.plan.extend(row)
+
+
 def _rollout(r: dict[str, Any]) -> pb.RolloutResult:
     out = pb.RolloutResult(
         turn_rewards=r["turn_rewards"],
@@ -196,6 +224,8 @@ def _rollout(r: dict[str, Any]) -> pb.RolloutResult:
     if r.get("step_group_sizes") is not None:
         out.step_group_sizes.SetInParent()
         out.step_group_sizes.sizes.extend(r["step_group_sizes"])
+    if r.get("matrix") is not None:
+        _matrix(out.matrix, r["matrix"])
     return out
 
 
@@ -220,8 +250,12 @@ def score_response(body: dict[str, Any], explain: bool) -> pb.ScoreResponse:
         for r in g.get("rollouts") or ():
             _unknown(r, _ROLLOUT_KEYS, "groups[].rollouts[]")
             gr.rollouts.append(_rollout(r))
+        if g.get("summary") is not None:
+            _summary(gr.summary, g["summary"])
     for w in body.get("warnings") or ():
         resp.warnings.add(code=w["code"], path=w["path"], count=w["count"], message=w["message"])
+    if body.get("summary") is not None:
+        _summary(resp.summary, body["summary"])
     return resp
 
 

@@ -9,7 +9,7 @@ version may add fields, which clients ignore.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -129,7 +129,10 @@ class ScoreRequest(BaseModel):
     preset: str | None = Field(None, description="Preset name (GET /v1/presets); default matchtir-km.")
     config: dict[str, Any] | None = Field(None, description=_CONFIG)
     step: int | None = Field(None, ge=0, description="Training step (for schedules).")
-    explain: bool | None = Field(None, description="Return per-call matches.")
+    explain: bool | Literal["matrix"] | None = Field(
+        None,
+        description='Per-call matches; `"matrix"`: also each rollout\'s similarity matrix and OT plan.',
+    )
     groups: list[Group]
 
 
@@ -140,6 +143,54 @@ class Match(BaseModel):
     gold: int | None
     similarity: float
     reward: float
+
+
+class MatrixCall(BaseModel):
+    turn: int
+    call: int
+    name: str
+
+
+class MatrixGold(BaseModel):
+    name: str
+
+
+class Matrix(BaseModel):
+    """`"explain": "matrix"`: m predicted x n gold calls of the chosen reference."""
+
+    predicted: list[MatrixCall] = Field(description="The m predicted calls, in `matches` order.")
+    gold: list[MatrixGold] = Field(description="The n calls of the chosen reference.")
+    similarity: list[list[float]] = Field(description="S, m rows of n.")
+    plan: list[list[float]] | None = Field(None, description="OT presets: the transport plan Z, m rows of n.")
+
+
+class Summary(BaseModel):
+    """Tool-use statistics of some rollouts (API.md, Summary). Counts are sums over rollouts; ratios are 0
+    when their denominator is 0. `/v1/advantages` sends only rollouts, turns_mean, outcome_mean,
+    return_mean, return_std and advantage_abs_mean."""
+
+    model_config = _OPEN
+    rollouts: int
+    turns_mean: float
+    calls: int | None = Field(None, description="Predicted calls parsed (those that enter matching).")
+    malformed_calls: int | None = None
+    gold_calls: int | None = Field(
+        None, description="Calls of the reference each rollout was scored against."
+    )
+    matched_calls: int | None = Field(None, description="Predicted calls assigned to a gold call with S > 0.")
+    exact_calls: int | None = Field(None, description="Matched calls with S = 1.")
+    redundant_calls: int | None = Field(None, description="calls - matched_calls.")
+    covered_gold: int | None = Field(None, description="Gold calls some matched call is assigned to.")
+    missed_gold: int | None = Field(None, description="gold_calls - covered_gold.")
+    call_precision: float | None = Field(None, description="matched_calls / calls.")
+    call_recall: float | None = Field(None, description="covered_gold / gold_calls.")
+    call_f1: float | None = None
+    redundant_ratio: float | None = Field(None, description="redundant_calls / calls.")
+    answer_rate: float | None = Field(None, description="Rollouts with a final answer / rollouts.")
+    outcome_mean: float
+    return_mean: float
+    return_std: float = Field(description="Population standard deviation of the returns.")
+    advantage_abs_mean: float = Field(description="Mean |advantage| over every turn of the rollouts.")
 
 
 class ToolRLScore(BaseModel):
@@ -162,6 +213,7 @@ class RolloutScore(BaseModel):
     trajectory_reward: float | None = None
     toolrl: ToolRLScore | None = Field(None, description="The two ToolRL terms (toolrl presets).")
     matches: list[Match] | None = None
+    matrix: Matrix | None = Field(None, description='With `"explain": "matrix"`.')
     step_group_sizes: list[int] | None = Field(
         None, description="`advantage: gigpo`: the size of each turn's step group (anchor state)."
     )
@@ -173,6 +225,7 @@ class GroupScore(BaseModel):
     gold_ref: str | None = None
     gold_refs: list[str] | None = None
     rollouts: list[RolloutScore]
+    summary: Summary | None = None
 
 
 class ScoreWarning(BaseModel):
@@ -207,6 +260,7 @@ class ScoreResponse(BaseModel):
     warnings: list[ScoreWarning] = Field(
         description="Model output read, but probably not as meant: one entry per code (empty if none)."
     )
+    summary: Summary | None = Field(None, description="Tool-use statistics of the whole request.")
 
 
 class RewardRollout(BaseModel):
