@@ -132,6 +132,27 @@ def service_factory(tmp_path: Any) -> Any:
         svc.stop()
 
 
+def test_grpc_score_is_kept_too(tmp_path: Any) -> None:
+    """The ring is the runtime's: a gRPC Score is kept like an HTTP one, and listed over HTTP."""
+    from turnscore_client.grpc import GrpcTurnScoreClient
+
+    svc = ServeProcess(tmp_path / "grpc.log", "--no-access-log", "--inspect-sample", "2", grpc=True)
+    svc.start(timeout=60)
+    try:
+        doc = _request(5)
+        with GrpcTurnScoreClient(svc.target) as client:
+            answer = client.score(doc["groups"], preset="matchtir-ot", step=5)
+        listing = svc.get("/v1/inspect/samples").json()
+        assert listing["entries"] == 1 and listing["samples"][0]["preset"] == "matchtir-ot"
+        kept = svc.get(f"/v1/inspect/samples/{listing['samples'][0]['id']}").json()
+        assert kept["request"]["step"] == 5
+        assert [g["id"] for g in kept["request"]["groups"]] == [g["id"] for g in doc["groups"]]
+        returns = [r["return"] for r in kept["response"]["groups"][0]["rollouts"]]
+        assert returns == [r.raw["return"] for r in answer.groups[0].rollouts]
+    finally:
+        svc.stop()
+
+
 # -- the ring itself ---------------------------------------------------------------------------------
 
 

@@ -226,3 +226,21 @@ def test_open_a_kept_request(page: Any, keyed_service: ServeProcess) -> None:
     assert page.get_by_test_id("rollout-row").count() == len(doc["groups"][0]["rollouts"])
     after = httpx.get(keyed_service.url + "/v1/inspect/samples", headers=auth, timeout=10).json()
     assert after["samples"][0]["id"] == newest, "the page's own scoring is not kept"
+
+    # a link to it: /ui?sample=<id> (the key is still in the tab's session storage)
+    page.goto(f"{keyed_service.url}/ui?sample={newest}")
+    page.wait_for_selector(DONE, state="attached")
+    assert page.locator("body").get_attribute("data-state") == "scored"
+    assert page.get_by_test_id("rollout-row").count() == len(doc["groups"][0]["rollouts"])
+
+
+def test_upload(page: Any, open_service: ServeProcess, tmp_path: Any) -> None:
+    doc = {**example(), "preset": "matchtir-ot"}
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    page.goto(open_service.url + "/ui")
+    page.get_by_test_id("request-file").set_input_files(str(path))
+    assert json.loads(page.get_by_test_id("request-input").input_value()) == doc
+    assert page.get_by_test_id("preset-select-0").input_value() == "matchtir-ot"
+    assert score(page) == "scored"
+    assert page.get_by_test_id("rollout-row").count() == sum(len(g["rollouts"]) for g in doc["groups"])

@@ -302,7 +302,7 @@
     const rollout = group.rollouts[selected];
     return el("div", { class: "column", testid: "preset-column", data: { preset: run.preset } }, head,
       el("div", { class: "scroll" }, table),
-      rollout ? renderDetail(rollout, selected) : null);
+      rollout ? renderDetail(rollout, selected, Boolean(group.gold_refs)) : null);
   }
 
   function select(gi, ri) {
@@ -310,9 +310,11 @@
     render();
   }
 
-  function renderDetail(rollout, ri) {
+  function renderDetail(rollout, ri, references) {
+    // with several references the matrix is the one of the reference the rollout was scored against
+    const against = references ? ` against reference ${rollout.reference}` : "";
     return el("div", { class: "detail", testid: "rollout-detail", data: { rollout: ri } },
-      el("h4", { text: `Rollout ${ri}: matching` }),
+      el("h4", { text: `Rollout ${ri}: matching${against}` }),
       heatmap(rollout),
       el("h4", { text: "Per turn" }),
       bars(rollout));
@@ -322,7 +324,7 @@
   function heatmap(rollout) {
     const matrix = rollout.matrix;
     if (!matrix) {
-      return el("p", { class: "muted", testid: "heatmap-missing", text: "no matrix in this answer (a service without explain \"matrix\")" });
+      return el("p", { class: "muted", testid: "heatmap-missing", text: "no similarity matrix in this answer" });
     }
     const pred = matrix.predicted || [];
     const gold = matrix.gold || [];
