@@ -159,6 +159,7 @@ def test_grpc_score_is_kept_too(tmp_path: Any) -> None:
 def test_ring_bounds() -> None:
     ring = SampleRing(max_entries=4, max_bytes=100)
     assert ring.add(b"x" * 101, b"", "p", 1, 1) is None and ring.skipped == 1
+    assert not ring.refuse(100) and ring.refuse(101) and ring.skipped == 2
     ids = [ring.add(b"a" * 30, b"b" * 10, "p", 1, 2) for _ in range(3)]  # 40 bytes each
     assert all(ids) and len(set(ids)) == 3
     status = ring.status()
@@ -166,7 +167,7 @@ def test_ring_bounds() -> None:
     assert ring.get(ids[0]) is None and ring.get(ids[2]) is not None
     for _ in range(6):
         ring.add(b"{}", b"{}", "p", 1, 1)
-    assert ring.status()["entries"] == 4 and ring.status()["bytes"] == 16
+    assert ring.status()["entries"] == 4 and ring.status()["bytes"] == 16 and ring.skipped == 2
     assert ring.listing()["samples"][0]["id"].endswith("-9")
 
 

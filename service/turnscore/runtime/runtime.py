@@ -229,6 +229,8 @@ class Runtime:
     def _keep_sample(self, doc: dict[str, Any], result: Any, data: bytes) -> None:
         """Encode a scored request (and its response unless already encoded) into the sample ring."""
         response = data or orjson.dumps(result.body, option=_DUMPS_OPTS)
+        if self.samples.refuse(len(response)):
+            return
         request = orjson.dumps(doc, option=_DUMPS_OPTS)
         preset = str(result.body.get("preset", ""))
         self.samples.add(request, response, preset, result.stats.groups, result.stats.rollouts)

@@ -70,6 +70,15 @@ class SampleRing:
     def enabled(self) -> bool:
         return self.max_entries > 0
 
+    def refuse(self, nbytes: int) -> bool:
+        """True (counted in ``skipped``) when a sample of at least ``nbytes`` could not be kept: lets a
+        caller skip encoding a request whose response alone is over ``max_bytes``."""
+        if nbytes <= self.max_bytes:
+            return False
+        with self._lock:
+            self.skipped += 1
+        return True
+
     def add(self, request: bytes, response: bytes, preset: str, groups: int, rollouts: int) -> str | None:
         """Keep one scored request; its id, or None when sampling is off or it is over ``max_bytes``."""
         if not self.enabled:
