@@ -22,8 +22,9 @@ from turnscore.core.engine import Limits
 MiB = 1024 * 1024
 CORE_LIMITS = Limits()
 
-#: Paths that never need an API key unless ``TURNSCORE_PUBLIC_PATHS`` says otherwise.
-DEFAULT_PUBLIC_PATHS = "/healthz,/readyz,/metrics,/docs,/docs/oauth2-redirect,/redoc,/openapi.json"
+#: Paths that never need an API key unless ``TURNSCORE_PUBLIC_PATHS`` says otherwise. ``/ui`` is the inspect
+#: page's static files (its files under ``/ui/`` are public with it); the API calls it makes need a key.
+DEFAULT_PUBLIC_PATHS = "/healthz,/readyz,/metrics,/docs,/docs/oauth2-redirect,/redoc,/openapi.json,/ui"
 
 
 class Settings(BaseSettings):
@@ -180,6 +181,21 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds a scoring request may spend being scored (0 = no limit); past it the core "
         "stops between rollouts and the answer is `deadline_exceeded`. gRPC: also the call's deadline.",
+    )
+
+    # --- inspect page (/ui) ------------------------------------------------------------------------
+    inspect_sample: int = Field(
+        default=0,
+        ge=0,
+        le=10_000,
+        description="Keep the last N scored /v1/score requests with their responses in memory for the "
+        "inspect page (/ui, GET /v1/inspect/samples); per worker, never on disk. 0 = off.",
+    )
+    inspect_sample_bytes: int = Field(
+        default=64 * MiB,
+        ge=1024,
+        description="Byte bound of the inspect ring (request + response JSON); a sample larger than this "
+        "is not kept, older ones are evicted to stay under it.",
     )
 
     # --- gold-trace cache ---------------------------------------------------------------------------

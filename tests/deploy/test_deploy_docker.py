@@ -226,6 +226,8 @@ def test_emulated_image(dockerfile: tuple[dict[str, str], list[Stage]], tmp_path
     server.start()
     try:
         assert httpx.get(server.url + "/readyz", timeout=10).status_code == 200
+        # the inspect page's static files are in the wheel
+        assert httpx.get(server.url + "/ui/ui.js", timeout=10).status_code == 200
         # the second exposed port: gRPC health of the same process
         import grpc
         from grpc_health.v1 import health_pb2, health_pb2_grpc

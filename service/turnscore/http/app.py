@@ -33,6 +33,7 @@ from .errors import install_handlers
 from .middleware import ServiceMiddleware
 from .openrlhf import score_openrlhf
 from .protocol import Limits as ConnectionLimits
+from .ui import install_ui, sampling_requested
 
 JSON = "application/json"
 log = logging.getLogger("turnscore.http")
@@ -168,7 +169,7 @@ def create_app(
     )
     async def score(request: Request) -> Response:
         doc = await _read_json(request, runtime)
-        result, data = await runtime.score(doc)
+        result, data = await runtime.score(doc, sample=sampling_requested(request))
         _record(request, result.stats)
         return _json(data)
 
@@ -226,6 +227,8 @@ def create_app(
     async def metrics_endpoint() -> Response:
         data, content_type = metrics.render()
         return Response(data, media_type=content_type)
+
+    install_ui(app, runtime)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

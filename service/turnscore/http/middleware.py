@@ -23,6 +23,7 @@ from turnscore.runtime.errors import internal, shutting_down, unauthenticated
 
 from .docs import ASSETS as DOC_ASSETS
 from .errors import error_body, error_headers, http_status
+from .ui import SAMPLES_PATH, UI_PATH
 
 access_log = logging.getLogger("turnscore.access")
 log = logging.getLogger("turnscore.http")
@@ -37,6 +38,8 @@ KNOWN_PATHS = SCORING_PATHS | {
     "/openapi.json",
     "/docs/oauth2-redirect",
     "/redoc",
+    UI_PATH,
+    SAMPLES_PATH,
 }
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 
@@ -161,9 +164,14 @@ class ServiceMiddleware:
                 access_log.info("request", extra={k: v for k, v in fields.items() if v is not None})
 
     def _public(self, path: str) -> bool:
-        """A public path, or an asset of the docs when ``/docs`` is public."""
+        """A public path, an asset of the docs when ``/docs`` is public, or a file of the inspect page
+        when ``/ui`` is."""
         public = self.runtime.public_paths
-        return path in public or (path.startswith(DOC_ASSETS + "/") and "/docs" in public)
+        return (
+            path in public
+            or (path.startswith(DOC_ASSETS + "/") and "/docs" in public)
+            or (path.startswith(UI_PATH + "/") and UI_PATH in public)
+        )
 
     def _authorized(self, scope: Scope) -> bool:
         value = _header(scope, b"authorization")

@@ -334,6 +334,36 @@ class Ready(BaseModel):
     limits: dict[str, float] | None = None  # the request limits in force (core limits, body, deadline)
 
 
+class InspectSampleInfo(BaseModel):
+    """One request the inspect ring kept (``--inspect-sample``), without its bodies."""
+
+    id: str = Field(description="`<worker pid>-<sequence number>`")
+    time: float = Field(description="When it was scored (Unix seconds).")
+    preset: str
+    groups: int
+    rollouts: int
+    bytes: int = Field(description="Request + response JSON bytes it holds in the ring.")
+
+
+class InspectSamples(BaseModel):
+    """This worker's inspect ring: bounds, use, and its samples newest first."""
+
+    worker: int = Field(description="Process id of the worker that answered (each worker has its own ring).")
+    max_entries: int
+    max_bytes: int
+    entries: int
+    bytes: int
+    skipped: int = Field(description="Samples not kept because they alone were over `max_bytes`.")
+    samples: list[InspectSampleInfo]
+
+
+class InspectSample(InspectSampleInfo):
+    """One kept request with the response it got."""
+
+    request: dict[str, Any] = Field(description="The /v1/score request as received (decoded).")
+    response: dict[str, Any] = Field(description="The /v1/score response it was answered with.")
+
+
 REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "/v1/score": ScoreRequest,
     "/v1/advantages": AdvantagesRequest,
@@ -349,6 +379,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "Unknown gold_ref (details.missing lists them)",
         413: "Body or a configured limit exceeded (details.limit names it)",
         415: "Unsupported Content-Encoding",
+        404: "Not found (the inspect endpoints: sampling is off, or the sample is not in this worker's ring)",
         422: "Schema or limit violation (details.path names the field)",
         503: "Overloaded; retry after Retry-After seconds",
     }

@@ -38,6 +38,7 @@ from turnscore.settings import Settings
 
 from .decode import OFFLOOP_DECODE_BYTES, decode_json
 from .errors import ServiceError, overloaded
+from .samples import SampleRing
 
 T = TypeVar("T")
 log = logging.getLogger("turnscore.runtime")
@@ -97,6 +98,7 @@ class Runtime:
         self.executor = ThreadPoolExecutor(settings.thread_count(), thread_name_prefix="turnscore-score")
         self.started_at = time.time()
         self._presets: bytes | None = None
+        self.samples = SampleRing(settings.inspect_sample, settings.inspect_sample_bytes)
         self._on_close: list[Callable[[], None]] = []
 
     # -- lifecycle -----------------------------------------------------------------------------------
@@ -202,11 +204,13 @@ class Runtime:
         return None if timeout is None else time.monotonic() + timeout
 
     async def score(
-        self, doc: dict[str, Any], encode: bool = True, deadline: float | None = None
+        self, doc: dict[str, Any], encode: bool = True, deadline: float | None = None, sample: bool = True
     ) -> tuple[Any, bytes]:
         """``engine.score`` off-loop with cached golds; new golds are cached. Returns (ScoreResult, the
         orjson-encoded body); ``encode=False`` skips the encoding (bytes ``b""``), for non-JSON transports.
-        ``deadline`` (``time.monotonic()``; default :meth:`deadline`): past it the core stops."""
+        ``deadline`` (``time.monotonic()``; default :meth:`deadline`): past it the core stops.
+        With ``--inspect-sample`` on, the request and its response go to :attr:`samples` (unless ``sample``
+        is False: the inspect page's own requests)."""
         if deadline is None:
             deadline = self.deadline()
         golds = await self.resolve_golds(doc)
@@ -218,7 +222,18 @@ class Runtime:
         if result.golds:
             await self.cache.put_many(result.golds)
         metrics.observe_stats(result.stats)
+        if sample and self.samples.enabled:
+            await self.run(self._keep_sample, doc, result, data)
         return result, data
+
+    def _keep_sample(self, doc: dict[str, Any], result: Any, data: bytes) -> None:
+        """Encode a scored request (and its response unless already encoded) into the sample ring."""
+        response = data or orjson.dumps(result.body, option=_DUMPS_OPTS)
+        if self.samples.refuse(len(response)):
+            return
+        request = orjson.dumps(doc, option=_DUMPS_OPTS)
+        preset = str(result.body.get("preset", ""))
+        self.samples.add(request, response, preset, result.stats.groups, result.stats.rollouts)
 
     async def advantages(self, doc: dict[str, Any], encode: bool = True) -> tuple[Any, bytes]:
         """``engine.advantages`` off-loop; same return and ``encode`` as :meth:`score`."""
@@ -241,6 +256,7 @@ class Runtime:
             "uptime_seconds": round(time.time() - self.started_at, 3),
             "gc_frozen_objects": gc.get_freeze_count(),
             "cache": self.cache.status(),
+            "inspect": self.samples.status(),
             "limits": {
                 **dataclasses.asdict(self.limits),
                 "max_body_bytes": self.settings.max_body_bytes,
