@@ -47,9 +47,15 @@ def test_example_reads_what_prepare_writes(tmp_path: Path) -> None:
     src = write_records(records, tmp_path / "gold.jsonl")
     prepare("verl", [src], tmp_path / "data" / "matchtir")
     env = {**os.environ, "TURNSCORE_DRY_RUN": "1"}
-    out = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, env=env, check=True, cwd=tmp_path)
+    out = subprocess.run(
+        ["bash", str(SCRIPT)], capture_output=True, text=True, env=env, check=True, cwd=tmp_path
+    )
     overrides = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
-    for key in ("data.train_files", "data.val_files", "actor_rollout_ref.rollout.multi_turn.tool_config_path"):
+    for key in (
+        "data.train_files",
+        "data.val_files",
+        "actor_rollout_ref.rollout.multi_turn.tool_config_path",
+    ):
         assert (tmp_path / overrides[key]).is_file(), (key, overrides[key])
     assert overrides["data.tool_config_path"] == "null"
     d = os.path.join(os.path.dirname(verl.__file__), "trainer", "config")

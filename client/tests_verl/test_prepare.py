@@ -71,7 +71,9 @@ def test_tool_config_loads_through_verls_registry(prepared: tuple[Path, list[dic
     for row in rows:
         sel = row["extra_info"]["tool_selection"]
         assert sel and set(sel) <= names
-        assert row["tools_kwargs"] == {n: {"create_kwargs": {"record_id": row["extra_info"]["id"]}} for n in sel}
+        assert row["tools_kwargs"] == {
+            n: {"create_kwargs": {"record_id": row["extra_info"]["id"]}} for n in sel
+        }
         assert row["agent_name"] == "turnscore_tool_agent"
         assert row["raw_prompt"][-1]["role"] == "user"
 
@@ -136,7 +138,11 @@ async def test_a_prepared_row_runs_through_the_agent_loop(
     offered = {t.name for t in tools if f'"name": "{t.name}"' in prompt}
     assert offered == set(row["extra_info"]["tool_selection"])
     messages = [
-        {"role": "assistant", "content": "", "tool_calls": [{"name": c["name"], "arguments": c["arguments"]} for c in t]}
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"name": c["name"], "arguments": c["arguments"]} for c in t],
+        }
         for t in turns
     ] + [{"role": "assistant", "content": "done"}]
     with TurnScoreClient(service_url) as c:

@@ -15,6 +15,7 @@ from pathlib import Path
 from ._jsonl import write_jsonl
 from .prompts import messages
 from .records import Example
+from .split import by_split
 
 __all__ = ["INPUT_KEY", "LABEL_KEY", "write"]
 
@@ -24,15 +25,14 @@ LABEL_KEY = "label"
 
 def write(examples: list[Example], out: Path, system: str | None) -> tuple[list[str], list[str]]:
     files = []
-    for split in ("train", "val"):
+    for split, rows_in in by_split(examples):
         rows = (
             {
                 INPUT_KEY: messages(ex.question, ex.tools, system, tools_in_prompt=True),
                 LABEL_KEY: ex.label,
                 "datasource": ex.source,
             }
-            for ex in examples
-            if ex.split == split
+            for ex in rows_in
         )
         write_jsonl(rows, out / f"{split}.jsonl")
         files.append(f"{split}.jsonl")

@@ -17,7 +17,7 @@ from typing import Any
 
 from . import openrlhf, slime, trl, verl
 from .prompts import DEFAULT_SYSTEM_PROMPT
-from .records import BadRecord, Example, read_examples
+from .records import Example, read_examples
 from .split import SPLITS, assign_splits
 from .tools import Catalogs
 
@@ -54,7 +54,9 @@ def _summary(examples: list[Example]) -> str:
     head = f"{'source':<{width}}  " + "  ".join(f"{s:>7}" for s in (*SPLITS, "total"))
     lines = [head]
     for src in [*sources, "all"]:
-        row = [sum(c for (s, sp), c in counts.items() if sp == split and src in (s, "all")) for split in SPLITS]
+        row = [
+            sum(c for (s, sp), c in counts.items() if sp == split and src in (s, "all")) for split in SPLITS
+        ]
         lines.append(f"{src:<{width}}  " + "  ".join(f"{n:>7}" for n in (*row, sum(row))))
     return "\n".join(lines)
 
@@ -65,9 +67,17 @@ def _system_prompt(path: str | None) -> str:
     return Path(path).read_text(encoding="utf-8").strip()
 
 
-def _publish(tmp: Path, out: Path, files: list[str]) -> None:
+def _publish(tmp: Path, out: Path, files: list[str]) -> list[str]:
+    """Move the files into ``out``; remove the file an earlier run wrote for a split now empty. Returns
+    the empty splits."""
     for name in files:
         os.replace(tmp / name, out / name)
+    written = {Path(f).stem: Path(f).suffix for f in files if Path(f).stem in SPLITS}
+    ext = next(iter(written.values()))
+    empty = [s for s in SPLITS if s not in written]
+    for split in empty:
+        (out / f"{split}{ext}").unlink(missing_ok=True)
+    return empty
 
 
 def run(
@@ -126,7 +136,7 @@ def run(
     tmp = Path(tempfile.mkdtemp(prefix=".prepare-", dir=out))
     try:
         files, notes = TRAINERS[trainer](examples, tmp, system)
-        _publish(tmp, out, files)
+        empty = _publish(tmp, out, files)
     except RuntimeError as exc:  # pyarrow missing
         return fail(str(exc), 2)
     finally:
@@ -135,6 +145,8 @@ def run(
     print(_summary(examples))
     if bad:
         print(f"skipped {len(bad)} bad records")
+    for name in empty:
+        print(f"note: no {name} records, no {name} file written")
     for note in notes:
         print(f"note: {note}")
     print(f"wrote {', '.join(str(out / f) for f in files)}")

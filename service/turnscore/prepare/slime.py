@@ -15,6 +15,7 @@ from pathlib import Path
 from ._jsonl import write_jsonl
 from .prompts import messages
 from .records import Example
+from .split import by_split
 
 __all__ = ["INPUT_KEY", "LABEL_KEY", "TOOL_KEY", "write"]
 
@@ -25,7 +26,7 @@ TOOL_KEY = "tools"
 
 def write(examples: list[Example], out: Path, system: str | None) -> tuple[list[str], list[str]]:
     files = []
-    for split in ("train", "val"):
+    for split, rows_in in by_split(examples):
         rows = (
             {
                 INPUT_KEY: messages(ex.question, ex.tools, system, tools_in_prompt=False),
@@ -33,8 +34,7 @@ def write(examples: list[Example], out: Path, system: str | None) -> tuple[list[
                 TOOL_KEY: json.dumps(ex.tools, ensure_ascii=False),
                 "metadata": {"id": ex.id, "source": ex.source},
             }
-            for ex in examples
-            if ex.split == split
+            for ex in rows_in
         )
         write_jsonl(rows, out / f"{split}.jsonl")
         files.append(f"{split}.jsonl")

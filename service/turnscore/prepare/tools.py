@@ -101,7 +101,10 @@ def _nestful_parameters(arguments: Mapping[str, Any]) -> dict[str, Any]:
 def openai_tool(schema: Any) -> dict[str, Any]:
     """The OpenAI function-tool form of one tool schema of a gold record (``ValueError`` if unreadable)."""
     if isinstance(schema, str) and schema:
-        return {"type": "function", "function": {"name": schema, "description": "", "parameters": _parameters(None)}}
+        return {
+            "type": "function",
+            "function": {"name": schema, "description": "", "parameters": _parameters(None)},
+        }
     if not isinstance(schema, Mapping):
         raise ValueError(f"expected a tool schema object or a tool name, got {type(schema).__name__}")
     fn = schema.get("function") if schema.get("type") == "function" else schema
@@ -113,7 +116,11 @@ def openai_tool(schema: Any) -> dict[str, Any]:
         params = _parameters(fn.get("parameters"))
     return {
         "type": "function",
-        "function": {"name": fn["name"], "description": str(fn.get("description") or ""), "parameters": params},
+        "function": {
+            "name": fn["name"],
+            "description": str(fn.get("description") or ""),
+            "parameters": params,
+        },
     }
 
 
@@ -146,7 +153,9 @@ def record_tools(record: Mapping[str, Any], gold_file: Path, catalogs: Catalogs)
         meta = record.get("meta")
         ref = meta.get("tools_ref") if isinstance(meta, Mapping) else None
         if not isinstance(ref, Mapping):
-            raise ValueError("tools: null and no meta.tools_ref naming a catalog (the record offers no tools)")
+            raise ValueError(
+                "tools: null and no meta.tools_ref naming a catalog (the record offers no tools)"
+            )
         catalog = catalogs.get(gold_file, str(ref.get("file") or "tools_catalog.json"))
         exclude = set(ref.get("exclude_functions") or ())
         raw = []

@@ -18,6 +18,7 @@ from pathlib import Path
 from . import _arrow
 from .prompts import messages
 from .records import Example
+from .split import by_split
 
 __all__ = ["GOLD_COLUMN", "write"]
 
@@ -27,8 +28,7 @@ GOLD_COLUMN = "gold"
 def write(examples: list[Example], out: Path, system: str | None) -> tuple[list[str], list[str]]:
     pa = _arrow.pyarrow()
     files = []
-    for split in ("train", "val"):
-        rows = [ex for ex in examples if ex.split == split]
+    for split, rows in by_split(examples):
         columns = {
             "prompt": pa.array(
                 [messages(ex.question, ex.tools, system, tools_in_prompt=True) for ex in rows],

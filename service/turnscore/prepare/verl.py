@@ -28,6 +28,7 @@ from typing import Any
 from . import _arrow
 from .prompts import messages
 from .records import Example
+from .split import by_split
 
 __all__ = ["AGENT_NAME", "RECORDING_TOOL", "write"]
 
@@ -80,7 +81,10 @@ def _columns(examples: list[Example], system: str | None) -> dict[str, Any]:
         names=["index", "id", "split", "tool_selection", "tools_kwargs"],
     )
     reward_model = pa.StructArray.from_arrays(
-        [pa.array(["rule"] * len(examples), type=pa.string()), pa.array([ex.label for ex in examples], type=pa.string())],
+        [
+            pa.array(["rule"] * len(examples), type=pa.string()),
+            pa.array([ex.label for ex in examples], type=pa.string()),
+        ],
         names=["style", "ground_truth"],
     )
     return {
@@ -96,8 +100,7 @@ def _columns(examples: list[Example], system: str | None) -> dict[str, Any]:
 def write(examples: list[Example], out: Path, system: str | None) -> tuple[list[str], list[str]]:
     """Write the files into ``out``: (file names, notes for the summary)."""
     files = []
-    for split in ("train", "val"):
-        rows = [ex for ex in examples if ex.split == split]
+    for split, rows in by_split(examples):
         _arrow.write_parquet(_columns(rows, system), out / f"{split}.parquet")
         files.append(f"{split}.parquet")
     text, conflicts = tool_config(examples)
