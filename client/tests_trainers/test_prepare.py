@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
 import pytest
+from conftest import ROOT
 from datasets import load_dataset
 from openrlhf.datasets import PromptDataset
 from openrlhf.datasets.utils import blending_datasets
@@ -194,3 +198,37 @@ def test_slime_samples(
         assert rewards == pytest.approx(expect.returns[0]) and rewards[0] > rewards[1]
         assert [s.reward for s in samples] == rewards
         assert samples[0].metadata["turnscore"]["gold_ref"] == expect.groups[0].gold_ref
+
+
+def test_openrlhf_launch_script_uses_the_prepared_files(
+    tmp_path: Path, records: list[dict[str, Any]]
+) -> None:
+    """client/examples/openrlhf_launch.sh with ``DATA_DIR`` = a prepared folder: ``ray job submit`` (a
+    stand-in on PATH that prints its arguments) gets the files and keys ``prepare`` wrote, and every flag it
+    passes to ``openrlhf.cli.train_ppo_ray`` is one that OpenRLHF's parser defines."""
+    import openrlhf
+
+    src = write_records(records, tmp_path / "gold.jsonl")
+    prepare("openrlhf", [src], tmp_path / "data" / "openrlhf", "--split", "0.5")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ray").write_text('#!/bin/sh\nfor a in "$@"; do echo "$a"; done\n')
+    (bin_dir / "ray").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "DATA_DIR": "data/openrlhf"}
+    script = ROOT / "client" / "examples" / "openrlhf_launch.sh"
+    out = subprocess.run(
+        ["bash", str(script)], capture_output=True, text=True, env=env, cwd=tmp_path, check=True
+    )
+    args = out.stdout.splitlines()
+    argv = args[args.index("openrlhf.cli.train_ppo_ray") + 1 :]
+    flags = dict(zip(argv, [*argv[1:], ""], strict=True))
+    assert flags["--data.input_key"] == "prompt" and flags["--data.label_key"] == "label"
+    assert (tmp_path / flags["--data.prompt_dataset"]) == tmp_path / "data" / "openrlhf" / "train.jsonl"
+    assert (tmp_path / flags["--eval.dataset"]).is_file()
+    defined = set(
+        re.findall(
+            r'add_argument\(\s*"(--[\w.]+)"',
+            (Path(openrlhf.__file__).parent / "cli" / "train_ppo_ray.py").read_text(),
+        )
+    )
+    assert {a for a in argv if a.startswith("--")} <= defined
