@@ -1,7 +1,7 @@
 """In-process transport: the API's operations answered by the turnscore core, in this process.
 
-Needs the ``turnscore`` package (from a clone: ``pip install . './client[local]'``); it is imported lazily, so the
-client itself never depends on it. It answers like the service (the same bodies, the same errors),
+Needs the ``turnscore`` package (from a clone: ``pip install . './client[local]'``); it is imported lazily,
+so the client itself never depends on it. It answers like the service (the same bodies, the same errors),
 including the gold_ref protocol (an in-process, bounded store of compiled golds), so every code path of the
 client (typed results, typed errors, gold_ref resends) is the same in both modes.
 """
