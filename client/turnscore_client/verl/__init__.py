@@ -1,8 +1,8 @@
 """turnscore as a verl (>= 0.9) plugin.
 
 ``pip install './client[verl]'`` (from a clone) installs the entry point
-``turnscore = turnscore_client.verl`` in the group ``verl.plugins``; verl imports it on ``import verl`` in every process (driver, agent-loop
-workers, reward workers), which registers:
+``turnscore = turnscore_client.verl`` in the group ``verl.plugins``; verl imports it on ``import verl`` in
+every process (driver, agent-loop workers, reward workers), which registers:
 
 - the advantage estimators ``turnscore`` and ``turnscore_dual`` (``algorithm.adv_estimator=...``);
 - the agent loop ``turnscore_tool_agent`` (``actor_rollout_ref.rollout.agent.default_agent_loop=...``).
