@@ -43,9 +43,9 @@ def test_example_overrides_are_valid_verl_config() -> None:
 def test_example_reads_what_prepare_writes(tmp_path: Path) -> None:
     """The script's default data paths are the files ``turnscore prepare --for verl -o data/matchtir``
     writes (run from the folder holding data/)."""
-    records = [r for r in gold_records(per_source=1) if r.get("tools") is not None]
+    records = [r for r in gold_records(per_source=2) if r.get("tools") is not None]
     src = write_records(records, tmp_path / "gold.jsonl")
-    prepare("verl", [src], tmp_path / "data" / "matchtir")
+    prepare("verl", [src], tmp_path / "data" / "matchtir", "--split", "0.5")
     env = {**os.environ, "TURNSCORE_DRY_RUN": "1"}
     out = subprocess.run(
         ["bash", str(SCRIPT)], capture_output=True, text=True, env=env, check=True, cwd=tmp_path
