@@ -1,6 +1,6 @@
 """gRPC clients: ``GrpcTurnScoreClient`` and ``AsyncGrpcTurnScoreClient``, the clients over gRPC.
 
-Needs the ``grpc`` extra (``pip install 'turnscore-client[grpc]'``). They are :class:`~turnscore_client.
+Needs the ``grpc`` extra (``pip install './client[grpc]'`` from a clone). They are :class:`~turnscore_client.
 TurnScoreClient` / :class:`~turnscore_client.AsyncTurnScoreClient` with the transport chosen
 (:mod:`turnscore_client.transports.grpc`): the same ``score()``, ``advantages()``, ``presets()``,
 ``health()`` (``grpc.health.v1``; ``ready=True`` asks for the RewardService itself), chunking, concurrency,

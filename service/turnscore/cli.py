@@ -1,5 +1,6 @@
-"""Command line: ``turnscore serve`` (the service, built by :mod:`turnscore.serve`) and ``turnscore score``
-(a JSONL file scored offline by :mod:`turnscore.offline`).
+"""Command line: ``turnscore serve`` (the service, built by :mod:`turnscore.serve`), ``turnscore score``
+(a JSONL file scored offline by :mod:`turnscore.offline`) and ``turnscore prepare`` (gold records to a
+trainer's files, :mod:`turnscore.prepare`).
 
 ``serve`` has one flag per field of :class:`turnscore.settings.Settings` (``--redis-url`` for ``redis_url``,
 ...), generated from the settings model, so a field added there is a flag at once. Every flag falls back to
@@ -89,6 +90,50 @@ def score(
         progress=progress,
         summary=summary,
         cache_entries=gold_cache,
+    )
+    raise typer.Exit(code)
+
+
+@app.command("prepare")
+def prepare(
+    input_paths: list[str] = typer.Argument(  # noqa: B008
+        ..., metavar="GOLD.jsonl...", help="Gold-data record files (tests/data/README.md)."
+    ),
+    trainer: str = typer.Option(..., "--for", help="The trainer: verl, openrlhf, trl or slime."),
+    output: str = typer.Option(..., "-o", "--output", help="Output folder (created; its files replaced)."),
+    split: float = typer.Option(0.95, "--split", help="Share of each source that goes to train (rest: val)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split (records ranked by sha256(seed:id))."),
+    system_prompt: str | None = typer.Option(
+        None, "--system-prompt", metavar="FILE", help="System message text (default: a short instruction)."
+    ),
+    tools_catalog: str | None = typer.Option(
+        None,
+        "--tools-catalog",
+        metavar="FILE",
+        help="Catalog for records whose tools are a meta.tools_ref (default: the file it names, beside the "
+        "gold file).",
+    ),
+    skip_invalid: bool = typer.Option(
+        False, "--skip-invalid", help="Report bad records and write the others (default: write nothing)."
+    ),
+    progress: bool = typer.Option(
+        True, "--progress/--no-progress", help="Progress bar on stderr (on a terminal only)."
+    ),
+) -> None:
+    """Write what a trainer reads (prompts, gold labels, tool configs) from gold-data records:
+    docs/recipes.md."""
+    from turnscore.prepare import run
+
+    code = run(
+        trainer,
+        input_paths,
+        output,
+        split=split,
+        seed=seed,
+        system_prompt=system_prompt,
+        tools_catalog=tools_catalog,
+        skip_invalid=skip_invalid,
+        progress=progress,
     )
     raise typer.Exit(code)
 

@@ -6,7 +6,8 @@ Two sets, one record format (``id``, ``source``, ``license``, ``gold: {turns, an
 - the full set, 3,918 traces in one JSONL file per source, when it is present: ``$TURNSCORE_GOLD_DIR``, else
   ``data/gold`` of a ``shared`` folder beside the repository (a development checkout's layout);
 - else the sample vendored in the repository, ``tests/data/gold_sample.jsonl`` (25 records of each file of the
-  full set, 175 in all), so that a clone alone passes its tests.
+  full set, 175 in all, with the entries of ``tools_catalog.json`` they name), so that a clone alone passes
+  its tests.
 
 Standard library only (the trainer environments read it too).
 """
@@ -33,6 +34,13 @@ def gold_files(sample: bool = False) -> list[Path]:
     """The JSONL files :func:`gold_records` reads: the full set's, else (or with ``sample``) the sample."""
     full = None if sample else full_set_dir()
     return sorted(full.glob("*.jsonl")) if full is not None else [SAMPLE]
+
+
+def tools_catalog(sample: bool = False) -> Path:
+    """The tool catalog beside :func:`gold_files` (records whose ``tools`` is null name entries of it in
+    ``meta.tools_ref``): the full set's ``tools_catalog.json``, else the sample's."""
+    full = None if sample else full_set_dir()
+    return (full if full is not None else SAMPLE.parent) / "tools_catalog.json"
 
 
 def num_calls(record: dict[str, Any]) -> int:

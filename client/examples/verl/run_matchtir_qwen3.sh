@@ -3,18 +3,26 @@
 # dual-level advantages from the turnscore_dual estimator. Mirrors MatchTIR's Scripts/run.sh (verl 0.3.1
 # fork) with current config keys; see docs/verl.md for the key-by-key migration.
 #
-#   pip install 'turnscore-client[verl]'        # registers the plugin (entry point verl.plugins)
+# From a clone of the repository (docs/recipes.md):
+#   pip install . './client[verl]'               # the service (turnscore) and the plugin (entry point verl.plugins)
+#   turnscore prepare --for verl GOLD.jsonl... -o data/matchtir   # train.parquet, val.parquet, tool_config.yaml
 #   turnscore serve --host 0.0.0.0 --port 8000  # or any deployment of the service
-#   TURNSCORE_URL=http://rm-host:8000 MODEL=Qwen/Qwen3-8B bash run_matchtir_qwen3.sh [extra overrides]
+#   TURNSCORE_URL=http://rm-host:8000 MODEL=Qwen/Qwen3-8B bash client/examples/verl/run_matchtir_qwen3.sh [overrides]
+#
+# DATA_DIR (default data/matchtir) is the folder `turnscore prepare -o` wrote; TRAIN_FILES, VAL_FILES and
+# TOOL_CONFIG override single files. tool_config.yaml declares every tool of the records as
+# turnscore_client.verl.tools.RecordingTool (records the call, fixed observation): change a tool's class_name
+# there to run a real tool.
 #
 # TURNSCORE_DRY_RUN=1 prints the overrides (one per line) instead of launching (used by the tests, which
 # compose them against verl's own config schema).
 set -euo pipefail
 
 MODEL=${MODEL:-Qwen/Qwen3-8B}
-TRAIN_FILES=${TRAIN_FILES:-data/matchtir/train.parquet}
-VAL_FILES=${VAL_FILES:-data/matchtir/test.parquet}
-TOOL_CONFIG=${TOOL_CONFIG:-examples/verl/tool_config.yaml}
+DATA_DIR=${DATA_DIR:-data/matchtir}
+TRAIN_FILES=${TRAIN_FILES:-${DATA_DIR}/train.parquet}
+VAL_FILES=${VAL_FILES:-${DATA_DIR}/val.parquet}
+TOOL_CONFIG=${TOOL_CONFIG:-${DATA_DIR}/tool_config.yaml}
 TURNSCORE_URL=${TURNSCORE_URL:-http://127.0.0.1:8000}
 PRESET=${PRESET:-matchtir-km}          # matchtir-ot for the soft (OT) variant; matchtir-reference-km to reproduce the fork
 N_GPUS=${N_GPUS:-8}
@@ -46,6 +54,9 @@ ARGS=(
     data.filter_overlong_prompts=True
     data.truncation=error
     data.return_raw_chat=True
+    # the agent loop offers each sample its own tools (extra_info.tool_selection); the dataset's length
+    # filter would count every tool of the config in every prompt, so it is given none
+    data.tool_config_path=null
     +data.apply_chat_template_kwargs.enable_thinking=True
     # --- actor / rollout / ref: the fork's hyper-parameters ---
     "actor_rollout_ref.model.path=${MODEL}"
@@ -86,6 +97,9 @@ if [[ "${TURNSCORE_DRY_RUN:-0}" == "1" ]]; then
     exit 0
 fi
 
+for f in "${TRAIN_FILES}" "${VAL_FILES}" "${TOOL_CONFIG}"; do
+    [[ -f "$f" ]] || { echo "missing $f: write it with: turnscore prepare --for verl GOLD.jsonl... -o ${DATA_DIR}" >&2; exit 1; }
+done
 # verl swallows plugin import errors: fail here, loudly, if the names are not registered.
 python3 -m turnscore_client.verl check
 python3 -c "import httpx, sys; r = httpx.get('${TURNSCORE_URL}/readyz', timeout=5); sys.exit(r.status_code != 200)" \

@@ -1,6 +1,6 @@
 """gRPC transport (grpcio): the API's operations as ``turnscore.v1.RewardService`` calls.
 
-Needs the ``grpc`` extra (``pip install 'turnscore-client[grpc]'``: grpcio and protobuf, and
+Needs the ``grpc`` extra (``pip install './client[grpc]'`` from a clone: grpcio and protobuf, and
 grpcio-health-checking for the health probes); the generated ``turnscore.v1`` code ships in
 ``turnscore_client._gen``, so the service package is not needed. ``/v1/openrlhf`` has no RPC.
 
@@ -24,7 +24,8 @@ try:
     import grpc.aio
 except ImportError as _e:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "turnscore_client's gRPC transport needs grpcio and protobuf: pip install 'turnscore-client[grpc]'"
+        "turnscore_client's gRPC transport needs grpcio and protobuf: pip install './client[grpc]' "
+        "(from the repository root)"
     ) from _e
 
 from .. import settings

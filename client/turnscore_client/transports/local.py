@@ -1,7 +1,7 @@
 """In-process transport: the API's operations answered by the turnscore core, in this process.
 
-Needs the ``turnscore`` package (``pip install turnscore-client[local]``); it is imported lazily, so the
-client itself never depends on it. It answers like the service (the same bodies, the same errors),
+Needs the ``turnscore`` package (from a clone: ``pip install . './client[local]'``); it is imported lazily,
+so the client itself never depends on it. It answers like the service (the same bodies, the same errors),
 including the gold_ref protocol (an in-process, bounded store of compiled golds), so every code path of the
 client (typed results, typed errors, gold_ref resends) is the same in both modes.
 """
@@ -49,7 +49,7 @@ class LocalTransport(Transport):
         except ImportError as e:
             raise LocalModeUnavailable(
                 "local mode needs the turnscore package (the scoring core): "
-                f"pip install 'turnscore-client[local]' or pip install turnscore ({e})"
+                f"pip install . './client[local]' from the repository root ({e})"
             ) from e
         self._engine: Any = engine
         self._core_errors: Any = errors

@@ -1,14 +1,15 @@
 """turnscore as a verl (>= 0.9) plugin.
 
-``pip install 'turnscore-client[verl]'`` installs the entry point ``turnscore = turnscore_client.verl`` in
-the group ``verl.plugins``; verl imports it on ``import verl`` in every process (driver, agent-loop
-workers, reward workers), which registers:
+``pip install './client[verl]'`` (from a clone) installs the entry point
+``turnscore = turnscore_client.verl`` in the group ``verl.plugins``; verl imports it on ``import verl`` in
+every process (driver, agent-loop workers, reward workers), which registers:
 
 - the advantage estimators ``turnscore`` and ``turnscore_dual`` (``algorithm.adv_estimator=...``);
 - the agent loop ``turnscore_tool_agent`` (``actor_rollout_ref.rollout.agent.default_agent_loop=...``).
 
 The trajectory-level reward function needs no registration:
-``reward.custom_reward_function.path=pkg://turnscore_client.verl.reward``.
+``reward.custom_reward_function.path=pkg://turnscore_client.verl.reward``. The tool class of the tool config
+``turnscore prepare --for verl`` writes is :class:`turnscore_client.verl.tools.RecordingTool`.
 
 verl swallows plugin import errors (logged at DEBUG). :func:`check` (or ``python -m turnscore_client.verl
 check``) fails loudly, with the original error, when a name is missing.
