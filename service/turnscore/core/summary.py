@@ -14,8 +14,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from .assign import Assignment
 
 #: The fields of a ``/v1/advantages`` summary (no parse, no matching: rewards and advantages only).
@@ -51,7 +49,7 @@ SCORE_FIELDS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CallCounts:
     """What one rollout's calls matched against its chosen reference."""
 
@@ -61,7 +59,7 @@ class CallCounts:
     covered: int  # distinct gold calls some matched call is assigned to
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RolloutStats:
     """One response rollout, as the summary counts it (``calls``: ``None`` for ``/v1/advantages`` rows)."""
 
@@ -96,38 +94,43 @@ def call_matches(a: Assignment | None) -> tuple[list[int | None], list[float]]:
 
 def call_counts(a: Assignment | None, gold_calls: int) -> CallCounts:
     """Matched, exact and covered calls from the assignment (none without one: ToolRL, ``assignment:
-    none``)."""
-    gold, sim = call_matches(a)
-    matched = [(j, s) for j, s in zip(gold, sim, strict=True) if j is not None and s > 0.0]
-    exact = sum(1 for _, s in matched if s >= 1.0)
-    return CallCounts(gold_calls, len(matched), exact, len({j for j, _ in matched}))
+    none``): the pairs :func:`call_matches` gives, read straight from its arrays."""
+    if a is None:
+        return CallCounts(gold_calls, 0, 0, 0)
+    matched = exact = 0
+    covered: set[int] = set()
+    for j, s in zip(a.gold.tolist(), a.similarity.tolist(), strict=True):
+        if j >= 0 and s > 0.0:  # NaN is no match
+            matched += 1
+            covered.add(j)
+            if s >= 1.0:
+                exact += 1
+    return CallCounts(gold_calls, matched, exact, len(covered))
+
+
+def _abs_sum(values: list[float]) -> float:
+    return math.fsum(map(abs, values))
 
 
 def row_stats(row: Mapping[str, Any]) -> RolloutStats:
     """The return/advantage part of a response row (all ``/v1/advantages`` has)."""
     adv = row["advantages"]
-    return RolloutStats(
-        turns=int(row["num_turns"]),
-        outcome=float(row["outcome_reward"]),
-        ret=float(row["return"]),
-        advantage_abs_sum=math.fsum(abs(x) for x in adv),
-        advantage_count=len(adv),
-    )
+    return RolloutStats(row["num_turns"], row["outcome_reward"], row["return"], _abs_sum(adv), len(adv))
 
 
 def scored_stats(row: Mapping[str, Any], answered: bool, counts: CallCounts) -> RolloutStats:
     """A ``/v1/score`` response row with what it matched and whether the rollout gave a final answer."""
-    base = row_stats(row)
+    adv = row["advantages"]
     return RolloutStats(
-        turns=base.turns,
-        outcome=base.outcome,
-        ret=base.ret,
-        advantage_abs_sum=base.advantage_abs_sum,
-        advantage_count=base.advantage_count,
-        calls=int(row["num_calls"]),
-        malformed=int(row["malformed_calls"]),
-        answered=answered,
-        counts=counts,
+        row["num_turns"],
+        row["outcome_reward"],
+        row["return"],
+        _abs_sum(adv),
+        len(adv),
+        row["num_calls"],
+        row["malformed_calls"],
+        answered,
+        counts,
     )
 
 
@@ -141,25 +144,28 @@ def summarize(stats: Iterable[RolloutStats], calls: bool = True) -> dict[str, An
     ``/v1/advantages`` fields only."""
     items = list(stats)
     n = len(items)
-    returns = np.array([s.ret for s in items], dtype=float)
-    out: dict[str, Any] = {
-        "rollouts": n,
-        "turns_mean": _ratio(sum(s.turns for s in items), n),
-    }
+    returns = [s.ret for s in items]
+    out: dict[str, Any] = {"rollouts": n, "turns_mean": _ratio(sum(s.turns for s in items), n)}
     if calls:
-        counts = [s.counts for s in items if s.counts is not None]
-        num_calls = sum(s.calls or 0 for s in items)
-        gold_calls = sum(c.gold_calls for c in counts)
-        matched = sum(c.matched for c in counts)
-        covered = sum(c.covered for c in counts)
+        num_calls = malformed = gold_calls = matched = exact = covered = answered = 0
+        for s in items:
+            num_calls += s.calls or 0
+            malformed += s.malformed
+            answered += s.answered
+            c = s.counts
+            if c is not None:
+                gold_calls += c.gold_calls
+                matched += c.matched
+                exact += c.exact
+                covered += c.covered
         precision = _ratio(matched, num_calls)
         recall = _ratio(covered, gold_calls)
         out.update(
             calls=num_calls,
-            malformed_calls=sum(s.malformed for s in items),
+            malformed_calls=malformed,
             gold_calls=gold_calls,
             matched_calls=matched,
-            exact_calls=sum(c.exact for c in counts),
+            exact_calls=exact,
             redundant_calls=num_calls - matched,
             covered_gold=covered,
             missed_gold=gold_calls - covered,
@@ -167,15 +173,19 @@ def summarize(stats: Iterable[RolloutStats], calls: bool = True) -> dict[str, An
             call_recall=recall,
             call_f1=_ratio(2 * precision * recall, precision + recall),
             redundant_ratio=_ratio(num_calls - matched, num_calls),
-            answer_rate=_ratio(sum(1 for s in items if s.answered), n),
+            answer_rate=_ratio(answered, n),
         )
+    mean = _ratio(math.fsum(returns), n)
     out["outcome_mean"] = _ratio(math.fsum(s.outcome for s in items), n)
-    out["return_mean"] = float(returns.mean()) if n else 0.0
-    out["return_std"] = float(returns.std()) if n else 0.0
+    out["return_mean"] = mean
+    out["return_std"] = math.sqrt(_ratio(math.fsum((x - mean) ** 2 for x in returns), n))
     out["advantage_abs_mean"] = _ratio(
         math.fsum(s.advantage_abs_sum for s in items), sum(s.advantage_count for s in items)
     )
-    return {k: v if not isinstance(v, float) or math.isfinite(v) else 0.0 for k, v in out.items()}
+    for key in ("outcome_mean", "return_mean", "return_std", "advantage_abs_mean"):
+        if not math.isfinite(out[key]):
+            out[key] = 0.0
+    return out
 
 
 def add_summaries(
