@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from . import diagnostics, gigpo, keys, matrix, response, summary
-from .config import presets_dict
+from .config import ScoringConfig, presets_dict
 from .errors import UnknownGoldRef
 from .gold import CompiledGold
 from .limits import DEFAULT_LIMITS, Limits, check_deadline
@@ -167,7 +167,11 @@ def score(
 
 
 def _add_matrices(
-    rollouts: list[Rollout], scores: list[RolloutScore], rows: list[dict[str, Any]], cfg: Any, limits: Limits
+    rollouts: list[Rollout],
+    scores: list[RolloutScore],
+    rows: list[dict[str, Any]],
+    cfg: ScoringConfig,
+    limits: Limits,
 ) -> None:
     """``explain: "matrix"``: each row's ``matrix`` (a duplicate rollout's is built once)."""
     matrix.check_cells(rollouts, scores, limits)
