@@ -43,7 +43,7 @@ native: $(STAMP) native-deps
 	@why="$$($(native_missing))"; \
 	if [ -n "$$why" ]; then \
 	  echo "warning: turnscore_native not built ($$why): turnscore runs on the pure-Python core (native/README.md)"; \
-	else $(MAKE) --no-print-directory $(NATIVE_STAMP); fi
+	elif ! $(MAKE) --no-print-directory -q $(NATIVE_STAMP); then $(MAKE) --no-print-directory $(NATIVE_STAMP); fi
 
 # maturin (from PyPI, in pip's isolated build environment) runs cargo in native/ (offline, Debian's crates);
 # the cargo target directory native/target stays, so a rebuild is incremental.

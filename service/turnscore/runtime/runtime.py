@@ -33,7 +33,7 @@ import orjson
 
 from turnscore import metrics
 from turnscore.cache import GoldCache
-from turnscore.core import engine
+from turnscore.core import engine, native
 from turnscore.settings import Settings
 
 from .decode import OFFLOOP_DECODE_BYTES, decode_json
@@ -51,6 +51,19 @@ def freeze_heap() -> None:
     Objects created later (requests, cached golds) are collected as usual."""
     gc.collect()
     gc.freeze()
+
+
+def select_core(requested: str) -> str:
+    """Choose this process's scoring core (``Settings.core``); returns the one that runs. ``auto`` without
+    the extension logs one warning line; ``native`` without it raises ``RuntimeError``."""
+    core = native.select(requested)
+    if requested == "auto" and core == "python":
+        log.warning(
+            "turnscore_native is not installed: scoring runs on the pure-Python core (same results, "
+            "slower); `make venv` builds it where cargo is installed (native/README.md)",
+            extra={"reason": native.import_error()},
+        )
+    return core
 
 
 class _Busy:
@@ -98,9 +111,11 @@ class Runtime:
         self.started_at = time.time()
         self._presets: bytes | None = None
         self._on_close: list[Callable[[], None]] = []
+        self.core = native.active()  # the core that runs (chosen from settings.core by start())
 
     # -- lifecycle -----------------------------------------------------------------------------------
     async def start(self) -> None:
+        self.core = select_core(self.settings.core)
         await self.cache.start()
         if self.settings.gc_freeze:
             freeze_heap()
@@ -239,6 +254,7 @@ class Runtime:
             "max_inflight": self.max_inflight,
             "receiving": self.receiving,
             "uptime_seconds": round(time.time() - self.started_at, 3),
+            "core": self.core,
             "gc_frozen_objects": gc.get_freeze_count(),
             "cache": self.cache.status(),
             "limits": {
