@@ -8,6 +8,7 @@ parity tests on both cores. Where no Rust toolchain exists they skip, saying why
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,18 @@ def hiding_path(tmp: Path) -> str:
         'raise ImportError("turnscore_native hidden by the test (as if never built)")\n'
     )
     return str(tmp)
+
+
+#: Debian's crate directory the build uses (native/.cargo/config.toml) and the crates it needs there
+CRATE_DIR = Path("/usr/share/cargo/registry")
+CRATES = ("pyo3-0.17", "serde_json-1.")
+
+
+def toolchain_missing() -> str | None:
+    """Why the extension cannot be built here (no cargo, or Debian's crates missing); ``None``: it can."""
+    if shutil.which("cargo") is None:
+        return "no cargo on PATH"
+    for crate in CRATES:
+        if not any(CRATE_DIR.glob(crate + "*")):
+            return f"{CRATE_DIR}/{crate}* missing (apt-get install librust-pyo3-dev librust-serde-json-dev)"
+    return None
