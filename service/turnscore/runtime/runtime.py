@@ -45,6 +45,41 @@ log = logging.getLogger("turnscore.runtime")
 _DUMPS_OPTS = orjson.OPT_SERIALIZE_NUMPY
 
 
+#: scored once at start-up, before the heap is frozen: the first request's one-time work (the core's lazy
+#: tables, the extension's first calls) is done and frozen with the modules, and a broken core fails start-up
+_WARMUP_CALL = {"name": "get_weather", "arguments": {"city": "Oslo", "days": 2}}
+WARMUP_REQUEST: dict[str, Any] = {
+    "explain": True,
+    "groups": [
+        {
+            "gold": {"calls": [_WARMUP_CALL], "answer": "cold"},
+            "rollouts": [
+                {"text": '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>'},
+                {"turns": [{"tool_calls": [_WARMUP_CALL]}, {"answer": "cold"}]},
+                {
+                    "messages": [
+                        {
+                            "role": "assistant",
+                            "content": "",
+                            "tool_calls": [
+                                {"function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}
+                            ],
+                        },
+                        {"role": "assistant", "content": "<answer>cold</answer>"},
+                    ]
+                },
+            ],
+        }
+    ],
+}
+
+
+def warm_up() -> None:
+    """Score :data:`WARMUP_REQUEST` with every assignment the presets use (KM, greedy, OT)."""
+    for preset in ("matchtir-km", "matchtir-ot", "matchtir-reference-km"):
+        engine.score({**WARMUP_REQUEST, "preset": preset})
+
+
 def freeze_heap() -> None:
     """Collect once, then exclude every object alive now (modules, the app, the core's tables) from
     future cyclic collections: a full collection otherwise rescans all of numpy, scipy, POT and FastAPI.
@@ -117,6 +152,7 @@ class Runtime:
     async def start(self) -> None:
         self.core = select_core(self.settings.core)
         await self.cache.start()
+        warm_up()
         if self.settings.gc_freeze:
             freeze_heap()
 
