@@ -5,8 +5,11 @@
 
 use pyo3::prelude::*;
 
+mod parse;
+
 #[pymodule]
 fn turnscore_native(_py: Python, m: &PyModule) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    parse::register(m)?;
     Ok(())
 }

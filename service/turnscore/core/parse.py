@@ -7,16 +7,16 @@ that is not an object, ``turns`` that is not a list, ...) is an :class:`InvalidR
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import orjson
 
-from . import keys
+from . import keys, native
 from .calls import Call, TooDeep, call_from_obj, loads_bounded
 from .config import FormatConfig
 from .errors import InvalidRequest, LimitExceeded
-from .limits import RolloutLimits
+from .limits import MAX_NESTED_JSON_DEPTH, RolloutLimits
 from .tags import Scanner, TagScanner, strip_think
 
 
@@ -80,6 +80,58 @@ def _model_call(obj: Any) -> Call | None:
         return None
 
 
+# The fields the native parser sets on each Turn it builds, in this order (native/src/parse.rs `turn`):
+# a Turn with other fields keeps the text form on Python until parse.rs sets them too.
+NATIVE_TURN_FIELDS = (
+    "calls",
+    "answer",
+    "malformed",
+    "blocks",
+    "text",
+    "given",
+    "attempted",
+    "state",
+    "observation",
+)
+_NATIVE_OK = tuple(f.name for f in fields(Turn)) == NATIVE_TURN_FIELDS
+_native_cache: tuple[FormatConfig | None, Any] = (None, None)  # (format, its native TextParser or None)
+
+
+def text_parser(fmt: FormatConfig) -> Any:
+    """The native parser of ``fmt`` when the native core is active and both patterns are literal tags
+    (``OPEN(.*?)CLOSE``), else ``None`` (the Python path: RE2 patterns, no extension)."""
+    global _native_cache
+    m = native.module()
+    if m is None or not _NATIVE_OK:
+        return None
+    cached_fmt, parser = _native_cache
+    if cached_fmt is fmt:  # the cache holds ``fmt``, so its identity cannot be reused
+        return parser
+    calls, answers = fmt.scanners()
+    parser = None
+    if type(calls) is TagScanner and type(answers) is TagScanner and fmt.turn_separator and fmt.turn_end:
+        try:
+            parser = m.TextParser(
+                fmt.turn_separator,
+                fmt.turn_end,
+                calls.open,
+                calls.close,
+                answers.open,
+                answers.close,
+                fmt.call_layout == "lines",
+                fmt.strip_think,
+                fmt.answer == "last_text",
+                MAX_NESTED_JSON_DEPTH,
+                Call,
+                Turn,
+                _decode_call,
+            )
+        except (ValueError, UnicodeEncodeError):  # tags Rust cannot hold (lone surrogates): Python
+            parser = None
+    _native_cache = (fmt, parser)
+    return parser
+
+
 def _read_blocks(text: str, turn: Turn, calls: Scanner, layout: str) -> None:
     for _start, _end, body in calls.spans(text):
         turn.blocks += 1
@@ -120,6 +172,21 @@ def read_model_text(
     With ``fmt.strip_think``, think blocks are dropped from the model's part of the turn (up to
     ``fmt.turn_end``) first. Returns that part as read (think removed), for ``answer: last_text``.
     """
+    parser = text_parser(fmt)
+    if parser is not None and not (read_calls and (turn.blocks or turn.malformed)):
+        got = parser.read_model_text(text, read_calls)
+        if got is not None:
+            found, turn.answer, malformed, blocks, attempted, head, codes = got
+            model_text: str = head
+            if found:
+                turn.calls.extend(found)
+            turn.malformed += malformed
+            turn.blocks += blocks
+            if attempted:
+                turn.attempted = True
+            if codes:
+                notes.extend([Note(code, path, count) for code, count in codes])
+            return model_text
     calls, answers = fmt.scanners()
     head, sep, tail = text.partition(fmt.turn_end)
     visible = text
@@ -162,6 +229,14 @@ def parse_text(
 ) -> list[Turn]:
     """Split on the assistant-turn separator; a leading separator does not open an empty turn."""
     notes = [] if notes is None else notes
+    parser = text_parser(fmt)
+    if parser is not None:
+        got = parser.parse_text(text)
+        if got is not None:
+            turns: list[Turn] = got[0]
+            if got[1]:
+                notes.extend([Note(code, path, count) for code, count in got[1]])
+            return turns
     pieces = text.split(fmt.turn_separator)
     if len(pieces) > 1 and pieces[0] == "":
         pieces = pieces[1:]
