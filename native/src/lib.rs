@@ -5,8 +5,11 @@
 
 use pyo3::prelude::*;
 
+mod matching;
+
 #[pymodule]
 fn turnscore_native(_py: Python, m: &PyModule) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    matching::register(m)?;
     Ok(())
 }
