@@ -46,6 +46,12 @@ def _hard(pairs: list[tuple[int, int, float]], m: int, penalty: float) -> Assign
     )
 
 
+def from_native(buf: bytes, m: int) -> Assignment:
+    """The :class:`Assignment` the extension's ``assign`` returns (rewards, gold, similarity packed)."""
+    x = np.frombuffer(buf, dtype=np.float64)
+    return Assignment(x[:m], x[m : 2 * m].view(np.int64), x[2 * m :])
+
+
 def hungarian(entries: list[Entry], m: int, n: int, penalty: float) -> Assignment:
     """Optimal one-to-one assignment maximizing total S (``linear_sum_assignment``, maximize=True)."""
     rows = {e[0] for e in entries}

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import assign, similarity, sinkhorn, toolrl
+from . import assign, native, similarity, sinkhorn, toolrl
 from .calls import Call
 from .config import ScoringConfig
 from .errors import LimitExceeded
@@ -116,6 +116,8 @@ def _match(
             r.assignments = [None] * len(r.golds)
         return
     mode, case_sensitive = cfg.value_match, cfg.name_case_sensitive
+    ext = native.module()
+    hungarian = cfg.assignment == "hungarian"
     problems: list[np.ndarray] = []
     slots: list[tuple[Rollout, int]] = []
     for r in rollouts:
@@ -135,9 +137,13 @@ def _match(
             elif cfg.assignment == "ot":
                 problems.append(similarity.matrix(r.tables, gold, mode, case_sensitive))
                 slots.append((r, k))
+            elif ext is not None and (
+                pair := similarity.native_pair(ext, r.tables, gold, mode, case_sensitive)
+            ):
+                r.assignments[k] = assign.from_native(ext.assign(*pair, hungarian, float(penalty)), m)
             else:
                 entries = similarity.entries(r.tables, gold, mode, case_sensitive)
-                solve = assign.hungarian if cfg.assignment == "hungarian" else assign.greedy
+                solve = assign.hungarian if hungarian else assign.greedy
                 r.assignments[k] = solve(entries, m, n, penalty)
     if problems:
         plans = sinkhorn.ot_plans(
