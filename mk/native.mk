@@ -1,9 +1,10 @@
 # The compiled hot path (native/, Rust + PyO3, built by maturin; native/README.md).
 #
 # `make venv` (and so `make run` / `make test`) builds the extension `turnscore_native` and installs it into
-# .venv when a Rust toolchain (cargo) and Debian's packaged crates (librust-pyo3-dev, librust-serde-json-dev
-# in /usr/share/cargo/registry; crates.io is not used, native/.cargo/config.toml) are present. Otherwise it
-# prints ONE warning line and goes on: the service then runs on the pure-Python core (same results).
+# .venv when a Rust toolchain (cargo) and Debian's packaged crates (librust-pyo3-dev, librust-serde-json-dev,
+# librust-memchr-dev in /usr/share/cargo/registry; crates.io is not used, native/.cargo/config.toml) are
+# present. Otherwise it prints ONE warning line and goes on: the service then runs on the pure-Python core
+# (same results).
 # Rebuilt only when native/ changes (a stamp over its sources). A build that starts and fails is an error.
 #
 # The trainer environments (.venv-trainers, .venv-verl) do not get the extension: they test the trainer
@@ -14,8 +15,8 @@ NATIVE_SOURCES := $(wildcard $(NATIVE_DIR)/src/*.rs) $(NATIVE_DIR)/Cargo.toml $(
 NATIVE_STAMP := $(VENV)/.native-installed
 # Debian's crate directory (what native/.cargo/config.toml points cargo at)
 CRATE_DIR ?= /usr/share/cargo/registry
-NATIVE_CRATES := pyo3-0.17 serde_json-1.
-NATIVE_APT := librust-pyo3-dev librust-serde-json-dev
+NATIVE_CRATES := pyo3-0.17 serde_json-1. memchr-2.
+NATIVE_APT := librust-pyo3-dev librust-serde-json-dev librust-memchr-dev
 CARGO ?= cargo
 
 .PHONY: native native-deps native-clean

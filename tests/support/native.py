@@ -43,7 +43,7 @@ def hiding_path(tmp: Path) -> str:
 
 #: Debian's crate directory the build uses (native/.cargo/config.toml) and the crates it needs there
 CRATE_DIR = Path("/usr/share/cargo/registry")
-CRATES = ("pyo3-0.17", "serde_json-1.")
+CRATES = ("pyo3-0.17", "serde_json-1.", "memchr-2.")
 
 
 def toolchain_missing() -> str | None:
@@ -52,5 +52,5 @@ def toolchain_missing() -> str | None:
         return "no cargo on PATH"
     for crate in CRATES:
         if not any(CRATE_DIR.glob(crate + "*")):
-            return f"{CRATE_DIR}/{crate}* missing (apt-get install librust-pyo3-dev librust-serde-json-dev)"
+            return f"{CRATE_DIR}/{crate}* missing (make native-deps installs Debian's librust-*-dev)"
     return None
