@@ -8,11 +8,10 @@ Two containers of the image, each checked the same way:
   ``TURNSCORE_WORKERS=2`` (the Prometheus multiprocess directory must go to the tmpfs).
 
 Checks: every process runs as a non-root user without capabilities; /healthz, /readyz (which says the
-compiled core runs) and the image's HEALTHCHECK answer; a score over HTTP and over gRPC (the client package against the container's ports), for
-every preset, equals the core's answer computed in this process; the root filesystem is read-only and
-the service does not need it writable; SIGTERM during a request answers it and exits 0 within the
-graceful timeout. Not collected by
-``make test`` (outside tests/).
+compiled core runs) and the image's HEALTHCHECK answer; a score over HTTP and over gRPC (the client package
+against the container's ports), for every preset, equals the core's answer computed in this process; the
+root filesystem is read-only and the service does not need it writable; SIGTERM during a request answers it
+and exits 0 within the graceful timeout. Not collected by ``make test`` (outside tests/).
 """
 
 from __future__ import annotations
