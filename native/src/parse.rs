@@ -9,6 +9,8 @@
 
 #[path = "parse_json.rs"]
 mod json;
+#[path = "parse_calls.rs"]
+mod structured;
 
 use json::{Decoded, Fail};
 use memchr::memmem::Finder;
@@ -53,6 +55,7 @@ impl Tag {
 }
 
 pub fn register(m: &PyModule) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(structured::structured_calls, m)?)?;
     m.add_class::<TextParser>()
 }
 
@@ -186,7 +189,7 @@ pub struct TextParser {
 
 /// A new instance of a slotted class, its slots set by name: what `object.__setattr__` does (frozen
 /// dataclasses included), without running `__init__`.
-fn instance(
+pub(crate) fn instance(
     py: Python<'_>,
     tp: &Py<PyType>,
     slots: &[(&PyString, PyObject)],

@@ -3,6 +3,12 @@
 Model output that does not parse is data: a call block that does not decode to an object with a string
 ``name`` is counted as malformed and skipped. Only the structure the client itself builds (a rollout
 that is not an object, ``turns`` that is not a list, ...) is an :class:`InvalidRequest`.
+
+With the native core (core/native.py) the hot part runs compiled (native/src/parse*.rs): model text when
+both patterns are literal tags (:func:`text_parser`), and lists of structured calls. This module is the
+reference they match (tests/native/test_parse_parity.py) and the fallback for everything else: RE2
+patterns, text with lone surrogates, JSON nested past the depth bound or with integers beyond 64 bits,
+and every error (a call list with an unknown key is read here, which raises).
 """
 
 from __future__ import annotations
@@ -273,6 +279,15 @@ def _structured_calls(raw: Any, path: str, turn: Turn) -> None:
         return
     if not isinstance(raw, list):
         raise InvalidRequest(path, "expected a list of tool calls or null")
+    m = native.module()
+    if m is not None and raw:
+        got = m.structured_calls(raw, Call, _model_call, MAX_NESTED_JSON_DEPTH)
+        if got is not None:  # else a key the API does not know (or an odd type): Python reads it
+            turn.calls.extend(got[0])
+            turn.malformed += got[1]
+            turn.blocks += len(raw)
+            turn.given += len(raw)
+            return
     for j, obj in enumerate(raw):
         turn.blocks += 1
         keys.check_call(obj, f"{path}[{j}]")
