@@ -33,7 +33,7 @@ enum Outcome {
     Refuse, // the whole list: Python reads it (and raises the error it finds)
 }
 
-fn exact_dict(v: &PyAny) -> Option<&PyDict> {
+pub(crate) fn exact_dict(v: &PyAny) -> Option<&PyDict> {
     if unsafe { ffi::PyDict_CheckExact(v.as_ptr()) } != 0 {
         v.downcast::<PyDict>().ok()
     } else {
@@ -55,7 +55,7 @@ fn plain_scalar_or_list(v: &PyAny) -> bool {
 }
 
 /// `keys.check`: every key a plain string among `known`.
-fn keys_known(d: &PyDict, known: &[&str]) -> bool {
+pub(crate) fn keys_known(d: &PyDict, known: &[&str]) -> bool {
     d.iter().all(|(k, _)| {
         (unsafe { ffi::PyUnicode_CheckExact(k.as_ptr()) } != 0)
             && k.downcast::<PyString>()
@@ -147,23 +147,21 @@ fn read_one(py: Python<'_>, obj: &PyAny, limit: usize) -> PyResult<Outcome> {
     Ok(Outcome::Call(name.into(), arguments))
 }
 
-/// `structured_calls(raw, call_type, model_call, max_depth)`: `(calls, malformed)` for a list of call
-/// objects the client built, or `None` when Python must read the list (an unknown key: its error).
-#[pyfunction]
-pub fn structured_calls(
+/// The calls of a list of call objects and how many were malformed; `None` when Python must read it.
+pub(crate) fn read_list(
     py: Python<'_>,
     raw: &PyList,
-    call_type: Py<PyType>,
+    call_type: &Py<PyType>,
     model_call: &PyAny,
     max_depth: usize,
-) -> PyResult<PyObject> {
+) -> PyResult<Option<(Vec<PyObject>, usize)>> {
     let mut calls: Vec<PyObject> = Vec::with_capacity(raw.len());
     let mut malformed = 0usize;
     for obj in raw.iter() {
         match read_one(py, obj, max_depth)? {
             Outcome::Call(name, arguments) => calls.push(instance(
                 py,
-                &call_type,
+                call_type,
                 &[
                     (intern!(py, "name"), name),
                     (intern!(py, "arguments"), arguments),
@@ -178,8 +176,26 @@ pub fn structured_calls(
                     calls.push(got.into());
                 }
             }
-            Outcome::Refuse => return Ok(py.None()),
+            Outcome::Refuse => return Ok(None),
         }
     }
-    Ok((PyList::new(py, calls), malformed).into_py(py))
+    Ok(Some((calls, malformed)))
+}
+
+/// `structured_calls(raw, call_type, model_call, max_depth)`: `(calls, malformed)` for a list of call
+/// objects the client built, or `None` when Python must read the list (an unknown key: its error).
+#[pyfunction]
+pub fn structured_calls(
+    py: Python<'_>,
+    raw: &PyList,
+    call_type: Py<PyType>,
+    model_call: &PyAny,
+    max_depth: usize,
+) -> PyResult<PyObject> {
+    Ok(
+        match read_list(py, raw, &call_type, model_call, max_depth)? {
+            Some((calls, malformed)) => (PyList::new(py, calls), malformed).into_py(py),
+            None => py.None(),
+        },
+    )
 }

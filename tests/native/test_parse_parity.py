@@ -604,3 +604,113 @@ def test_unknown_keys_are_the_python_error() -> None:
         assert_rollout_parity({"turns": [{"tool_calls": calls}]})
         with core("native"), pytest.raises(Exception, match="argument"):
             parse.parse_rollout({"turns": [{"tool_calls": calls}]}, FormatConfig(), LIMITS, "r")
+
+
+# -- the messages and turns forms: plain JSON natively, everything else (and every error) on Python --------
+
+ROLES = st.sampled_from(["assistant", "assistant", "tool", "user", "system", 1, None])
+CONTENT = (
+    st.none()
+    | st.lists(st.sampled_from(TEXT_PIECES), max_size=8).map("".join)
+    | st.lists(
+        st.sampled_from(TEXT_PIECES)
+        | st.builds(lambda t: {"type": "text", "text": t}, st.sampled_from(TEXT_PIECES))
+        | st.just({"type": "image"})
+        | st.just({"text": 3})
+        | st.just(3),
+        max_size=4,
+    )
+    | st.just(7)
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"role": ROLES},
+            optional={
+                "content": CONTENT,
+                "tool_calls": st.none()
+                | st.lists(call_objects(json_scalars), max_size=3)
+                | st.just({"a": 1}),
+                "tool_call_id": st.text(max_size=2),
+                "reasoning": st.text(max_size=2),
+                "contnet": st.just("typo"),
+            },
+        )
+        | st.just("not a message"),
+        max_size=6,
+    ),
+    st.sampled_from(FORMATS),
+)
+def test_messages(messages: list[Any], fmt: FormatConfig) -> None:
+    assert_rollout_parity({"messages": messages}, fmt)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "tool_calls": st.none() | st.lists(call_objects(json_scalars), max_size=3) | st.just("x"),
+                "calls": st.none() | st.lists(call_objects(json_scalars), max_size=2),
+                "answer": st.none() | st.text(max_size=4) | st.just(5),
+                "state": json_values,
+                "sate": st.just(1),
+            },
+        )
+        | st.just(["not a turn"]),
+        max_size=5,
+    )
+)
+def test_turns(turns: list[Any]) -> None:
+    assert_rollout_parity({"turns": turns})
+
+
+@pytest.mark.parametrize(
+    "rollout",
+    [
+        {"messages": [{"role": "assistant", "content": "\ud800<answer>a</answer>"}]},
+        {"messages": [{"role": Name("assistant"), "content": "x"}]},
+        {"messages": [{"role": "assistant", "content": [Name("x"), {"text": Name("y")}]}]},
+        {"messages": [{"role": "assistant", "content": ("x",)}]},
+        {"messages": [Args(role="assistant", content="x")]},
+        {"messages": [{"role": "assistant", "content": "x", "tool_calls": ({"name": "f"},)}]},
+        {"messages": [{"role": "user", "content": "q"}, {"role": "tool"}]},
+        {"messages": []},
+        {"turns": [{"answer": Name("a")}, {"state": {"b": [1, 2.5], "a": None}}, {"state": 2**70}]},
+        {"turns": [{"tool_calls": ({"name": "f"},)}]},
+        {"turns": [{"tool_calls": None, "calls": [{"name": "f"}], "answer": None}]},
+        {"turns": [Args(answer="a")]},
+        {"turns": []},
+    ],
+)
+def test_forms_with_odd_python_values(rollout: dict[str, Any]) -> None:
+    for fmt in (FORMATS[0], FORMATS[-1]):
+        assert_rollout_parity(rollout, fmt)
+
+
+def test_messages_and_turns_are_read_natively() -> None:
+    msgs = [
+        {"role": "user", "content": "q"},
+        {
+            "role": "assistant",
+            "content": "<think>t</think>",
+            "tool_calls": [{"name": "f", "arguments": "{}"}],
+        },
+        {"role": "tool", "content": "ok"},
+        {"role": "assistant", "content": [{"type": "text", "text": "<answer>a</answer>"}]},
+    ]
+    with core("native"):
+        parser = parse.text_parser(DEFAULT_FORMAT)
+        got = parser.parse_messages(msgs, ".messages", parse._model_call)
+        m = native.module()
+        assert m is not None
+        got_turns = m.parse_turns([{"calls": [{"name": "f"}], "state": {"s": 1}}], ".turns", Call, Turn,
+                                  parse._model_call, parse.canonical_json, MAX_NESTED_JSON_DEPTH)  # fmt: skip
+    assert got is not None and got_turns is not None
+    assert got[0][0].observation == [("tool", "ok")]
+    assert got[0][1].answer == "a"
+    assert got_turns[0][0].state == b'{"s":1}'

@@ -138,6 +138,14 @@ def text_parser(fmt: FormatConfig) -> Any:
     return parser
 
 
+def _native_turns(got: tuple[list[Turn], list[tuple[str, str, int]] | None], notes: list[Note]) -> list[Turn]:
+    """The turns a native ``parse_messages``/``parse_turns`` read; its notes (code, path, count) go to
+    ``notes``."""
+    if got[1]:
+        notes.extend([Note(code, path, count) for code, path, count in got[1]])
+    return got[0]
+
+
 def _read_blocks(text: str, turn: Turn, calls: Scanner, layout: str) -> None:
     for _start, _end, body in calls.spans(text):
         turn.blocks += 1
@@ -308,6 +316,11 @@ def parse_messages(
     if not isinstance(messages, list):
         raise InvalidRequest(path, "expected a list of chat messages")
     notes = [] if notes is None else notes
+    parser = text_parser(fmt)
+    if parser is not None:
+        got = parser.parse_messages(messages, rel, _model_call)
+        if got is not None:  # else something Python refuses (its error) or reads (odd types)
+            return _native_turns(got, notes)
     turns: list[Turn] = []
     model_text = ""
     for k, msg in enumerate(messages):
@@ -345,6 +358,11 @@ def parse_turns(turns_in: Any, path: str, notes: list[Note] | None = None, rel: 
     if not isinstance(turns_in, list):
         raise InvalidRequest(path, "expected a list of turns")
     notes = [] if notes is None else notes
+    m = native.module()
+    if m is not None and _NATIVE_OK:
+        got = m.parse_turns(turns_in, rel, Call, Turn, _model_call, canonical_json, MAX_NESTED_JSON_DEPTH)
+        if got is not None:  # else something Python refuses (its error) or reads (odd types)
+            return _native_turns(got, notes)
     turns = []
     for k, t in enumerate(turns_in):
         tpath = f"{path}[{k}]"
