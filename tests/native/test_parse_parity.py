@@ -714,3 +714,13 @@ def test_messages_and_turns_are_read_natively() -> None:
     assert got[0][0].observation == [("tool", "ok")]
     assert got[0][1].answer == "a"
     assert got_turns[0][0].state == b'{"s":1}'
+
+
+def test_the_parse_bench_measures_both_cores() -> None:
+    from bench.native_parse import measure
+
+    before = native.active()
+    row = measure("distinct", ("text",), groups=1, rounds=1)
+    assert row["rollouts"] == 16
+    assert row["python_us"] > 0 and row["native_us"] > 0
+    assert native.active() == before  # the bench restores the core it found
