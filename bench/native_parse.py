@@ -1,8 +1,8 @@
-"""The parse of model text on both cores: ``parse_rollout`` of every rollout of a workload, Python vs native.
+"""Rollout parsing on both cores: ``parse_rollout`` of every rollout of a workload, Python vs native.
 
-Per workload (``long``, ``distinct``, ``mixed``, ``step``; the forms that carry model text: ``text`` and
-``messages``), the thread CPU time of parsing every rollout once on the Python core and once on the native
-one (``turnscore_native``), in alternating rounds so both see the same machine; medians of the rounds.
+Per workload (``long``, ``distinct``, ``mixed``, ``step``) and form (``text``, ``messages``, ``turns``), the
+thread CPU time of parsing every rollout once on the Python core and once on the native one
+(``turnscore_native``), in alternating rounds so both see the same machine; medians of the rounds.
 Reports microseconds per rollout and the ratio. Run: ``python -m bench.native_parse [--quick]``.
 """
 
@@ -21,7 +21,7 @@ from turnscore.core.parse import parse_rollout
 from . import workloads
 
 KINDS = ("long", "distinct", "mixed", "step")
-FORMS = (("text",), ("messages",))
+FORMS = (("text",), ("messages",), ("turns",))
 
 
 def _rollouts(kind: str, forms: tuple[str, ...], groups: int) -> list[dict[str, Any]]:

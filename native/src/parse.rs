@@ -7,8 +7,12 @@
 //! Python parses it; a block whose JSON nests deeper than the bound, or holds an integer beyond 64 bits,
 //! is decoded by the Python function the parser was given (`parse._decode_call`).
 
+#[path = "parse_forms.rs"]
+mod forms;
 #[path = "parse_json.rs"]
 mod json;
+#[path = "parse_calls.rs"]
+mod structured;
 
 use json::{Decoded, Fail};
 use memchr::memmem::Finder;
@@ -53,6 +57,8 @@ impl Tag {
 }
 
 pub fn register(m: &PyModule) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(structured::structured_calls, m)?)?;
+    m.add_function(wrap_pyfunction!(forms::parse_turns, m)?)?;
     m.add_class::<TextParser>()
 }
 
@@ -186,7 +192,7 @@ pub struct TextParser {
 
 /// A new instance of a slotted class, its slots set by name: what `object.__setattr__` does (frozen
 /// dataclasses included), without running `__init__`.
-fn instance(
+pub(crate) fn instance(
     py: Python<'_>,
     tp: &Py<PyType>,
     slots: &[(&PyString, PyObject)],
@@ -320,24 +326,66 @@ impl TextParser {
     }
 
     fn turn(&self, py: Python<'_>, r: Read, text: Option<&str>) -> PyResult<PyObject> {
-        let calls = PyList::new(py, r.calls);
         let text = match text {
             Some(t) => PyString::new(py, t).into(),
             None => py.None(),
         };
+        let mut t = TurnOut::new(py, r.calls);
+        t.answer = r.answer.unwrap_or_else(|| py.None());
+        t.malformed = r.malformed;
+        t.blocks = r.blocks;
+        t.text = text;
+        t.attempted = r.attempted;
+        t.build(py, &self.turn_type)
+    }
+}
+
+/// The fields of a `Turn` (`parse.NATIVE_TURN_FIELDS`), built as Python builds it.
+pub(crate) struct TurnOut {
+    calls: Vec<PyObject>,
+    answer: PyObject,
+    malformed: usize,
+    blocks: usize,
+    text: PyObject,
+    given: usize,
+    attempted: bool,
+    state: PyObject,
+    observation: Option<Vec<PyObject>>,
+}
+
+impl TurnOut {
+    pub(crate) fn new(py: Python<'_>, calls: Vec<PyObject>) -> Self {
+        TurnOut {
+            calls,
+            answer: py.None(),
+            malformed: 0,
+            blocks: 0,
+            text: py.None(),
+            given: 0,
+            attempted: false,
+            state: py.None(),
+            observation: None,
+        }
+    }
+
+    pub(crate) fn build(self, py: Python<'_>, turn_type: &Py<PyType>) -> PyResult<PyObject> {
+        let observation = match self.observation {
+            Some(seen) => PyList::new(py, seen).into(),
+            None => py.None(),
+        };
         instance(
             py,
-            &self.turn_type,
+            turn_type,
             &[
-                (intern!(py, "calls"), calls.into()),
-                (intern!(py, "answer"), r.answer.unwrap_or_else(|| py.None())),
-                (intern!(py, "malformed"), r.malformed.into_py(py)),
-                (intern!(py, "blocks"), r.blocks.into_py(py)),
-                (intern!(py, "text"), text),
-                (intern!(py, "given"), 0.into_py(py)),
-                (intern!(py, "attempted"), r.attempted.into_py(py)),
-                (intern!(py, "state"), py.None()),
-                (intern!(py, "observation"), py.None()),
+                (intern!(py, "calls"), PyList::new(py, self.calls).into()),
+                (intern!(py, "answer"), self.answer),
+                (intern!(py, "malformed"), self.malformed.into_py(py)),
+                (intern!(py, "blocks"), self.blocks.into_py(py)),
+                (intern!(py, "text"), self.text),
+                (intern!(py, "given"), self.given.into_py(py)),
+                (intern!(py, "attempted"), self.attempted.into_py(py)),
+                (intern!(py, "state"), self.state),
+                (intern!(py, "observation"), observation),
             ],
         )
     }
@@ -460,6 +508,18 @@ impl TextParser {
             turns.push(self.turn(py, r, Some(piece))?);
         }
         Ok((PyList::new(py, turns), notes_list(py, notes)).into_py(py))
+    }
+
+    /// `parse_messages(messages, rel, model_call)`: `(turns, notes)` with `notes` `None` or a list of
+    /// `(code, path, count)`; `None` when Python must read them (anything it would refuse, odd types).
+    fn parse_messages(
+        &self,
+        py: Python<'_>,
+        messages: &PyList,
+        rel: &str,
+        model_call: &PyAny,
+    ) -> PyResult<PyObject> {
+        forms::parse_messages(self, py, messages, rel, model_call)
     }
 
     /// `read_model_text` on a turn with no calls yet: `(calls, answer, malformed, blocks, attempted, head,

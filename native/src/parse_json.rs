@@ -610,7 +610,7 @@ pub(crate) fn decode_call(py: Python<'_>, body: &str, limit: usize) -> Res<Decod
 }
 
 /// `decode_arguments` of a string: the object it holds, else `{}` (over-deep JSON: the Python reference).
-fn arguments_from_text(py: Python<'_>, text: &str, limit: usize) -> Res<PyObject> {
+pub(crate) fn arguments_from_text(py: Python<'_>, text: &str, limit: usize) -> Res<PyObject> {
     let mut p = Json::new(text, limit);
     p.ws();
     let got = match p.peek() {

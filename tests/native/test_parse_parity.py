@@ -38,6 +38,7 @@ pytestmark = pytest.mark.skipif(
 
 SEP = workload.SEP
 LIMITS = DEFAULT_LIMITS.rollout()
+DEFAULT_FORMAT = FormatConfig()
 
 
 def _formats() -> list[FormatConfig]:
@@ -105,12 +106,17 @@ def assert_text_parity(text: str, fmt: FormatConfig) -> None:
     assert nat == py, (fmt, text)
 
 
-def assert_rollout_parity(rollout: dict[str, Any], fmt: FormatConfig) -> None:
-    res = []
+def assert_rollout_parity(rollout: Any, fmt: FormatConfig = DEFAULT_FORMAT) -> None:
+    """Both cores read ``rollout`` to the same turns and notes, or raise the same error."""
+    res: list[Any] = []
     for name in ("python", "native"):
         with core(name):
-            p = parse.parse_rollout(rollout, fmt, LIMITS, "r")
-            res.append((snapshot(p.turns), p.notes, p.form))
+            try:
+                p = parse.parse_rollout(rollout, fmt, LIMITS, "r")
+            except Exception as exc:  # the same error, with the same JSON path and message
+                res.append(("error", type(exc), str(exc), vars(exc)))
+            else:
+                res.append((snapshot(p.turns), p.notes, p.form))
     assert res[1] == res[0], (fmt, rollout)
 
 
@@ -170,8 +176,9 @@ def gold_rollouts(record: dict[str, Any], rng: random.Random) -> Iterator[dict[s
         yield {"text": text}
         yield {"text": _as_lines(text)}
         yield {"text": _mangle(text, rng)}
-    turns = workload.perturb_turns(gold["turns"], rng, rng.random())
-    yield workload.render(turns, gold["answer"], "messages", rng, filler_chars=rng.choice([0, 40]))
+    for form in ("messages", "turns"):
+        turns = workload.perturb_turns(gold["turns"], rng, rng.random())
+        yield workload.render(turns, gold["answer"], form, rng, filler_chars=rng.choice([0, 40]))
 
 
 def test_every_gold_trace_parses_the_same_on_both_cores() -> None:
@@ -491,3 +498,229 @@ def test_native_calls_are_the_dataclasses_python_builds() -> None:
         turns[0].calls[0].name = "g"  # type: ignore[misc]  # frozen, as Python builds it
     assert turns[0].calls[0] == Call("f", turns[0].calls[0].arguments)
     assert hash(turns[0].text) == hash(text.split(SEP)[0])
+
+
+# -- structured calls (``turns`` and ``messages`` forms): the client's call objects -----------------------
+
+CALL_KEYS = ["name", "arguments", "parameters", "id", "type", "function", "index", "args", "extra"]
+
+
+def call_objects(values: Any) -> Any:
+    """Call objects as a client may build them: known keys (an unknown one now and then), names that
+    are not strings, arguments as objects, JSON strings (valid or not, deep or not) or other values."""
+    args = (
+        values
+        | json_values.map(lambda v: json.dumps(v))
+        | st.sampled_from(
+            [nested(31, "dict"), nested(32, "dict"), nested(33, "list"), "{bad", '{"a": 1} x', '"s"', "[1]"]
+        )
+        | st.builds(lambda d: {"deep": orjson.loads(nested(d, "dict"))}, st.integers(28, 34))
+    )
+    name = st.text(max_size=5) | values
+    fields = st.fixed_dictionaries(
+        {},
+        optional={
+            "name": name,
+            "arguments": args,
+            "parameters": args,
+            "id": st.text(max_size=3),
+            "type": st.just("function"),
+            "index": st.integers(0, 3),
+        },
+    )
+    wrapped = st.fixed_dictionaries(
+        {"function": fields}, optional={"id": st.text(max_size=3), "type": st.just("function")}
+    )
+    odd = st.dictionaries(st.sampled_from(CALL_KEYS), values, max_size=4)
+    return fields | wrapped | odd | values
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(call_objects(json_values), max_size=5), st.booleans())
+def test_structured_calls(calls: list[Any], as_messages: bool) -> None:
+    if as_messages:
+        rollout = {"messages": [{"role": "assistant", "content": "<answer>a</answer>", "tool_calls": calls}]}
+    else:
+        rollout = {"turns": [{"tool_calls": calls}, {"calls": calls[:1], "answer": "a"}]}
+    assert_rollout_parity(rollout)
+
+
+class Args(dict):  # type: ignore[type-arg]
+    pass
+
+
+class Name(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        {"name": "f", "arguments": Args(a=1)},
+        {"name": Name("f"), "arguments": {"a": 1}},
+        {"name": "f", "arguments": Name('{"a": 1}')},
+        {"name": "f", "arguments": b'{"a": 1}'},
+        {"name": "f", "arguments": '{"a": "\ud800"}'},
+        {"name": "f", "arguments": '{"a": "\udc00\ud800"}'},
+        {"name": "f", "arguments": "\ud800"},
+        {"name": "f", "arguments": '{"a": "\ud800"}'},
+        {"name": "f", "arguments": ("a", 1)},
+        {"name": "f", "arguments": {"a": (1, 2)}},
+        {"name": "f", "arguments": {"a": [[[[1]]]]}, "function": Args(name="g")},
+        {"name": "f", "function": Args(nam="g")},
+        {"name": "f", "function": {"nam": "g"}},
+        {"nme": "f"},
+        {1: "f"},
+        Args(name="f"),
+        ("name", "f"),
+        {"name": "f", "arguments": '{"n": 123456789012345678901234567890}'},
+    ],
+)
+def test_structured_calls_of_any_python_value(call: Any) -> None:
+    """In-process callers may pass any Python objects: what is not plain JSON is read by Python."""
+    assert_rollout_parity({"turns": [{"tool_calls": [{"name": "ok", "arguments": {}}, call]}]})
+    assert_rollout_parity({"messages": [{"role": "assistant", "content": None, "tool_calls": [call]}]})
+
+
+def test_plain_structured_calls_are_read_natively() -> None:
+    with core("native"):
+        m = native.module()
+        assert m is not None
+        calls = [
+            {"name": "f", "arguments": '{"a": 1}'},
+            {"function": {"name": "g", "arguments": {"b": [2]}}},
+            {},
+        ]
+        got = m.structured_calls(calls, Call, parse._model_call, MAX_NESTED_JSON_DEPTH)
+    assert got == ([Call("f", {"a": 1}), Call("g", {"b": [2]})], 1)
+    assert got[0][1].arguments is calls[1]["function"]["arguments"]  # the client's object, as Python keeps it
+
+
+def test_unknown_keys_are_the_python_error() -> None:
+    for calls in (
+        [{"name": "f", "arguments": {}}, {"name": "f", "argument": {}}],
+        [{"function": {"name": "f", "args": "{}"}}],
+    ):
+        assert_rollout_parity({"turns": [{"tool_calls": calls}]})
+        with core("native"), pytest.raises(Exception, match="argument"):
+            parse.parse_rollout({"turns": [{"tool_calls": calls}]}, FormatConfig(), LIMITS, "r")
+
+
+# -- the messages and turns forms: plain JSON natively, everything else (and every error) on Python --------
+
+ROLES = st.sampled_from(["assistant", "assistant", "tool", "user", "system", 1, None])
+CONTENT = (
+    st.none()
+    | st.lists(st.sampled_from(TEXT_PIECES), max_size=8).map("".join)
+    | st.lists(
+        st.sampled_from(TEXT_PIECES)
+        | st.builds(lambda t: {"type": "text", "text": t}, st.sampled_from(TEXT_PIECES))
+        | st.just({"type": "image"})
+        | st.just({"text": 3})
+        | st.just(3),
+        max_size=4,
+    )
+    | st.just(7)
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"role": ROLES},
+            optional={
+                "content": CONTENT,
+                "tool_calls": st.none()
+                | st.lists(call_objects(json_scalars), max_size=3)
+                | st.just({"a": 1}),
+                "tool_call_id": st.text(max_size=2),
+                "reasoning": st.text(max_size=2),
+                "contnet": st.just("typo"),
+            },
+        )
+        | st.just("not a message"),
+        max_size=6,
+    ),
+    st.sampled_from(FORMATS),
+)
+def test_messages(messages: list[Any], fmt: FormatConfig) -> None:
+    assert_rollout_parity({"messages": messages}, fmt)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "tool_calls": st.none() | st.lists(call_objects(json_scalars), max_size=3) | st.just("x"),
+                "calls": st.none() | st.lists(call_objects(json_scalars), max_size=2),
+                "answer": st.none() | st.text(max_size=4) | st.just(5),
+                "state": json_values,
+                "sate": st.just(1),
+            },
+        )
+        | st.just(["not a turn"]),
+        max_size=5,
+    )
+)
+def test_turns(turns: list[Any]) -> None:
+    assert_rollout_parity({"turns": turns})
+
+
+@pytest.mark.parametrize(
+    "rollout",
+    [
+        {"messages": [{"role": "assistant", "content": "\ud800<answer>a</answer>"}]},
+        {"messages": [{"role": Name("assistant"), "content": "x"}]},
+        {"messages": [{"role": "assistant", "content": [Name("x"), {"text": Name("y")}]}]},
+        {"messages": [{"role": "assistant", "content": ("x",)}]},
+        {"messages": [Args(role="assistant", content="x")]},
+        {"messages": [{"role": "assistant", "content": "x", "tool_calls": ({"name": "f"},)}]},
+        {"messages": [{"role": "user", "content": "q"}, {"role": "tool"}]},
+        {"messages": []},
+        {"turns": [{"answer": Name("a")}, {"state": {"b": [1, 2.5], "a": None}}, {"state": 2**70}]},
+        {"turns": [{"tool_calls": ({"name": "f"},)}]},
+        {"turns": [{"tool_calls": None, "calls": [{"name": "f"}], "answer": None}]},
+        {"turns": [Args(answer="a")]},
+        {"turns": []},
+    ],
+)
+def test_forms_with_odd_python_values(rollout: dict[str, Any]) -> None:
+    for fmt in (FORMATS[0], FORMATS[-1]):
+        assert_rollout_parity(rollout, fmt)
+
+
+def test_messages_and_turns_are_read_natively() -> None:
+    msgs = [
+        {"role": "user", "content": "q"},
+        {
+            "role": "assistant",
+            "content": "<think>t</think>",
+            "tool_calls": [{"name": "f", "arguments": "{}"}],
+        },
+        {"role": "tool", "content": "ok"},
+        {"role": "assistant", "content": [{"type": "text", "text": "<answer>a</answer>"}]},
+    ]
+    with core("native"):
+        parser = parse.text_parser(DEFAULT_FORMAT)
+        got = parser.parse_messages(msgs, ".messages", parse._model_call)
+        m = native.module()
+        assert m is not None
+        got_turns = m.parse_turns([{"calls": [{"name": "f"}], "state": {"s": 1}}], ".turns", Call, Turn,
+                                  parse._model_call, parse.canonical_json, MAX_NESTED_JSON_DEPTH)  # fmt: skip
+    assert got is not None and got_turns is not None
+    assert got[0][0].observation == [("tool", "ok")]
+    assert got[0][1].answer == "a"
+    assert got_turns[0][0].state == b'{"s":1}'
+
+
+def test_the_parse_bench_measures_both_cores() -> None:
+    from bench.native_parse import measure
+
+    before = native.active()
+    row = measure("distinct", ("text",), groups=1, rounds=1)
+    assert row["rollouts"] == 16
+    assert row["python_us"] > 0 and row["native_us"] > 0
+    assert native.active() == before  # the bench restores the core it found

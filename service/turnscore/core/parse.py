@@ -3,6 +3,12 @@
 Model output that does not parse is data: a call block that does not decode to an object with a string
 ``name`` is counted as malformed and skipped. Only the structure the client itself builds (a rollout
 that is not an object, ``turns`` that is not a list, ...) is an :class:`InvalidRequest`.
+
+With the native core (core/native.py) the hot part runs compiled (native/src/parse*.rs): model text when
+both patterns are literal tags (:func:`text_parser`), and lists of structured calls. This module is the
+reference they match (tests/native/test_parse_parity.py) and the fallback for everything else: RE2
+patterns, text with lone surrogates, JSON nested past the depth bound or with integers beyond 64 bits,
+and every error (a call list with an unknown key is read here, which raises).
 """
 
 from __future__ import annotations
@@ -130,6 +136,14 @@ def text_parser(fmt: FormatConfig) -> Any:
             parser = None
     _native_cache = (fmt, parser)
     return parser
+
+
+def _native_turns(got: tuple[list[Turn], list[tuple[str, str, int]] | None], notes: list[Note]) -> list[Turn]:
+    """The turns a native ``parse_messages``/``parse_turns`` read; its notes (code, path, count) go to
+    ``notes``."""
+    if got[1]:
+        notes.extend([Note(code, path, count) for code, path, count in got[1]])
+    return got[0]
 
 
 def _read_blocks(text: str, turn: Turn, calls: Scanner, layout: str) -> None:
@@ -273,6 +287,15 @@ def _structured_calls(raw: Any, path: str, turn: Turn) -> None:
         return
     if not isinstance(raw, list):
         raise InvalidRequest(path, "expected a list of tool calls or null")
+    m = native.module()
+    if m is not None and raw:
+        got = m.structured_calls(raw, Call, _model_call, MAX_NESTED_JSON_DEPTH)
+        if got is not None:  # else a key the API does not know (or an odd type): Python reads it
+            turn.calls.extend(got[0])
+            turn.malformed += got[1]
+            turn.blocks += len(raw)
+            turn.given += len(raw)
+            return
     for j, obj in enumerate(raw):
         turn.blocks += 1
         keys.check_call(obj, f"{path}[{j}]")
@@ -293,6 +316,11 @@ def parse_messages(
     if not isinstance(messages, list):
         raise InvalidRequest(path, "expected a list of chat messages")
     notes = [] if notes is None else notes
+    parser = text_parser(fmt)
+    if parser is not None:
+        got = parser.parse_messages(messages, rel, _model_call)
+        if got is not None:  # else something Python refuses (its error) or reads (odd types)
+            return _native_turns(got, notes)
     turns: list[Turn] = []
     model_text = ""
     for k, msg in enumerate(messages):
@@ -330,6 +358,11 @@ def parse_turns(turns_in: Any, path: str, notes: list[Note] | None = None, rel: 
     if not isinstance(turns_in, list):
         raise InvalidRequest(path, "expected a list of turns")
     notes = [] if notes is None else notes
+    m = native.module()
+    if m is not None and _NATIVE_OK:
+        got = m.parse_turns(turns_in, rel, Call, Turn, _model_call, canonical_json, MAX_NESTED_JSON_DEPTH)
+        if got is not None:  # else something Python refuses (its error) or reads (odd types)
+            return _native_turns(got, notes)
     turns = []
     for k, t in enumerate(turns_in):
         tpath = f"{path}[{k}]"
