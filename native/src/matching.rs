@@ -13,25 +13,27 @@
 
 mod keys;
 mod lsap;
+mod sstr;
 
 use std::collections::HashMap;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString};
-use pyo3::PyTypeInfo;
+use pyo3::{intern, PyTypeInfo};
 
-use keys::{cast, key, str_of, KResult, Key, KeyError, Mode};
+use keys::{cast, dict_items, key, str_of, KResult, Key, KeyError, Mode};
+use sstr::SStr;
 
 struct GoldCall {
     /// (argument, accepted value keys), sorted by argument
-    args: Vec<(Box<str>, Vec<Key>)>,
+    args: Vec<(SStr, Vec<Key>)>,
 }
 
 struct PredCall {
-    name: Box<str>,
+    name: SStr,
     /// (argument, value key), sorted by argument
-    args: Vec<(Box<str>, Key)>,
+    args: Vec<(SStr, Key)>,
 }
 
 #[pyclass(module = "turnscore_native")]
@@ -39,7 +41,7 @@ pub struct GoldTable {
     mode: Mode,
     case_sensitive: bool,
     calls: Vec<GoldCall>,
-    index: HashMap<Box<str>, Vec<u32>>,
+    index: HashMap<SStr, Vec<u32>>,
 }
 
 #[pyclass(module = "turnscore_native")]
@@ -58,36 +60,36 @@ fn unwrap_unsupported<T>(r: KResult<T>) -> PyResult<Option<T>> {
 }
 
 /// A call's name as matching compares it: `str.lower()` unless case-sensitive.
-fn name_of(call: &PyAny, case_sensitive: bool) -> KResult<Box<str>> {
-    let obj = call.getattr("name")?;
+fn name_of(call: &PyAny, case_sensitive: bool) -> KResult<SStr> {
+    let obj = call.getattr(intern!(call.py(), "name"))?;
     if !PyString::is_exact_type_of(obj) {
         return Err(KeyError::Unsupported);
     }
     let s: &PyString = cast(obj);
     let r = str_of(s)?;
     if case_sensitive {
-        return Ok(r.into());
+        return Ok(SStr::from(r));
     }
     if r.is_ascii() {
-        return Ok(r.to_ascii_lowercase().into_boxed_str());
+        return Ok(SStr::ascii_lower(r));
     }
-    let low = obj.call_method0("lower")?;
-    Ok(str_of(low.downcast().map_err(PyErr::from)?)?.into())
+    let low = obj.call_method0(intern!(obj.py(), "lower"))?;
+    Ok(SStr::from(str_of(low.downcast().map_err(PyErr::from)?)?))
 }
 
 fn arguments_of(call: &PyAny) -> KResult<&PyDict> {
-    let obj = call.getattr("arguments")?;
+    let obj = call.getattr(intern!(call.py(), "arguments"))?;
     if !PyDict::is_exact_type_of(obj) {
         return Err(KeyError::Unsupported);
     }
     Ok(cast(obj))
 }
 
-fn arg_name(k: &PyAny) -> KResult<Box<str>> {
+fn arg_name(k: &PyAny) -> KResult<SStr> {
     if !PyString::is_exact_type_of(k) {
         return Err(KeyError::Unsupported);
     }
-    Ok(str_of(cast(k))?.into())
+    Ok(SStr::from(str_of(cast(k))?))
 }
 
 fn build_gold(
@@ -98,7 +100,7 @@ fn build_gold(
     cs: bool,
 ) -> KResult<GoldTable> {
     let mut out = Vec::new();
-    let mut index: HashMap<Box<str>, Vec<u32>> = HashMap::new();
+    let mut index: HashMap<SStr, Vec<u32>> = HashMap::new();
     for (j, call) in calls.iter()?.enumerate() {
         let call = call?;
         let acc: Option<&PyAny> = if accepted.is_none() {
@@ -112,7 +114,7 @@ fn build_gold(
         };
         index.entry(name_of(call, cs)?).or_default().push(j as u32);
         let mut args = Vec::new();
-        for (k, v) in arguments_of(call)?.iter() {
+        for (k, v) in dict_items(arguments_of(call)?) {
             let mut set = vec![key(py, v, mode)?];
             if let Some(extra) = acc.and_then(|a| a.get_item(k)) {
                 for x in extra.iter()? {
@@ -136,13 +138,13 @@ fn build_gold(
 }
 
 fn build_pred(py: Python<'_>, calls: &PyAny, mode: Mode, cs: bool) -> KResult<PredTable> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(calls.len().unwrap_or(0));
     for call in calls.iter()? {
         let call = call?;
         let name = name_of(call, cs)?;
         let d = arguments_of(call)?;
         let mut args = Vec::with_capacity(d.len());
-        for (k, v) in d.iter() {
+        for (k, v) in dict_items(d) {
             args.push((arg_name(k)?, key(py, v, mode)?));
         }
         args.sort_unstable_by(|a, b| a.0.cmp(&b.0));

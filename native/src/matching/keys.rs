@@ -7,9 +7,11 @@
 //! caller falls back to the Python path.
 
 use pyo3::once_cell::GILOnceCell;
+
+use super::sstr::SStr;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyLong, PyString, PyTuple};
-use pyo3::{PyTryFrom, PyTypeInfo};
+use pyo3::{AsPyPointer, PyTryFrom, PyTypeInfo};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Mode {
@@ -35,15 +37,15 @@ impl Mode {
 /// A hashable value key (the Python key tuples of values.py, canonicalized).
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub enum Key {
-    Str(Box<str>),
+    Str(SStr),
     Bool(bool),    // exact / normalized only: a boolean never equals a number there
     Int(i64),      // every integer-valued number that fits in i64 (ints, bools in python mode, 1.0)
     Big(Box<str>), // any other integer-valued number: canonical decimal digits with its sign
     Float(u64),    // a finite non-integral float or an infinity, by its bits
     None,
-    List(Box<[Key]>),             // list (and tuple, except in python mode)
-    Tuple(Box<[Key]>),            // tuple in python mode (a list never equals a tuple there)
-    Dict(Box<[(Box<str>, Key)]>), // sorted by key
+    List(Box<[Key]>),         // list (and tuple, except in python mode)
+    Tuple(Box<[Key]>),        // tuple in python mode (a list never equals a tuple there)
+    Dict(Box<[(SStr, Key)]>), // sorted by key
 }
 
 pub enum KeyError {
@@ -69,6 +71,25 @@ pub fn cast<'v, T: PyTryFrom<'v>>(v: &'v PyAny) -> &'v T {
     unsafe { T::try_from_unchecked(v) }
 }
 
+/// A dict's items as borrowed references (no reference counting): the dict is not changed meanwhile.
+pub fn dict_items(d: &PyDict) -> impl Iterator<Item = (&PyAny, &PyAny)> {
+    let py = d.py();
+    let mut pos: pyo3::ffi::Py_ssize_t = 0;
+    std::iter::from_fn(move || {
+        let mut k = std::ptr::null_mut();
+        let mut v = std::ptr::null_mut();
+        if unsafe { pyo3::ffi::PyDict_Next(d.as_ptr(), &mut pos, &mut k, &mut v) } == 0 {
+            return None;
+        }
+        Some(unsafe {
+            (
+                py.from_borrowed_ptr::<PyAny>(k),
+                py.from_borrowed_ptr::<PyAny>(v),
+            )
+        })
+    })
+}
+
 pub fn str_of(s: &PyString) -> KResult<&str> {
     s.to_str().map_err(|_| KeyError::Unsupported) // lone surrogates: not UTF-8
 }
@@ -88,7 +109,13 @@ pub fn float_key(f: f64) -> KResult<Key> {
 }
 
 fn int_key(v: &PyAny) -> KResult<Key> {
-    if let Ok(i) = v.extract::<i64>() {
+    let mut overflow: std::os::raw::c_int = 0;
+    // an exact int: no __index__ call, no error unless it does not fit
+    let i = unsafe { pyo3::ffi::PyLong_AsLongLongAndOverflow(v.as_ptr(), &mut overflow) };
+    if overflow == 0 {
+        if i == -1 && PyErr::occurred(v.py()) {
+            return Err(KeyError::Py(PyErr::fetch(v.py())));
+        }
         return Ok(Key::Int(i));
     }
     let s = v.str()?;
@@ -201,7 +228,7 @@ fn norm_ascii(s: &str) -> KResult<Key> {
             }
         }
     }
-    Ok(Key::Str(t.into_boxed_str()))
+    Ok(Key::Str(SStr::from(t)))
 }
 
 static NORM_STR: GILOnceCell<PyObject> = GILOnceCell::new();
@@ -254,7 +281,7 @@ fn key_at(py: Python<'_>, v: &PyAny, mode: Mode, depth: usize) -> KResult<Key> {
         let s: &PyString = cast(v);
         return match mode {
             Mode::Normalized => norm_str(py, s),
-            _ => Ok(Key::Str(str_of(s)?.into())),
+            _ => Ok(Key::Str(SStr::from(str_of(s)?))),
         };
     }
     if PyLong::is_exact_type_of(v) {
@@ -279,18 +306,25 @@ fn key_at(py: Python<'_>, v: &PyAny, mode: Mode, depth: usize) -> KResult<Key> {
     }
     if PyList::is_exact_type_of(v) {
         let l: &PyList = cast(v);
-        let items = l
-            .iter()
-            .map(|x| key_at(py, x, mode, depth + 1))
-            .collect::<KResult<Vec<_>>>()?;
+        let mut items = Vec::with_capacity(l.len());
+        for k in 0..l.len() {
+            // borrowed: the list is not changed meanwhile
+            let x = unsafe {
+                py.from_borrowed_ptr::<PyAny>(pyo3::ffi::PyList_GET_ITEM(v.as_ptr(), k as _))
+            };
+            items.push(key_at(py, x, mode, depth + 1)?);
+        }
         return Ok(Key::List(items.into_boxed_slice()));
     }
     if PyTuple::is_exact_type_of(v) {
         let t: &PyTuple = cast(v);
-        let items = t
-            .iter()
-            .map(|x| key_at(py, x, mode, depth + 1))
-            .collect::<KResult<Vec<_>>>()?;
+        let mut items = Vec::with_capacity(t.len());
+        for k in 0..t.len() {
+            let x = unsafe {
+                py.from_borrowed_ptr::<PyAny>(pyo3::ffi::PyTuple_GET_ITEM(v.as_ptr(), k as _))
+            };
+            items.push(key_at(py, x, mode, depth + 1)?);
+        }
         return Ok(match mode {
             Mode::Python => Key::Tuple(items.into_boxed_slice()),
             _ => Key::List(items.into_boxed_slice()),
@@ -299,15 +333,12 @@ fn key_at(py: Python<'_>, v: &PyAny, mode: Mode, depth: usize) -> KResult<Key> {
     if PyDict::is_exact_type_of(v) {
         let d: &PyDict = cast(v);
         let mut items = Vec::with_capacity(d.len());
-        for (k, x) in d.iter() {
+        for (k, x) in dict_items(d) {
             if !PyString::is_exact_type_of(k) {
                 return Err(KeyError::Unsupported); // non-string keys compare by Python ==
             }
             let ks: &PyString = cast(k);
-            items.push((
-                Box::<str>::from(str_of(ks)?),
-                key_at(py, x, mode, depth + 1)?,
-            ));
+            items.push((SStr::from(str_of(ks)?), key_at(py, x, mode, depth + 1)?));
         }
         items.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         return Ok(Key::Dict(items.into_boxed_slice()));

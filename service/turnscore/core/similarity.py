@@ -24,16 +24,31 @@ Entry = tuple[int, int, float]
 
 
 class PredTables:
-    """Predicted calls of one rollout with their lookup keys, computed once and reused per reference."""
+    """Predicted calls of one rollout with their lookup keys, computed once (when first needed: the
+    compiled core needs none of them) and reused per reference."""
 
-    __slots__ = ("_native", "_values", "arg_keys", "calls", "names")
+    __slots__ = ("_arg_keys", "_names", "_native", "_values", "calls", "case_sensitive")
 
     def __init__(self, calls: list[Call], case_sensitive: bool) -> None:
         self.calls = calls
-        self.names = [c.name for c in calls] if case_sensitive else [c.name.lower() for c in calls]
-        self.arg_keys = [frozenset(c.arguments) for c in calls]
+        self.case_sensitive = case_sensitive
+        self._names: list[str] | None = None
+        self._arg_keys: list[frozenset[str]] | None = None
         self._values: dict[str, list[dict[str, Hashable]]] = {}
         self._native: dict[str, Any] = {}
+
+    @property
+    def names(self) -> list[str]:
+        if self._names is None:
+            calls = self.calls
+            self._names = [c.name for c in calls] if self.case_sensitive else [c.name.lower() for c in calls]
+        return self._names
+
+    @property
+    def arg_keys(self) -> list[frozenset[str]]:
+        if self._arg_keys is None:
+            self._arg_keys = [frozenset(c.arguments) for c in self.calls]
+        return self._arg_keys
 
     def values(self, mode: str) -> list[dict[str, Hashable]]:
         got = self._values.get(mode)
@@ -43,11 +58,11 @@ class PredTables:
             self._values[mode] = got
         return got
 
-    def native_table(self, ext: ModuleType, mode: str, case_sensitive: bool) -> Any:
+    def native_table(self, ext: ModuleType, mode: str) -> Any:
         """The extension's table of these calls (``None``: a value needs the Python path)."""
         got = self._native.get(mode, False)
         if got is False:
-            got = self._native[mode] = ext.pred_table(self.calls, mode, case_sensitive)
+            got = self._native[mode] = ext.pred_table(self.calls, mode, self.case_sensitive)
         return got
 
 
@@ -55,7 +70,7 @@ def native_pair(
     ext: ModuleType, pred: PredTables, gold: CompiledGold, mode: str, case_sensitive: bool
 ) -> tuple[Any, Any] | None:
     """The extension's (predicted, gold) tables, or ``None`` when either needs the Python path."""
-    p = pred.native_table(ext, mode, case_sensitive)
+    p = pred.native_table(ext, mode)
     if p is None:
         return None
     g = gold.native_table(ext, mode, case_sensitive)
