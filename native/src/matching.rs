@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString};
-use pyo3::{intern, PyTypeInfo};
+use pyo3::{intern, AsPyPointer, PyTypeInfo};
 
 use keys::{cast, dict_items, key, str_of, KResult, Key, KeyError, Mode};
 use sstr::SStr;
@@ -59,9 +59,17 @@ fn unwrap_unsupported<T>(r: KResult<T>) -> PyResult<Option<T>> {
     }
 }
 
+/// `obj.<name>` (`PyAny::getattr` without its reference counting of the name).
+fn attr<'py>(obj: &'py PyAny, name: &PyString) -> PyResult<&'py PyAny> {
+    unsafe {
+        obj.py()
+            .from_owned_ptr_or_err(pyo3::ffi::PyObject_GetAttr(obj.as_ptr(), name.as_ptr()))
+    }
+}
+
 /// A call's name as matching compares it: `str.lower()` unless case-sensitive.
 fn name_of(call: &PyAny, case_sensitive: bool) -> KResult<SStr> {
-    let obj = call.getattr(intern!(call.py(), "name"))?;
+    let obj = attr(call, intern!(call.py(), "name"))?;
     if !PyString::is_exact_type_of(obj) {
         return Err(KeyError::Unsupported);
     }
@@ -78,7 +86,7 @@ fn name_of(call: &PyAny, case_sensitive: bool) -> KResult<SStr> {
 }
 
 fn arguments_of(call: &PyAny) -> KResult<&PyDict> {
-    let obj = call.getattr(intern!(call.py(), "arguments"))?;
+    let obj = attr(call, intern!(call.py(), "arguments"))?;
     if !PyDict::is_exact_type_of(obj) {
         return Err(KeyError::Unsupported);
     }
