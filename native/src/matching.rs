@@ -8,6 +8,8 @@
 //! - `matrix(pred, gold) -> bytearray`: the dense m x n S (float64, row-major; writable for numpy).
 //! - `assign(pred, gold, hungarian, penalty) -> bytes`: rewards (float64 x m), gold index (int64 x m, -1 =
 //!   none), similarity (float64 x m), concatenated.
+//! - `assign_many(problems, hungarian, penalty) -> bytes`: `assign` of a list of (pred, gold) at once: every
+//!   problem's rewards, then every problem's gold indices, then every problem's similarities.
 //! - `lsap_maximize(s: bytes, m, n) -> list[int]`: the column of each row (-1 none), as
 //!   `scipy.optimize.linear_sum_assignment(S, maximize=True)` assigns (for tests).
 
@@ -19,8 +21,8 @@ use std::collections::HashMap;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString};
-use pyo3::{intern, PyTypeInfo};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
+use pyo3::{intern, AsPyPointer, PyTypeInfo};
 
 use keys::{cast, dict_items, key, str_of, KResult, Key, KeyError, Mode};
 use sstr::SStr;
@@ -59,9 +61,17 @@ fn unwrap_unsupported<T>(r: KResult<T>) -> PyResult<Option<T>> {
     }
 }
 
+/// `obj.<name>` (`PyAny::getattr` without its reference counting of the name).
+fn attr<'py>(obj: &'py PyAny, name: &PyString) -> PyResult<&'py PyAny> {
+    unsafe {
+        obj.py()
+            .from_owned_ptr_or_err(pyo3::ffi::PyObject_GetAttr(obj.as_ptr(), name.as_ptr()))
+    }
+}
+
 /// A call's name as matching compares it: `str.lower()` unless case-sensitive.
 fn name_of(call: &PyAny, case_sensitive: bool) -> KResult<SStr> {
-    let obj = call.getattr(intern!(call.py(), "name"))?;
+    let obj = attr(call, intern!(call.py(), "name"))?;
     if !PyString::is_exact_type_of(obj) {
         return Err(KeyError::Unsupported);
     }
@@ -78,7 +88,7 @@ fn name_of(call: &PyAny, case_sensitive: bool) -> KResult<SStr> {
 }
 
 fn arguments_of(call: &PyAny) -> KResult<&PyDict> {
-    let obj = call.getattr(intern!(call.py(), "arguments"))?;
+    let obj = attr(call, intern!(call.py(), "arguments"))?;
     if !PyDict::is_exact_type_of(obj) {
         return Err(KeyError::Unsupported);
     }
@@ -311,6 +321,28 @@ fn hard_pairs(
     out
 }
 
+/// Write the assignment of one problem at `off` of the three sections (rewards, gold, similarity) of `buf`.
+fn assign_into(
+    buf: &mut [f64],
+    total: usize,
+    off: usize,
+    p: &PredTable,
+    g: &GoldTable,
+    hungarian: bool,
+    penalty: f64,
+) {
+    let (m, n) = (p.calls.len(), g.calls.len());
+    buf[off..off + m].iter_mut().for_each(|x| *x = -penalty);
+    buf[total + off..total + off + m]
+        .iter_mut()
+        .for_each(|x| *x = f64::from_bits((-1i64) as u64));
+    for (i, j, v) in hard_pairs(sparse(p, g), m, n, hungarian) {
+        buf[off + i] = v;
+        buf[total + off + i] = f64::from_bits(j as u64);
+        buf[2 * total + off + i] = v;
+    }
+}
+
 #[pyfunction]
 fn assign<'py>(
     py: Python<'py>,
@@ -320,17 +352,35 @@ fn assign<'py>(
     penalty: f64,
 ) -> PyResult<&'py PyBytes> {
     check(&p, &g)?;
-    let (m, n) = (p.calls.len(), g.calls.len());
-    let pairs = hard_pairs(sparse(&p, &g), m, n, hungarian);
+    let m = p.calls.len();
     let mut buf = vec![0.0f64; 3 * m];
-    buf[..m].iter_mut().for_each(|x| *x = -penalty);
-    for x in &mut buf[m..2 * m] {
-        *x = f64::from_bits((-1i64) as u64);
+    assign_into(&mut buf, m, 0, &p, &g, hungarian, penalty);
+    Ok(PyBytes::new(py, as_bytes(&buf)))
+}
+
+/// `assign` of many problems (a list of (PredTable, GoldTable)): the rewards of every problem in order
+/// (float64, M = the sum of their predicted calls), then their gold indices (int64 x M), then their
+/// similarities (float64 x M).
+#[pyfunction]
+fn assign_many<'py>(
+    py: Python<'py>,
+    problems: &PyList,
+    hungarian: bool,
+    penalty: f64,
+) -> PyResult<&'py PyBytes> {
+    let mut tables = Vec::with_capacity(problems.len());
+    let mut total = 0;
+    for item in problems.iter() {
+        let (p, g): (PyRef<'_, PredTable>, PyRef<'_, GoldTable>) = item.extract()?;
+        check(&p, &g)?;
+        total += p.calls.len();
+        tables.push((p, g));
     }
-    for (i, j, v) in pairs {
-        buf[i] = v;
-        buf[m + i] = f64::from_bits(j as u64);
-        buf[2 * m + i] = v;
+    let mut buf = vec![0.0f64; 3 * total];
+    let mut off = 0;
+    for (p, g) in &tables {
+        assign_into(&mut buf, total, off, p, g, hungarian, penalty);
+        off += p.calls.len();
     }
     Ok(PyBytes::new(py, as_bytes(&buf)))
 }
@@ -355,6 +405,7 @@ pub fn register(m: &PyModule) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(entries, m)?)?;
     m.add_function(wrap_pyfunction!(matrix, m)?)?;
     m.add_function(wrap_pyfunction!(assign, m)?)?;
+    m.add_function(wrap_pyfunction!(assign_many, m)?)?;
     m.add_function(wrap_pyfunction!(lsap_maximize, m)?)?;
     Ok(())
 }

@@ -85,8 +85,11 @@ def _check_pair(
     stats["conflicts"] += not (len(rows) == len(want) == len(cols))
     stats["problems"] += 1
     for hung, solve in ((True, assign.hungarian), (False, assign.greedy)):
+        ref = solve(want, m, n, 0.5)
         got = assign.from_native(ext.assign(*pair, hung, 0.5), m)
-        assert _same(got, solve(want, m, n, 0.5)), (mode, cs, hung, calls, gold.calls)
+        assert _same(got, ref), (mode, cs, hung, calls, gold.calls)
+        many = assign.from_native_many(ext.assign_many([pair, pair], hung, 0.5), [m, m])
+        assert _same(many[0], ref) and _same(many[1], ref)
 
 
 def test_real_traces_entries_matrices_assignments(ext: Any) -> None:

@@ -8,6 +8,7 @@ go to :mod:`sinkhorn` in one batch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -120,6 +121,8 @@ def _match(
     hungarian = cfg.assignment == "hungarian"
     problems: list[np.ndarray] = []
     slots: list[tuple[Rollout, int]] = []
+    hard: list[tuple[Any, Any]] = []  # the extension's (predicted, gold) tables, solved in one call below
+    hard_slots: list[tuple[Rollout, int]] = []
     for r in rollouts:
         check_deadline(deadline)
         m = len(r.calls)
@@ -140,11 +143,18 @@ def _match(
             elif ext is not None and (
                 pair := similarity.native_pair(ext, r.tables, gold, mode, case_sensitive)
             ):
-                r.assignments[k] = assign.from_native(ext.assign(*pair, hungarian, float(penalty)), m)
+                hard.append(pair)
+                hard_slots.append((r, k))
             else:
                 entries = similarity.entries(r.tables, gold, mode, case_sensitive)
                 solve = assign.hungarian if hungarian else assign.greedy
                 r.assignments[k] = solve(entries, m, n, penalty)
+    if hard:
+        assert ext is not None
+        buf = ext.assign_many(hard, hungarian, float(penalty))
+        sizes = [len(r.calls) for r, _ in hard_slots]
+        for (r, k), a in zip(hard_slots, assign.from_native_many(buf, sizes), strict=True):
+            r.assignments[k] = a
     if problems:
         plans = sinkhorn.ot_plans(
             problems, cfg.cost, cfg.tau, cfg.reg, cfg.ot_max_iter, cfg.ot_stop_thr, deadline=deadline
