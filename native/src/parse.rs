@@ -7,157 +7,31 @@
 //! Python parses it; a block whose JSON nests deeper than the bound, or holds an integer beyond 64 bits,
 //! is decoded by the Python function the parser was given (`parse._decode_call`).
 
+#[path = "parse_call_json.rs"]
+mod call_json;
 #[path = "parse_forms.rs"]
 mod forms;
 #[path = "parse_json.rs"]
 mod json;
+#[path = "parse_scan.rs"]
+mod scan;
 #[path = "parse_calls.rs"]
 mod structured;
 
-use json::{Decoded, Fail};
-use memchr::memmem::Finder;
+use call_json::Decoded;
+use json::Fail;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple, PyType};
 use pyo3::{intern, AsPyPointer};
-
-const THINK_OPEN: &str = "<think>";
-const THINK_CLOSE: &str = "</think>";
-
-/// A literal tag and its searcher (memchr's SIMD substring search, built once).
-struct Tag {
-    s: String,
-    f: Finder<'static>,
-}
-
-impl Tag {
-    fn new(s: &str) -> Self {
-        Tag {
-            s: s.to_owned(),
-            f: Finder::new(s.as_bytes()).into_owned(),
-        }
-    }
-
-    #[inline]
-    fn len(&self) -> usize {
-        self.s.len()
-    }
-
-    /// `hay.find(self, from)`.
-    #[inline]
-    fn find(&self, hay: &str, from: usize) -> Option<usize> {
-        self.f.find(&hay.as_bytes()[from..]).map(|k| k + from)
-    }
-
-    /// `self in hay`.
-    #[inline]
-    fn within(&self, hay: &str) -> bool {
-        self.f.find(hay.as_bytes()).is_some()
-    }
-}
+use scan::{
+    first, line_break, looks_like_call, py_strip, spans, strip_think, Tag, THINK_CLOSE, THINK_OPEN,
+};
 
 pub fn register(m: &PyModule) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(structured::structured_calls, m)?)?;
     m.add_function(wrap_pyfunction!(forms::parse_turns, m)?)?;
     m.add_class::<TextParser>()
-}
-
-/// Python's `str.isspace` (what `str.strip()` drops).
-#[inline]
-fn py_space(c: char) -> bool {
-    matches!(
-        c,
-        '\t'..='\r'
-            | '\x1c'..='\x1f'
-            | ' '
-            | '\u{85}'
-            | '\u{a0}'
-            | '\u{1680}'
-            | '\u{2000}'..='\u{200a}'
-            | '\u{2028}'
-            | '\u{2029}'
-            | '\u{202f}'
-            | '\u{205f}'
-            | '\u{3000}'
-    )
-}
-
-#[inline]
-fn py_strip(s: &str) -> &str {
-    s.trim_matches(py_space)
-}
-
-/// Python's `str.splitlines()` boundaries (`\r\n` counts as two; callers skip empty lines).
-#[inline]
-fn line_break(c: char) -> bool {
-    matches!(
-        c,
-        '\n' | '\x0b'
-            | '\x0c'
-            | '\r'
-            | '\x1c'
-            | '\x1d'
-            | '\x1e'
-            | '\u{85}'
-            | '\u{2028}'
-            | '\u{2029}'
-    )
-}
-
-/// `TagScanner.spans`: the bodies of `OPEN(.*?)CLOSE`, left to right, non-overlapping.
-fn spans<'t>(text: &'t str, open: &Tag, close: &Tag) -> Vec<&'t str> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while let Some(o) = open.find(text, pos) {
-        let Some(c) = close.find(text, o + open.len()) else {
-            break;
-        };
-        out.push(&text[o + open.len()..c]);
-        pos = c + close.len();
-    }
-    out
-}
-
-/// `TagScanner.first`.
-fn first<'t>(text: &'t str, open: &Tag, close: &Tag) -> Option<&'t str> {
-    let o = open.find(text, 0)?;
-    let c = close.find(text, o + open.len())?;
-    Some(&text[o + open.len()..c])
-}
-
-/// `tags.strip_think`: (the text without think blocks, the removed segments, whether one was unclosed);
-/// `None` for the text when nothing was removed.
-fn strip_think<'t>(text: &'t str, open: &Tag, close: &Tag) -> (Option<String>, Vec<&'t str>, bool) {
-    let mut removed = Vec::new();
-    let mut out = String::new();
-    let (lo, lc) = (open.len(), close.len());
-    let mut pos = 0;
-    let mut unclosed = false;
-    if let Some(first_close) = close.find(text, 0) {
-        if !open.within(&text[..first_close]) {
-            removed.push(&text[..first_close]);
-            pos = first_close + lc;
-        }
-    }
-    loop {
-        let Some(o) = open.find(text, pos) else {
-            out.push_str(&text[pos..]);
-            break;
-        };
-        out.push_str(&text[pos..o]);
-        let Some(c) = close.find(text, o + lo) else {
-            removed.push(&text[o + lo..]);
-            unclosed = true;
-            break;
-        };
-        removed.push(&text[o + lo..c]);
-        pos = c + lc;
-    }
-    if removed.is_empty() {
-        (None, removed, false)
-    } else {
-        (Some(out), removed, unclosed)
-    }
 }
 
 /// One turn's reading, before it becomes Python objects.
@@ -224,7 +98,7 @@ impl TextParser {
 
     /// One block (stripped) to a call, `None` when malformed.
     fn decode(&self, py: Python<'_>, body: &str) -> PyResult<Option<PyObject>> {
-        match json::decode_call(py, body, self.max_depth) {
+        match call_json::decode_call(py, body, self.max_depth) {
             Ok(Decoded::Call(name, arguments)) => Ok(Some(self.call(py, name, arguments)?)),
             Ok(Decoded::Malformed) | Err(Fail::Invalid) => Ok(None),
             Err(Fail::Delegate) => {
@@ -389,14 +263,6 @@ impl TurnOut {
             ],
         )
     }
-}
-
-/// `parse._looks_like_call` for a tag scanner.
-fn looks_like_call(model_text: &str, open: &Tag, has_answer: bool) -> bool {
-    open.within(model_text)
-        || (!has_answer
-            && model_text.contains("\"name\"")
-            && (model_text.contains("\"arguments\"") || model_text.contains("\"parameters\"")))
 }
 
 fn notes_list(py: Python<'_>, notes: Vec<(&'static str, usize)>) -> PyObject {

@@ -7,8 +7,9 @@
 //! bytes, JSON nested too deep or with integers beyond 64 bits) is read by the Python function given
 //! (`parse._model_call`).
 
+use super::call_json::arguments_from_text;
 use super::instance;
-use super::json::{arguments_from_text, Fail};
+use super::json::Fail;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyType};

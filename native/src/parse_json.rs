@@ -13,7 +13,6 @@
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 use pyo3::AsPyPointer;
 
 /// Why a decode stopped.
@@ -26,14 +25,14 @@ pub(crate) enum Fail {
     Py(PyErr),
 }
 
-type Res<T> = Result<T, Fail>;
+pub(crate) type Res<T> = Result<T, Fail>;
 
 /// An owned reference from a C-API call; a null is the pending Python error.
 fn owned(py: Python<'_>, ptr: *mut ffi::PyObject) -> Res<PyObject> {
     unsafe { PyObject::from_owned_ptr_or_err(py, ptr) }.map_err(Fail::Py)
 }
 
-fn py_str(py: Python<'_>, s: &str) -> Res<PyObject> {
+pub(crate) fn py_str(py: Python<'_>, s: &str) -> Res<PyObject> {
     owned(py, unsafe {
         ffi::PyUnicode_FromStringAndSize(s.as_ptr() as *const _, s.len() as ffi::Py_ssize_t)
     })
@@ -41,43 +40,15 @@ fn py_str(py: Python<'_>, s: &str) -> Res<PyObject> {
 
 /// Where a decoded string is: a range of the input (no escapes) or the scratch buffer.
 #[derive(Clone, Copy)]
-enum Str {
+pub(crate) enum Str {
     Input(usize, usize),
     Scratch,
 }
 
-/// A field of a call object, the last occurrence of its key.
-enum Field {
-    Absent,
-    Null,
-    Text(String),
-    Dict(PyObject),
-    Other,
-}
-
-/// The fields of a call object (the top level or its OpenAI `function` wrapper) that make the call.
-struct CallFields {
-    has_name: bool,
-    name: Option<PyObject>, // the last `name`, when a string
-    arguments: Field,
-    parameters: Field,
-}
-
-impl CallFields {
-    fn new() -> Self {
-        CallFields {
-            has_name: false,
-            name: None,
-            arguments: Field::Absent,
-            parameters: Field::Absent,
-        }
-    }
-}
-
 pub(crate) struct Json<'a> {
-    b: &'a [u8],
-    i: usize,
-    depth: usize,
+    pub(crate) b: &'a [u8],
+    pub(crate) i: usize,
+    pub(crate) depth: usize,
     limit: usize,
     scratch: Vec<u8>,
 }
@@ -94,7 +65,7 @@ impl<'a> Json<'a> {
     }
 
     #[inline]
-    fn peek(&self) -> u8 {
+    pub(crate) fn peek(&self) -> u8 {
         if self.i < self.b.len() {
             self.b[self.i]
         } else {
@@ -103,7 +74,7 @@ impl<'a> Json<'a> {
     }
 
     #[inline]
-    fn ws(&mut self) {
+    pub(crate) fn ws(&mut self) {
         while self.i < self.b.len() {
             match self.b[self.i] {
                 b' ' | b'\t' | b'\n' | b'\r' => self.i += 1,
@@ -112,13 +83,13 @@ impl<'a> Json<'a> {
         }
     }
 
-    fn at_end(&mut self) -> bool {
+    pub(crate) fn at_end(&mut self) -> bool {
         self.ws();
         self.i == self.b.len()
     }
 
     #[inline]
-    fn enter(&mut self) -> Res<()> {
+    pub(crate) fn enter(&mut self) -> Res<()> {
         self.depth += 1;
         if self.depth > self.limit {
             return Err(Fail::Delegate);
@@ -126,7 +97,7 @@ impl<'a> Json<'a> {
         Ok(())
     }
 
-    fn literal(&mut self, word: &[u8]) -> Res<()> {
+    pub(crate) fn literal(&mut self, word: &[u8]) -> Res<()> {
         if self.b[self.i..].starts_with(word) {
             self.i += word.len();
             Ok(())
@@ -135,7 +106,7 @@ impl<'a> Json<'a> {
         }
     }
 
-    fn str_of(&self, s: Str) -> &str {
+    pub(crate) fn str_of(&self, s: Str) -> &str {
         let bytes = match s {
             Str::Input(a, b) => &self.b[a..b],
             Str::Scratch => &self.scratch[..],
@@ -163,7 +134,7 @@ impl<'a> Json<'a> {
     }
 
     /// A string at `self.i` (its opening quote).
-    fn string(&mut self) -> Res<Str> {
+    pub(crate) fn string(&mut self) -> Res<Str> {
         self.i += 1;
         let start = self.i;
         let b = self.b;
@@ -385,7 +356,7 @@ impl<'a> Json<'a> {
     }
 
     /// A key and its colon, the cursor then at the value.
-    fn key(&mut self) -> Res<Str> {
+    pub(crate) fn key(&mut self) -> Res<Str> {
         self.ws();
         if self.peek() != b'"' {
             return Err(Fail::Invalid);
@@ -400,7 +371,7 @@ impl<'a> Json<'a> {
     }
 
     /// After a member: `true` at the closing brace (consumed), `false` after a comma.
-    fn member_end(&mut self) -> Res<bool> {
+    pub(crate) fn member_end(&mut self) -> Res<bool> {
         self.ws();
         match self.peek() {
             b',' => {
@@ -415,7 +386,7 @@ impl<'a> Json<'a> {
         }
     }
 
-    fn object(&mut self, py: Python<'_>) -> Res<PyObject> {
+    pub(crate) fn object(&mut self, py: Python<'_>) -> Res<PyObject> {
         self.i += 1;
         self.enter()?;
         let dict = owned(py, unsafe { ffi::PyDict_New() })?;
@@ -440,7 +411,7 @@ impl<'a> Json<'a> {
     }
 
     /// Any JSON value, checked and dropped.
-    fn skip(&mut self) -> Res<()> {
+    pub(crate) fn skip(&mut self) -> Res<()> {
         self.ws();
         match self.peek() {
             b'{' => {
@@ -491,136 +462,5 @@ impl<'a> Json<'a> {
             b'-' | b'0'..=b'9' => self.skip_number(),
             _ => Err(Fail::Invalid),
         }
-    }
-
-    /// The value of `arguments`/`parameters`: kept as what `decode_arguments` distinguishes.
-    fn field(&mut self, py: Python<'_>) -> Res<Field> {
-        self.ws();
-        match self.peek() {
-            b'{' => Ok(Field::Dict(self.object(py)?)),
-            b'"' => {
-                let s = self.string()?;
-                Ok(Field::Text(self.str_of(s).to_owned()))
-            }
-            b'n' => {
-                self.literal(b"null")?;
-                Ok(Field::Null)
-            }
-            _ => {
-                self.skip()?;
-                Ok(Field::Other)
-            }
-        }
-    }
-
-    /// The members of a call object (cursor after its `{`, depth entered); `function` read as a nested
-    /// call object when `outer`.
-    fn call_members(
-        &mut self,
-        py: Python<'_>,
-        outer: bool,
-    ) -> Res<(CallFields, Option<CallFields>)> {
-        let mut own = CallFields::new();
-        let mut function: Option<CallFields> = None;
-        self.ws();
-        if self.peek() == b'}' {
-            self.i += 1;
-            return Ok((own, function));
-        }
-        loop {
-            let k = self.key()?;
-            match self.str_of(k).as_bytes() {
-                b"name" => {
-                    own.has_name = true;
-                    self.ws();
-                    own.name = if self.peek() == b'"' {
-                        let s = self.string()?;
-                        Some(py_str(py, self.str_of(s))?)
-                    } else {
-                        self.skip()?;
-                        None
-                    };
-                }
-                b"arguments" => own.arguments = self.field(py)?,
-                b"parameters" => own.parameters = self.field(py)?,
-                b"function" if outer => {
-                    self.ws();
-                    function = if self.peek() == b'{' {
-                        self.i += 1;
-                        self.enter()?;
-                        let (inner, _) = self.call_members(py, false)?;
-                        self.depth -= 1;
-                        Some(inner)
-                    } else {
-                        self.skip()?;
-                        None
-                    };
-                }
-                _ => self.skip()?,
-            }
-            if self.member_end()? {
-                return Ok((own, function));
-            }
-        }
-    }
-}
-
-/// What a block of model output decodes to.
-pub(crate) enum Decoded {
-    Call(PyObject, PyObject), // name (str), arguments (dict)
-    Malformed,
-}
-
-/// `parse._decode_call`: `call_from_obj(loads_bounded(body))`, `None` (malformed) on bad JSON or no call.
-pub(crate) fn decode_call(py: Python<'_>, body: &str, limit: usize) -> Res<Decoded> {
-    let mut p = Json::new(body, limit);
-    p.ws();
-    if p.peek() != b'{' {
-        return Ok(Decoded::Malformed); // not an object (valid or not): never a call
-    }
-    p.i += 1;
-    p.enter()?;
-    let got = p.call_members(py, true);
-    let (top, function) = match got {
-        Ok(v) => v,
-        Err(Fail::Invalid) => return Ok(Decoded::Malformed),
-        Err(e) => return Err(e),
-    };
-    if !p.at_end() {
-        return Ok(Decoded::Malformed);
-    }
-    let fields = match function {
-        Some(f) if f.has_name => f,
-        _ => top,
-    };
-    let name = match fields.name {
-        Some(n) => n,
-        None => return Ok(Decoded::Malformed),
-    };
-    let raw = match fields.arguments {
-        Field::Absent | Field::Null => fields.parameters,
-        other => other,
-    };
-    let arguments = match raw {
-        Field::Dict(d) => d,
-        Field::Text(s) => arguments_from_text(py, &s, limit)?,
-        _ => PyDict::new(py).into(),
-    };
-    Ok(Decoded::Call(name, arguments))
-}
-
-/// `decode_arguments` of a string: the object it holds, else `{}` (over-deep JSON: the Python reference).
-pub(crate) fn arguments_from_text(py: Python<'_>, text: &str, limit: usize) -> Res<PyObject> {
-    let mut p = Json::new(text, limit);
-    p.ws();
-    let got = match p.peek() {
-        b'{' => p.object(py).map(Some),
-        b'[' => p.skip().map(|_| None), // a list: `{}`, unless it is too deep (delegated)
-        _ => Ok(None),                  // a scalar or not JSON: `{}`
-    };
-    match got {
-        Ok(Some(obj)) if p.at_end() => Ok(obj),
-        Ok(_) | Err(Fail::Invalid) => Ok(PyDict::new(py).into()),
-        Err(e) => Err(e),
     }
 }
