@@ -16,7 +16,8 @@ TEST_TARGETS := test-main
 # committed: an edit of these reinstalls both packages, which regenerates it.
 PROTO_SOURCES := proto/turnscore/v1/turnscore.proto proto/generate.py proto/hatch_build.py client/hatch_build.py
 
-venv: $(STAMP)
+# `native` (mk/native.mk): the compiled core when a Rust toolchain is here, else one warning line.
+venv: $(STAMP) native
 
 $(STAMP): pyproject.toml client/pyproject.toml $(PROTO_SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,7 +29,7 @@ $(STAMP): pyproject.toml client/pyproject.toml $(PROTO_SOURCES)
 proto: $(STAMP)
 	$(PY) proto/generate.py
 
-run: $(STAMP)
+run: venv
 	$(VENV)/bin/turnscore serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
@@ -40,8 +41,9 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test-main: $(STAMP)
-	$(PY) -m pytest -q tests
+# When make built the extension, the native tests (tests/native) must run: their skip becomes a failure.
+test-main: venv
+	TURNSCORE_REQUIRE_NATIVE=$$(test -f $(NATIVE_STAMP) && echo 1 || echo 0) $(PY) -m pytest -q tests
 
 -include mk/*.mk
 

@@ -1,8 +1,9 @@
 """Benchmark runner: ``python -m bench.run <measurement> [options]`` (``make bench`` runs ``all``).
 
-Measurements: core, http, tokens, ot, goldcache, replicas, sustained, plot, all. Every one prints a
-markdown table and writes ``bench/results/<name>.json`` (with the machine it ran on). ``--quick`` runs a
-tiny version of each (the smoke test uses it); its numbers mean nothing.
+Measurements: core, native (the compiled core vs the Python one, side by side), http, tokens, ot,
+goldcache, replicas, sustained, plot, all. Every one prints a markdown table and writes
+``bench/results/<name>.json`` (with the machine it ran on). ``--quick`` runs a tiny version of each (the
+smoke test uses it); its numbers mean nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from . import core
 
-ALL = ("core", "ot", "tokens", "http", "goldcache", "replicas", "sustained", "plot")
+ALL = ("core", "native", "ot", "tokens", "http", "goldcache", "replicas", "sustained", "plot")
 
 
 def _run(name: str, args: argparse.Namespace) -> None:
@@ -24,6 +25,10 @@ def _run(name: str, args: argparse.Namespace) -> None:
             core.run(("matchtir-km", "matchtir-ot"), ("mixed", "long"), 1, 2, 4, 1, out)
         else:
             core.run(repeats=args.repeats or 5, out_dir=out)
+    elif name == "native":
+        from . import native
+
+        native.run(quick=quick, repeats=args.repeats or 5, out_dir=out)
     elif name == "ot":
         from . import ot_batch
 

@@ -11,8 +11,8 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(PY) -m pip install -q -e '.[bench]'
 	touch $@
 
-bench: $(BENCH_STAMP)
+bench: $(BENCH_STAMP) native
 	$(PY) -m bench.run $(BENCH) $(BENCH_ARGS)
 
-bench-quick: $(BENCH_STAMP)
+bench-quick: $(BENCH_STAMP) native
 	$(PY) -m bench.run all --quick --out $${TMPDIR:-/tmp}/turnscore-bench-quick

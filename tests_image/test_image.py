@@ -7,12 +7,11 @@ Two containers of the image, each checked the same way:
   only (no podman-provided tmpfs on /run or /var/tmp), all capabilities dropped, no-new-privileges, and
   ``TURNSCORE_WORKERS=2`` (the Prometheus multiprocess directory must go to the tmpfs).
 
-Checks: every process runs as a non-root user without capabilities; /healthz, /readyz and the image's
-HEALTHCHECK answer; a score over HTTP and over gRPC (the client package against the container's ports), for
-every preset, equals the core's answer computed in this process; the root filesystem is read-only and
-the service does not need it writable; SIGTERM during a request answers it and exits 0 within the
-graceful timeout. Not collected by
-``make test`` (outside tests/).
+Checks: every process runs as a non-root user without capabilities; /healthz, /readyz (which says the
+compiled core runs) and the image's HEALTHCHECK answer; a score over HTTP and over gRPC (the client package
+against the container's ports), for every preset, equals the core's answer computed in this process; the
+root filesystem is read-only and the service does not need it writable; SIGTERM during a request answers it
+and exits 0 within the graceful timeout. Not collected by ``make test`` (outside tests/).
 """
 
 from __future__ import annotations
@@ -101,6 +100,7 @@ def test_probes_answer(container: Container) -> None:
     assert r.status_code == 200, r.text
     r = httpx.get(container.url + "/readyz", timeout=5.0)
     assert r.status_code == 200, f"/readyz: {r.status_code} {r.text}"
+    assert r.json()["core"] == "native", "the image ships the compiled core (turnscore_native) and runs it"
     health = TurnScoreClient(container.url).health(ready=True)
     assert health is not None
     # the image's HEALTHCHECK command, run inside the container as the orchestrator would

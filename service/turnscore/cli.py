@@ -69,6 +69,12 @@ def score(
         help="At the end, mean/std of the return per preset and source (the group id up to ':'): on stdout, "
         "or on stderr when -o is '-'.",
     ),
+    core: str = typer.Option(
+        "auto",
+        "--core",
+        envvar="TURNSCORE_CORE",
+        help="Scoring core: native (the compiled extension), python, or auto (native when installed).",
+    ),
     gold_cache: int = typer.Option(
         Settings.model_fields["cache_max_entries"].default,
         "--gold-cache",
@@ -78,8 +84,14 @@ def score(
 ) -> None:
     """Score JSONL files offline with the same core as the service; a line may send the `gold_ref` of a
     trace an earlier line (of any file of the run) sent in full."""
+    from turnscore.core import native
     from turnscore.offline import run
 
+    try:
+        native.select(core)
+    except (RuntimeError, ValueError) as exc:
+        typer.echo(f"turnscore score: {exc}", err=True)
+        raise typer.Exit(2) from None
     code = run(
         input_paths,
         output,

@@ -66,6 +66,19 @@ def require_grpc() -> None:
             ) from None
 
 
+def require_core(core: str) -> None:
+    """Raise :class:`ServeError` when ``--core native`` is asked for and the extension is not installed
+    (every worker applies the choice itself, in ``Runtime.start``)."""
+    from turnscore.core import native
+
+    if core == "native" and not native.available():
+        raise ServeError(
+            f"--core native: the compiled extension turnscore_native is not installed "
+            f"({native.import_error()}); build it with `make venv` (needs cargo and Debian's Rust crates, "
+            "native/README.md) or serve with --core auto or python"
+        )
+
+
 def export_env(settings: Settings, names: Iterable[str]) -> None:
     """Settings given on the command line become env vars, so uvicorn workers (spawned) see them too."""
     for name in names:
@@ -244,6 +257,7 @@ def run(settings: Settings, flags: Iterable[str] = ()) -> int:
     settings ask for what this installation cannot serve."""
     if settings.grpc_port is not None:
         require_grpc()
+    require_core(settings.core)
     export_env(settings, flags)
     if not settings.http:  # settings validation guarantees a grpc_port
         logging.config.dictConfig(log_config(settings.log_level))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -132,6 +132,12 @@ class Settings(BaseSettings):
         default=0,
         ge=0,
         description="Threads that run the CPU-bound core per process (0 = min(4, CPU count)).",
+    )
+    core: Literal["python", "native", "auto"] = Field(
+        default="auto",
+        description="Scoring core: `native` (the compiled extension turnscore_native; start-up fails "
+        "without it), `python` (the pure-Python reference) or `auto` (native when installed, else python "
+        "with one warning line). Same results either way; /readyz says which one runs.",
     )
     gc_freeze: bool = Field(
         default=True,

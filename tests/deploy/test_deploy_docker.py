@@ -34,6 +34,7 @@ from tests.support.deploy import (
     stage_args,
     stage_env,
 )
+from tests.support.native import toolchain_missing
 from tests.support.serve import ContainerProcess, free_port
 
 COMPILERS = ("gcc", "g++", "cc ", "clang", "build-essential", "make ", "gfortran", "rustc", "cargo")
@@ -163,7 +164,24 @@ def test_dockerignore_keeps_what_the_build_copies(dockerfile: tuple[dict[str, st
     assert not included("service/turnscore/__pycache__/cli.cpython-311.pyc")
 
 
-def _shell_run(cmd: str, *, cwd: Path, replace: dict[str, str], pip: list[str]) -> None:
+def test_image_installs_the_crates_make_installs(dockerfile: tuple[dict[str, str], list[Stage]]) -> None:
+    """The build stage's toolchain step installs Debian's cargo and rustc and the same crate packages as
+    ``make native-deps`` (mk/native.mk), pinned; the build copies native/ and builds its wheel."""
+    _, stages = dockerfile
+    build = stages[0]
+    (apt,) = [i.args for i in build.all("RUN") if "apt-get install" in i.args]
+    pinned = dict(w.split("=", 1) for w in apt.replace("\\", " ").split() if "=" in w and w[0].isalpha())
+    make_apt = re.search(r"^NATIVE_APT := (.+)$", (REPO / "mk" / "native.mk").read_text(), re.M)
+    assert make_apt is not None
+    assert set(pinned) == {"cargo-web", "rustc-web", *make_apt.group(1).split()}, pinned
+    assert all(version for version in pinned.values())
+    assert any(shlex.split(c.args)[0] == "native" for c in build.all("COPY"))
+    assert any(" ./native" in run_mounts(i)[1] for i in build.all("RUN") if "pip wheel" in i.args)
+
+
+def _shell_run(
+    cmd: str, *, cwd: Path, replace: dict[str, str], pip: list[str], env: dict[str, str] | None = None
+) -> None:
     for old, new in replace.items():
         cmd = cmd.replace(old, new)
     argv = shlex.split(cmd)
@@ -171,10 +189,11 @@ def _shell_run(cmd: str, *, cwd: Path, replace: dict[str, str], pip: list[str]) 
     expanded: list[str] = []
     for a in argv[1:]:
         expanded.extend(sorted(str(p) for p in Path("/").glob(a.lstrip("/"))) if "*" in a else [a])
-    out = subprocess.run([*pip, *expanded], cwd=cwd, capture_output=True, text=True, check=False)
+    out = subprocess.run([*pip, *expanded], cwd=cwd, capture_output=True, text=True, check=False, env=env)
     assert out.returncode == 0, f"{cmd}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
 
 
+@pytest.mark.timeout(900)  # a cold build of the compiled core takes minutes on a busy machine
 def test_emulated_image(dockerfile: tuple[dict[str, str], list[Stage]], tmp_path: Path) -> None:
     """The Dockerfile's build and install steps run for real; the installed entrypoint serves and drains."""
     _, stages = dockerfile
@@ -186,17 +205,27 @@ def test_emulated_image(dockerfile: tuple[dict[str, str], list[Stage]], tmp_path
     wheels = tmp_path / "wheels"
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
 
-    # build stage: its RUN steps, with /wheels mapped to a temporary directory
+    # build stage: its RUN steps, with /wheels mapped to a temporary directory. The toolchain step (apt-get:
+    # Debian's cargo, rustc and crates) is this machine's own toolchain; without one, the compiled core is
+    # left out of the emulated build (the image always has it) and the image runs on the Python core.
     build_runs = [run_mounts(i)[1] for i in build.all("RUN")]
-    assert build_runs and all(cmd.startswith("pip ") for cmd in build_runs)
-    for cmd in build_runs:
+    apt_runs = [cmd for cmd in build_runs if cmd.startswith("apt-get ")]
+    pip_runs = [cmd for cmd in build_runs if not cmd.startswith("apt-get ")]
+    assert len(apt_runs) == 1 and pip_runs and all(cmd.startswith("pip ") for cmd in pip_runs)
+    native_here = toolchain_missing() is None
+    # the emulation reuses the repository's cargo target directory (incremental, like a BuildKit cache)
+    build_env = {**os.environ, "CARGO_TARGET_DIR": str(REPO / "native" / "target")}
+    for cmd in pip_runs:
         pip_step, *rest = (part.strip() for part in cmd.split("&&"))
         # the one other step allowed: the digest list of the wheels (the runtime stage's cache key)
         assert rest in ([], ["sha256sum /wheels/*.whl > /wheels.sha256"]), rest
-        _shell_run(pip_step, cwd=ctx, replace={"/wheels": str(wheels)}, pip=pip)
+        if not native_here:
+            pip_step = pip_step.replace(" ./native", " ")
+        _shell_run(pip_step, cwd=ctx, replace={"/wheels": str(wheels)}, pip=pip, env=build_env)
     built = sorted(p.name for p in wheels.iterdir())
     assert all(name.endswith(".whl") for name in built), "binary wheels only"
     assert any(name.startswith("turnscore-") for name in built)
+    assert any(name.startswith("turnscore_native-") for name in built) == native_here, built
 
     # runtime stage: its pip install, offline from those wheels, into a fresh environment
     image = tmp_path / "image"
@@ -225,7 +254,9 @@ def test_emulated_image(dockerfile: tuple[dict[str, str], list[Stage]], tmp_path
     )
     server.start()
     try:
-        assert httpx.get(server.url + "/readyz", timeout=10).status_code == 200
+        ready = httpx.get(server.url + "/readyz", timeout=10)
+        assert ready.status_code == 200
+        assert ready.json()["core"] == ("native" if native_here else "python")
         # the inspect page's static files are in the wheel
         assert httpx.get(server.url + "/ui/ui.js", timeout=10).status_code == 200
         # the second exposed port: gRPC health of the same process

@@ -75,6 +75,28 @@ def test_depth_limit_on_valid_invalid_and_beyond_orjson_text() -> None:
         loads_within_depth(b"[[[", 64)
 
 
+def test_depth_of_adversarial_invalid_text_with_escapes_and_brackets_in_strings() -> None:
+    """Text orjson rejects is measured on its bytes: brackets inside strings, escaped quotes and escaped
+    backslashes before a closing quote must not shift the count (an attacker's hope: hide depth in a
+    string, or make structure look like string)."""
+    decoy = '"\\\\\\"' + "[" * 200 + '{\\"' + "]" * 3 + '"'  # a string of brackets ending in \\"
+    for depth in (10, 64, 65, 200):
+        text = ("[" * depth + decoy + ",").encode()  # unclosed and a trailing comma: not JSON
+        assert json_depth(text) == depth
+        if depth > 64:
+            with pytest.raises(LimitExceeded) as exc:
+                loads_within_depth(text, 64)
+            assert exc.value.details["actual"] == depth
+        else:
+            with pytest.raises(orjson.JSONDecodeError):
+                loads_within_depth(text, 64)
+    # valid documents: structure hidden in keys and values never counts, real nesting does
+    wide = {("[" * 50 + str(k)): ["{" * 50] for k in range(1000)}
+    assert loads_within_depth(orjson.dumps(wide), 2) == wide
+    with pytest.raises(LimitExceeded):
+        loads_within_depth(orjson.dumps([wide]), 2)
+
+
 def test_gzip_inflater_roundtrip_members_and_bomb() -> None:
     data = orjson.dumps({"x": "y" * 10_000})
     blob = gzip.compress(data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Hashable
+from types import ModuleType
 from typing import Any
 
 import orjson
@@ -21,6 +22,7 @@ class CompiledGold:
 
     __slots__ = (
         "_name_index",
+        "_native",
         "_value_sets",
         "accepted",
         "answer",
@@ -59,6 +61,7 @@ class CompiledGold:
         )
         self._value_sets: dict[str, tuple[dict[str, frozenset[Hashable]], ...]] = {}
         self._name_index: dict[bool, dict[str, tuple[int, ...]]] = {}
+        self._native: dict[tuple[str, bool], Any] = {}
 
     # -- tables -----------------------------------------------------------------------------------
     def value_sets(self, mode: str) -> tuple[dict[str, frozenset[Hashable]], ...]:
@@ -90,6 +93,16 @@ class CompiledGold:
             got = {k: tuple(v) for k, v in idx.items()}
             self._name_index[case_sensitive] = got
         return got
+
+    def native_table(self, ext: ModuleType, mode: str, case_sensitive: bool) -> Any:
+        """The compiled extension's table of this trace for ``mode`` and name case (built once, cached with
+        the trace); ``None`` when a value needs the Python path (core/native.py)."""
+        key = (mode, case_sensitive)
+        try:
+            return self._native[key]
+        except KeyError:
+            got = self._native[key] = ext.gold_table(self.calls, self.accepted, mode, case_sensitive)
+            return got
 
     # -- serialization ----------------------------------------------------------------------------
     def to_json(self) -> bytes:

@@ -3,20 +3,26 @@
 Model output that does not parse is data: a call block that does not decode to an object with a string
 ``name`` is counted as malformed and skipped. Only the structure the client itself builds (a rollout
 that is not an object, ``turns`` that is not a list, ...) is an :class:`InvalidRequest`.
+
+With the native core (core/native.py) the hot part runs compiled (native/src/parse*.rs): model text when
+both patterns are literal tags (:func:`text_parser`), and lists of structured calls. This module is the
+reference they match (tests/native/test_parse_parity.py) and the fallback for everything else: RE2
+patterns, text with lone surrogates, JSON nested past the depth bound or with integers beyond 64 bits,
+and every error (a call list with an unknown key is read here, which raises).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import orjson
 
-from . import keys
+from . import keys, native
 from .calls import Call, TooDeep, call_from_obj, loads_bounded
 from .config import FormatConfig
 from .errors import InvalidRequest, LimitExceeded
-from .limits import RolloutLimits
+from .limits import MAX_NESTED_JSON_DEPTH, RolloutLimits
 from .tags import Scanner, TagScanner, strip_think
 
 
@@ -80,6 +86,66 @@ def _model_call(obj: Any) -> Call | None:
         return None
 
 
+# The fields the native parser sets on each Turn it builds, in this order (native/src/parse.rs `turn`):
+# a Turn with other fields keeps the text form on Python until parse.rs sets them too.
+NATIVE_TURN_FIELDS = (
+    "calls",
+    "answer",
+    "malformed",
+    "blocks",
+    "text",
+    "given",
+    "attempted",
+    "state",
+    "observation",
+)
+_NATIVE_OK = tuple(f.name for f in fields(Turn)) == NATIVE_TURN_FIELDS
+_native_cache: tuple[FormatConfig | None, Any] = (None, None)  # (format, its native TextParser or None)
+
+
+def text_parser(fmt: FormatConfig) -> Any:
+    """The native parser of ``fmt`` when the native core is active and both patterns are literal tags
+    (``OPEN(.*?)CLOSE``), else ``None`` (the Python path: RE2 patterns, no extension)."""
+    global _native_cache
+    m = native.module()
+    if m is None or not _NATIVE_OK:
+        return None
+    cached_fmt, parser = _native_cache
+    if cached_fmt is fmt:  # the cache holds ``fmt``, so its identity cannot be reused
+        return parser
+    calls, answers = fmt.scanners()
+    parser = None
+    if type(calls) is TagScanner and type(answers) is TagScanner and fmt.turn_separator and fmt.turn_end:
+        try:
+            parser = m.TextParser(
+                fmt.turn_separator,
+                fmt.turn_end,
+                calls.open,
+                calls.close,
+                answers.open,
+                answers.close,
+                fmt.call_layout == "lines",
+                fmt.strip_think,
+                fmt.answer == "last_text",
+                MAX_NESTED_JSON_DEPTH,
+                Call,
+                Turn,
+                _decode_call,
+            )
+        except (ValueError, UnicodeEncodeError):  # tags Rust cannot hold (lone surrogates): Python
+            parser = None
+    _native_cache = (fmt, parser)
+    return parser
+
+
+def _native_turns(got: tuple[list[Turn], list[tuple[str, str, int]] | None], notes: list[Note]) -> list[Turn]:
+    """The turns a native ``parse_messages``/``parse_turns`` read; its notes (code, path, count) go to
+    ``notes``."""
+    if got[1]:
+        notes.extend([Note(code, path, count) for code, path, count in got[1]])
+    return got[0]
+
+
 def _read_blocks(text: str, turn: Turn, calls: Scanner, layout: str) -> None:
     for _start, _end, body in calls.spans(text):
         turn.blocks += 1
@@ -120,6 +186,21 @@ def read_model_text(
     With ``fmt.strip_think``, think blocks are dropped from the model's part of the turn (up to
     ``fmt.turn_end``) first. Returns that part as read (think removed), for ``answer: last_text``.
     """
+    parser = text_parser(fmt)
+    if parser is not None and not (read_calls and (turn.blocks or turn.malformed)):
+        got = parser.read_model_text(text, read_calls)
+        if got is not None:
+            found, turn.answer, malformed, blocks, attempted, head, codes = got
+            model_text: str = head
+            if found:
+                turn.calls.extend(found)
+            turn.malformed += malformed
+            turn.blocks += blocks
+            if attempted:
+                turn.attempted = True
+            if codes:
+                notes.extend([Note(code, path, count) for code, count in codes])
+            return model_text
     calls, answers = fmt.scanners()
     head, sep, tail = text.partition(fmt.turn_end)
     visible = text
@@ -162,6 +243,14 @@ def parse_text(
 ) -> list[Turn]:
     """Split on the assistant-turn separator; a leading separator does not open an empty turn."""
     notes = [] if notes is None else notes
+    parser = text_parser(fmt)
+    if parser is not None:
+        got = parser.parse_text(text)
+        if got is not None:
+            turns: list[Turn] = got[0]
+            if got[1]:
+                notes.extend([Note(code, path, count) for code, count in got[1]])
+            return turns
     pieces = text.split(fmt.turn_separator)
     if len(pieces) > 1 and pieces[0] == "":
         pieces = pieces[1:]
@@ -198,6 +287,15 @@ def _structured_calls(raw: Any, path: str, turn: Turn) -> None:
         return
     if not isinstance(raw, list):
         raise InvalidRequest(path, "expected a list of tool calls or null")
+    m = native.module()
+    if m is not None and raw:
+        got = m.structured_calls(raw, Call, _model_call, MAX_NESTED_JSON_DEPTH)
+        if got is not None:  # else a key the API does not know (or an odd type): Python reads it
+            turn.calls.extend(got[0])
+            turn.malformed += got[1]
+            turn.blocks += len(raw)
+            turn.given += len(raw)
+            return
     for j, obj in enumerate(raw):
         turn.blocks += 1
         keys.check_call(obj, f"{path}[{j}]")
@@ -218,6 +316,11 @@ def parse_messages(
     if not isinstance(messages, list):
         raise InvalidRequest(path, "expected a list of chat messages")
     notes = [] if notes is None else notes
+    parser = text_parser(fmt)
+    if parser is not None:
+        got = parser.parse_messages(messages, rel, _model_call)
+        if got is not None:  # else something Python refuses (its error) or reads (odd types)
+            return _native_turns(got, notes)
     turns: list[Turn] = []
     model_text = ""
     for k, msg in enumerate(messages):
@@ -255,6 +358,11 @@ def parse_turns(turns_in: Any, path: str, notes: list[Note] | None = None, rel: 
     if not isinstance(turns_in, list):
         raise InvalidRequest(path, "expected a list of turns")
     notes = [] if notes is None else notes
+    m = native.module()
+    if m is not None and _NATIVE_OK:
+        got = m.parse_turns(turns_in, rel, Call, Turn, _model_call, canonical_json, MAX_NESTED_JSON_DEPTH)
+        if got is not None:  # else something Python refuses (its error) or reads (odd types)
+            return _native_turns(got, notes)
     turns = []
     for k, t in enumerate(turns_in):
         tpath = f"{path}[{k}]"

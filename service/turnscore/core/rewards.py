@@ -8,10 +8,11 @@ go to :mod:`sinkhorn` in one batch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from . import assign, similarity, sinkhorn, toolrl
+from . import assign, native, similarity, sinkhorn, toolrl
 from .calls import Call
 from .config import ScoringConfig
 from .errors import LimitExceeded
@@ -116,8 +117,12 @@ def _match(
             r.assignments = [None] * len(r.golds)
         return
     mode, case_sensitive = cfg.value_match, cfg.name_case_sensitive
+    ext = native.module()
+    hungarian = cfg.assignment == "hungarian"
     problems: list[np.ndarray] = []
     slots: list[tuple[Rollout, int]] = []
+    hard: list[tuple[Any, Any]] = []  # the extension's (predicted, gold) tables, solved in one call below
+    hard_slots: list[tuple[Rollout, int]] = []
     for r in rollouts:
         check_deadline(deadline)
         m = len(r.calls)
@@ -135,10 +140,21 @@ def _match(
             elif cfg.assignment == "ot":
                 problems.append(similarity.matrix(r.tables, gold, mode, case_sensitive))
                 slots.append((r, k))
+            elif ext is not None and (
+                pair := similarity.native_pair(ext, r.tables, gold, mode, case_sensitive)
+            ):
+                hard.append(pair)
+                hard_slots.append((r, k))
             else:
                 entries = similarity.entries(r.tables, gold, mode, case_sensitive)
-                solve = assign.hungarian if cfg.assignment == "hungarian" else assign.greedy
+                solve = assign.hungarian if hungarian else assign.greedy
                 r.assignments[k] = solve(entries, m, n, penalty)
+    if hard:
+        assert ext is not None
+        buf = ext.assign_many(hard, hungarian, float(penalty))
+        sizes = [len(r.calls) for r, _ in hard_slots]
+        for (r, k), a in zip(hard_slots, assign.from_native_many(buf, sizes), strict=True):
+            r.assignments[k] = a
     if problems:
         plans = sinkhorn.ot_plans(
             problems, cfg.cost, cfg.tau, cfg.reg, cfg.ot_max_iter, cfg.ot_stop_thr, deadline=deadline

@@ -130,7 +130,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
         log.info(
-            "turnscore started", extra={"settings": settings.redacted(), "cache": runtime.cache.status()}
+            "turnscore started",
+            extra={"settings": settings.redacted(), "cache": runtime.cache.status(), "core": runtime.core},
         )
         try:
             async with contextlib.AsyncExitStack() as stack:

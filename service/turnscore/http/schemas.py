@@ -332,6 +332,7 @@ class Ready(BaseModel):
     status: str
     cache: dict[str, Any]
     limits: dict[str, float] | None = None  # the request limits in force (core limits, body, deadline)
+    core: str | None = None  # the scoring core that runs: "native" (compiled extension) or "python"
 
 
 class InspectSampleInfo(BaseModel):

@@ -33,7 +33,7 @@ import orjson
 
 from turnscore import metrics
 from turnscore.cache import GoldCache
-from turnscore.core import engine
+from turnscore.core import engine, native
 from turnscore.settings import Settings
 
 from .decode import OFFLOOP_DECODE_BYTES, decode_json
@@ -46,12 +46,60 @@ log = logging.getLogger("turnscore.runtime")
 _DUMPS_OPTS = orjson.OPT_SERIALIZE_NUMPY
 
 
+#: scored once at start-up, before the heap is frozen: the first request's one-time work (the core's lazy
+#: tables, the extension's first calls) is done and frozen with the modules, and a broken core fails start-up
+_WARMUP_CALL = {"name": "get_weather", "arguments": {"city": "Oslo", "days": 2}}
+WARMUP_REQUEST: dict[str, Any] = {
+    "explain": True,
+    "groups": [
+        {
+            "gold": {"calls": [_WARMUP_CALL], "answer": "cold"},
+            "rollouts": [
+                {"text": '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>'},
+                {"turns": [{"tool_calls": [_WARMUP_CALL]}, {"answer": "cold"}]},
+                {
+                    "messages": [
+                        {
+                            "role": "assistant",
+                            "content": "",
+                            "tool_calls": [
+                                {"function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}
+                            ],
+                        },
+                        {"role": "assistant", "content": "<answer>cold</answer>"},
+                    ]
+                },
+            ],
+        }
+    ],
+}
+
+
+def warm_up() -> None:
+    """Score :data:`WARMUP_REQUEST` with every assignment the presets use (KM, greedy, OT)."""
+    for preset in ("matchtir-km", "matchtir-ot", "matchtir-reference-km"):
+        engine.score({**WARMUP_REQUEST, "preset": preset})
+
+
 def freeze_heap() -> None:
     """Collect once, then exclude every object alive now (modules, the app, the core's tables) from
     future cyclic collections: a full collection otherwise rescans all of numpy, scipy, POT and FastAPI.
     Objects created later (requests, cached golds) are collected as usual."""
     gc.collect()
     gc.freeze()
+
+
+def select_core(requested: str) -> str:
+    """Choose this process's scoring core (``Settings.core``); returns the one that runs. ``auto`` without
+    the extension logs one warning line; ``native`` without it raises ``RuntimeError``."""
+    core = native.select(requested)
+    if requested == "auto" and core == "python":
+        log.warning(
+            "turnscore_native is not installed: scoring runs on the pure-Python core (same results, "
+            "slower); `make venv` builds it where cargo is installed (native/README.md)",
+            extra={"reason": native.import_error()},
+        )
+    return core
 
 
 class _Busy:
@@ -100,10 +148,13 @@ class Runtime:
         self._presets: bytes | None = None
         self.samples = SampleRing(settings.inspect_sample, settings.inspect_sample_bytes)
         self._on_close: list[Callable[[], None]] = []
+        self.core = native.active()  # the core that runs (chosen from settings.core by start())
 
     # -- lifecycle -----------------------------------------------------------------------------------
     async def start(self) -> None:
+        self.core = select_core(self.settings.core)
         await self.cache.start()
+        warm_up()
         if self.settings.gc_freeze:
             freeze_heap()
 
@@ -254,6 +305,7 @@ class Runtime:
             "max_inflight": self.max_inflight,
             "receiving": self.receiving,
             "uptime_seconds": round(time.time() - self.started_at, 3),
+            "core": self.core,
             "gc_frozen_objects": gc.get_freeze_count(),
             "cache": self.cache.status(),
             "inspect": self.samples.status(),

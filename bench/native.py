@@ -1,0 +1,172 @@
+"""The compiled core against the Python core, side by side in one run (issue 18's targets).
+
+- ``in-process``: ``engine.score`` rollouts/s per core (thread CPU time, heap frozen as ``turnscore serve``
+  does) under ``native.select("python")`` and ``native.select("native")``, alternated repeat by repeat on
+  the same decoded bodies, for ``mixed``, ``distinct`` and ``long`` x KM and OT presets.
+- ``http``: the issue's request (512 rollouts of 4-11 real gold calls, ~1.3K characters each, Qwen text
+  form, KM, one ``/v1/score``) end to end against two ``turnscore serve`` processes, ``--core python`` and
+  ``--core native``, alternated; ``vs orjson`` = p50 / a bare ``orjson.loads`` of the same body (CPU,
+  median). ``vs public ref`` divides the public MatchTIR KM reward function's cost as the issue measured it
+  (2.1 ms per rollout on this machine kind; its code is not in the repository, so it is not re-measured
+  here) by the measured cost per rollout: a derived figure, not a side-by-side one.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from turnscore import workload
+from turnscore.core import native
+
+from . import workloads
+from .common import percentiles, report, servers
+from .core import _score_bodies
+from .http import HEADERS, floor_seconds
+
+PRESETS = ("matchtir-km", "matchtir-ot", "matchtir-reference-km")
+KINDS = ("mixed", "distinct", "long")
+CORES = ("python", "native")
+#: issue 18's targets
+TARGET_PER_CORE = {"distinct": 150_000.0, "long": 60_000.0}
+TARGET_VS_ORJSON = 5.0
+TARGET_VS_REFERENCE = 100.0
+#: the public MatchTIR KM reward function, ms per rollout, as issue 18 measured it side by side (not re-run)
+REFERENCE_KM_MS_PER_ROLLOUT = 2.1
+
+
+def issue_request(rollouts: int = 512, seed: int = 18) -> dict[str, Any]:
+    """The issue's HTTP request: ``rollouts`` rollouts (groups of 16) of 4-11 real gold calls, text form."""
+    recs = workloads.long_horizon_records(rollouts // 16, seed=seed, min_calls=4, max_calls=11)
+    return workload.make_request(recs, rollouts // 16, 16, seed, ("text",), "matchtir-km")
+
+
+def in_process(
+    kinds: tuple[str, ...], presets: tuple[str, ...], requests: int, groups: int, repeats: int
+) -> list[dict[str, Any]]:
+    rows = []
+    for kind in kinds:
+        base = workloads.make_requests(kind, requests, groups, 16, seed=1)
+        n = sum(len(g["rollouts"]) for r in base for g in r["groups"])
+        for preset in presets:
+            bods = [orjson.dumps({**r, "preset": preset}) for r in base]
+            cpu: dict[str, list[float]] = {c: [] for c in CORES}
+            for core in CORES:  # warm-up of both
+                native.select(core)
+                _score_bodies(bods, [], True)
+            gc.collect()
+            gc.freeze()
+            try:
+                for _ in range(repeats):
+                    for core in CORES:
+                        native.select(core)
+                        cpu[core].append(_score_bodies(bods, [], True))
+            finally:
+                gc.unfreeze()
+                native.select("auto")
+            py, nat = n / np.asarray(cpu["python"]), n / np.asarray(cpu["native"])
+            rows.append(
+                {
+                    "workload": kind,
+                    "preset": preset,
+                    "rollouts": n,
+                    "python_per_core": float(np.median(py)),
+                    "native_per_core": float(np.median(nat)),
+                    "native_min": float(nat.min()),
+                    "native_max": float(nat.max()),
+                    "native_us_per_rollout": 1e6 / float(np.median(nat)),
+                    "speedup": float(np.median(nat / py)),
+                    "speedup_min": float((nat / py).min()),
+                    "speedup_max": float((nat / py).max()),
+                }
+            )
+            print(rows[-1], flush=True)
+    return rows
+
+
+def http_rows(rollouts: int, requests: int, repeats: int) -> list[dict[str, Any]]:
+    import httpx
+
+    body = orjson.dumps(issue_request(rollouts))
+    floor = floor_seconds([body], repeats=max(5, repeats))
+    lat: dict[str, list[float]] = {c: [] for c in CORES}
+    with servers(1, "--core", "python") as (py,), servers(1, "--core", "native") as (nat,):
+        urls = {"python": py.url, "native": nat.url}
+        for core, url in urls.items():
+            assert httpx.get(url + "/readyz").json()["core"] == core
+        with httpx.Client(timeout=300.0) as client:
+            for url in urls.values():  # warm-up (and each server's gold cache: full golds anyway)
+                client.post(url + "/v1/score", content=body, headers=HEADERS).raise_for_status()
+            for _ in range(repeats):
+                for core, url in urls.items():
+                    for _ in range(requests):
+                        t0 = time.perf_counter()
+                        r = client.post(url + "/v1/score", content=body, headers=HEADERS)
+                        r.raise_for_status()
+                        orjson.loads(r.content)
+                        lat[core].append(time.perf_counter() - t0)
+    rows = []
+    for core in CORES:
+        p = percentiles(lat[core])
+        per_rollout_ms = 1e3 * p["p50"] / rollouts
+        rows.append(
+            {
+                "core": core,
+                "rollouts": rollouts,
+                "body_kb": len(body) / 1024,
+                "requests": len(lat[core]),
+                "p50_ms": 1e3 * p["p50"],
+                "p95_ms": 1e3 * p["p95"],
+                "ms_per_rollout": per_rollout_ms,
+                "orjson_ms": 1e3 * floor,
+                "vs_orjson": p["p50"] / floor,
+                "vs_public_ref_derived": REFERENCE_KM_MS_PER_ROLLOUT / per_rollout_ms,
+            }
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def run(quick: bool = False, repeats: int = 5, out_dir: Path | None = None) -> list[dict[str, Any]]:
+    """Both measurements; ``bench/results/native.json`` holds the rows and the targets."""
+    if not native.available():
+        raise SystemExit(f"bench native: turnscore_native is not installed ({native.import_error()})")
+    if quick:
+        inproc = in_process(("mixed",), ("matchtir-km",), 1, 2, 1)
+        http = http_rows(32, 1, 1)
+    else:
+        inproc = in_process(KINDS, PRESETS, 4, 64, repeats)
+        http = http_rows(512, 10, repeats)
+    km = {r["workload"]: r for r in inproc if r["preset"] == "matchtir-km"}
+    nat_http = next(r for r in http if r["core"] == "native")
+    targets = {
+        "per_core": {
+            k: {"target": t, "measured": km[k]["native_per_core"], "holds": km[k]["native_per_core"] >= t}
+            for k, t in TARGET_PER_CORE.items()
+            if k in km
+        },
+        "http_vs_orjson": {
+            "target": TARGET_VS_ORJSON,
+            "measured": nat_http["vs_orjson"],
+            "holds": nat_http["vs_orjson"] <= TARGET_VS_ORJSON,
+        },
+        "http_vs_public_reference_derived": {
+            "target": TARGET_VS_REFERENCE,
+            "measured": nat_http["vs_public_ref_derived"],
+            "holds": nat_http["vs_public_ref_derived"] >= TARGET_VS_REFERENCE,
+            "reference_ms_per_rollout": REFERENCE_KM_MS_PER_ROLLOUT,
+        },
+    }
+    report("native", "Python core vs native core, in-process (rollouts/s per core)", inproc, {}, out_dir)
+    report(
+        "native_http",
+        "Python core vs native core, HTTP end to end (the issue's 512-rollout KM request)",
+        http,
+        {"targets": targets},
+        out_dir,
+    )
+    return inproc + http

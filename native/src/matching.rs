@@ -1,0 +1,411 @@
+//! Similarity S and hard assignment (service/turnscore/core/similarity.py, assign.py, gold.py tables).
+//!
+//! Python API (all return exactly what the Python core computes):
+//! - `gold_table(calls, accepted, mode, case_sensitive) -> GoldTable | None`: a gold trace's names, argument
+//!   names and accepted value keys; `None` when a value cannot be keyed natively (the caller uses Python).
+//! - `pred_table(calls, mode, case_sensitive) -> PredTable | None`: the same for a rollout's predicted calls.
+//! - `entries(pred, gold) -> list[(i, j, S)]`: every positive S in (i, j) order.
+//! - `matrix(pred, gold) -> bytearray`: the dense m x n S (float64, row-major; writable for numpy).
+//! - `assign(pred, gold, hungarian, penalty) -> bytes`: rewards (float64 x m), gold index (int64 x m, -1 =
+//!   none), similarity (float64 x m), concatenated.
+//! - `assign_many(problems, hungarian, penalty) -> bytes`: `assign` of a list of (pred, gold) at once: every
+//!   problem's rewards, then every problem's gold indices, then every problem's similarities.
+//! - `lsap_maximize(s: bytes, m, n) -> list[int]`: the column of each row (-1 none), as
+//!   `scipy.optimize.linear_sum_assignment(S, maximize=True)` assigns (for tests).
+
+mod keys;
+mod lsap;
+mod sstr;
+
+use std::collections::HashMap;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
+use pyo3::{intern, AsPyPointer, PyTypeInfo};
+
+use keys::{cast, dict_items, key, str_of, KResult, Key, KeyError, Mode};
+use sstr::SStr;
+
+struct GoldCall {
+    /// (argument, accepted value keys), sorted by argument
+    args: Vec<(SStr, Vec<Key>)>,
+}
+
+struct PredCall {
+    name: SStr,
+    /// (argument, value key), sorted by argument
+    args: Vec<(SStr, Key)>,
+}
+
+#[pyclass(module = "turnscore_native")]
+pub struct GoldTable {
+    mode: Mode,
+    case_sensitive: bool,
+    calls: Vec<GoldCall>,
+    index: HashMap<SStr, Vec<u32>>,
+}
+
+#[pyclass(module = "turnscore_native")]
+pub struct PredTable {
+    mode: Mode,
+    case_sensitive: bool,
+    calls: Vec<PredCall>,
+}
+
+fn unwrap_unsupported<T>(r: KResult<T>) -> PyResult<Option<T>> {
+    match r {
+        Ok(x) => Ok(Some(x)),
+        Err(KeyError::Unsupported) => Ok(None),
+        Err(KeyError::Py(e)) => Err(e),
+    }
+}
+
+/// `obj.<name>` (`PyAny::getattr` without its reference counting of the name).
+fn attr<'py>(obj: &'py PyAny, name: &PyString) -> PyResult<&'py PyAny> {
+    unsafe {
+        obj.py()
+            .from_owned_ptr_or_err(pyo3::ffi::PyObject_GetAttr(obj.as_ptr(), name.as_ptr()))
+    }
+}
+
+/// A call's name as matching compares it: `str.lower()` unless case-sensitive.
+fn name_of(call: &PyAny, case_sensitive: bool) -> KResult<SStr> {
+    let obj = attr(call, intern!(call.py(), "name"))?;
+    if !PyString::is_exact_type_of(obj) {
+        return Err(KeyError::Unsupported);
+    }
+    let s: &PyString = cast(obj);
+    let r = str_of(s)?;
+    if case_sensitive {
+        return Ok(SStr::from(r));
+    }
+    if r.is_ascii() {
+        return Ok(SStr::ascii_lower(r));
+    }
+    let low = obj.call_method0(intern!(obj.py(), "lower"))?;
+    Ok(SStr::from(str_of(low.downcast().map_err(PyErr::from)?)?))
+}
+
+fn arguments_of(call: &PyAny) -> KResult<&PyDict> {
+    let obj = attr(call, intern!(call.py(), "arguments"))?;
+    if !PyDict::is_exact_type_of(obj) {
+        return Err(KeyError::Unsupported);
+    }
+    Ok(cast(obj))
+}
+
+fn arg_name(k: &PyAny) -> KResult<SStr> {
+    if !PyString::is_exact_type_of(k) {
+        return Err(KeyError::Unsupported);
+    }
+    Ok(SStr::from(str_of(cast(k))?))
+}
+
+fn build_gold(
+    py: Python<'_>,
+    calls: &PyAny,
+    accepted: &PyAny,
+    mode: Mode,
+    cs: bool,
+) -> KResult<GoldTable> {
+    let mut out = Vec::new();
+    let mut index: HashMap<SStr, Vec<u32>> = HashMap::new();
+    for (j, call) in calls.iter()?.enumerate() {
+        let call = call?;
+        let acc: Option<&PyAny> = if accepted.is_none() {
+            None
+        } else {
+            Some(accepted.get_item(j)?)
+        };
+        let acc: Option<&PyDict> = match acc {
+            Some(a) if !a.is_none() => Some(a.downcast().map_err(|_| KeyError::Unsupported)?),
+            _ => None,
+        };
+        index.entry(name_of(call, cs)?).or_default().push(j as u32);
+        let mut args = Vec::new();
+        for (k, v) in dict_items(arguments_of(call)?) {
+            let mut set = vec![key(py, v, mode)?];
+            if let Some(extra) = acc.and_then(|a| a.get_item(k)) {
+                for x in extra.iter()? {
+                    let kx = key(py, x?, mode)?;
+                    if !set.contains(&kx) {
+                        set.push(kx);
+                    }
+                }
+            }
+            args.push((arg_name(k)?, set));
+        }
+        args.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        out.push(GoldCall { args });
+    }
+    Ok(GoldTable {
+        mode,
+        case_sensitive: cs,
+        calls: out,
+        index,
+    })
+}
+
+fn build_pred(py: Python<'_>, calls: &PyAny, mode: Mode, cs: bool) -> KResult<PredTable> {
+    let mut out = Vec::with_capacity(calls.len().unwrap_or(0));
+    for call in calls.iter()? {
+        let call = call?;
+        let name = name_of(call, cs)?;
+        let d = arguments_of(call)?;
+        let mut args = Vec::with_capacity(d.len());
+        for (k, v) in dict_items(d) {
+            args.push((arg_name(k)?, key(py, v, mode)?));
+        }
+        args.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        out.push(PredCall { name, args });
+    }
+    Ok(PredTable {
+        mode,
+        case_sensitive: cs,
+        calls: out,
+    })
+}
+
+/// The native gold table of a trace (`calls`: its `Call`s; `accepted`: None or one dict-or-None per call).
+#[pyfunction]
+fn gold_table(
+    py: Python<'_>,
+    calls: &PyAny,
+    accepted: &PyAny,
+    mode: &str,
+    case_sensitive: bool,
+) -> PyResult<Option<GoldTable>> {
+    unwrap_unsupported(build_gold(
+        py,
+        calls,
+        accepted,
+        Mode::parse(mode)?,
+        case_sensitive,
+    ))
+}
+
+/// The native table of a rollout's predicted `Call`s.
+#[pyfunction]
+fn pred_table(
+    py: Python<'_>,
+    calls: &PyAny,
+    mode: &str,
+    case_sensitive: bool,
+) -> PyResult<Option<PredTable>> {
+    unwrap_unsupported(build_pred(py, calls, Mode::parse(mode)?, case_sensitive))
+}
+
+/// S of a pair whose names match (similarity.pair_similarity, the same float operations).
+fn pair_similarity(p: &PredCall, g: &GoldCall) -> f64 {
+    let (mut a, mut b, mut common, mut s_pc) = (0usize, 0usize, 0usize, 0usize);
+    while a < p.args.len() && b < g.args.len() {
+        let (pk, pv) = &p.args[a];
+        let (gk, gv) = &g.args[b];
+        match pk.cmp(gk) {
+            std::cmp::Ordering::Less => a += 1,
+            std::cmp::Ordering::Greater => b += 1,
+            std::cmp::Ordering::Equal => {
+                common += 1;
+                if gv.contains(pv) {
+                    s_pc += 1;
+                }
+                a += 1;
+                b += 1;
+            }
+        }
+    }
+    let union = p.args.len() + g.args.len() - common;
+    let s_pn = if union > 0 {
+        common as f64 / union as f64
+    } else {
+        1.0
+    };
+    (1.0 + s_pn + s_pc as f64) / ((2 + g.args.len()) as f64)
+}
+
+fn check(p: &PredTable, g: &GoldTable) -> PyResult<()> {
+    if p.mode != g.mode || p.case_sensitive != g.case_sensitive {
+        return Err(PyValueError::new_err(
+            "predicted and gold tables of different value_match/case modes",
+        ));
+    }
+    Ok(())
+}
+
+fn sparse(p: &PredTable, g: &GoldTable) -> Vec<(usize, usize, f64)> {
+    let mut out = Vec::new();
+    if g.index.is_empty() {
+        return out;
+    }
+    for (i, pc) in p.calls.iter().enumerate() {
+        if let Some(js) = g.index.get(&pc.name) {
+            for &j in js {
+                out.push((i, j as usize, pair_similarity(pc, &g.calls[j as usize])));
+            }
+        }
+    }
+    out
+}
+
+fn dense(e: &[(usize, usize, f64)], m: usize, n: usize) -> Vec<f64> {
+    let mut s = vec![0.0f64; m * n];
+    for &(i, j, v) in e {
+        s[i * n + j] = v;
+    }
+    s
+}
+
+#[pyfunction]
+fn entries(p: PyRef<'_, PredTable>, g: PyRef<'_, GoldTable>) -> PyResult<Vec<(usize, usize, f64)>> {
+    check(&p, &g)?;
+    Ok(sparse(&p, &g))
+}
+
+#[pyfunction]
+fn matrix<'py>(
+    py: Python<'py>,
+    p: PyRef<'_, PredTable>,
+    g: PyRef<'_, GoldTable>,
+) -> PyResult<&'py PyByteArray> {
+    check(&p, &g)?;
+    let (m, n) = (p.calls.len(), g.calls.len());
+    let s = dense(&sparse(&p, &g), m, n);
+    Ok(PyByteArray::new(py, as_bytes(&s)))
+}
+
+fn as_bytes(v: &[f64]) -> &[u8] {
+    unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) }
+}
+
+/// The pairs (i, j, S) a hard assignment takes (assign.hungarian / assign.greedy).
+fn hard_pairs(
+    e: Vec<(usize, usize, f64)>,
+    m: usize,
+    n: usize,
+    hungarian: bool,
+) -> Vec<(usize, usize, f64)> {
+    if hungarian {
+        let mut rows = vec![false; m];
+        let mut cols = vec![false; n];
+        let conflict = e.iter().any(|&(i, j, _)| {
+            let c = rows[i] || cols[j];
+            rows[i] = true;
+            cols[j] = true;
+            c
+        });
+        if !conflict {
+            return e; // no two entries share a row or a column: every optimal assignment takes them all
+        }
+        let s = dense(&e, m, n);
+        let col = lsap::maximize(&s, m, n);
+        return (0..m)
+            .filter(|&i| col[i] >= 0 && s[i * n + col[i] as usize] > 0.0)
+            .map(|i| (i, col[i] as usize, s[i * n + col[i] as usize]))
+            .collect();
+    }
+    let mut e = e;
+    // S descending, ties in (i, j) order (a stable sort of entries already in (i, j) order)
+    e.sort_by(|a, b| b.2.partial_cmp(&a.2).unwrap());
+    let mut used_p = vec![false; m];
+    let mut used_g = vec![false; n];
+    let mut out = Vec::new();
+    for (i, j, v) in e {
+        if used_p[i] || used_g[j] {
+            continue;
+        }
+        used_p[i] = true;
+        used_g[j] = true;
+        out.push((i, j, v));
+    }
+    out
+}
+
+/// Write the assignment of one problem at `off` of the three sections (rewards, gold, similarity) of `buf`.
+fn assign_into(
+    buf: &mut [f64],
+    total: usize,
+    off: usize,
+    p: &PredTable,
+    g: &GoldTable,
+    hungarian: bool,
+    penalty: f64,
+) {
+    let (m, n) = (p.calls.len(), g.calls.len());
+    buf[off..off + m].iter_mut().for_each(|x| *x = -penalty);
+    buf[total + off..total + off + m]
+        .iter_mut()
+        .for_each(|x| *x = f64::from_bits((-1i64) as u64));
+    for (i, j, v) in hard_pairs(sparse(p, g), m, n, hungarian) {
+        buf[off + i] = v;
+        buf[total + off + i] = f64::from_bits(j as u64);
+        buf[2 * total + off + i] = v;
+    }
+}
+
+#[pyfunction]
+fn assign<'py>(
+    py: Python<'py>,
+    p: PyRef<'_, PredTable>,
+    g: PyRef<'_, GoldTable>,
+    hungarian: bool,
+    penalty: f64,
+) -> PyResult<&'py PyBytes> {
+    check(&p, &g)?;
+    let m = p.calls.len();
+    let mut buf = vec![0.0f64; 3 * m];
+    assign_into(&mut buf, m, 0, &p, &g, hungarian, penalty);
+    Ok(PyBytes::new(py, as_bytes(&buf)))
+}
+
+/// `assign` of many problems (a list of (PredTable, GoldTable)): the rewards of every problem in order
+/// (float64, M = the sum of their predicted calls), then their gold indices (int64 x M), then their
+/// similarities (float64 x M).
+#[pyfunction]
+fn assign_many<'py>(
+    py: Python<'py>,
+    problems: &PyList,
+    hungarian: bool,
+    penalty: f64,
+) -> PyResult<&'py PyBytes> {
+    let mut tables = Vec::with_capacity(problems.len());
+    let mut total = 0;
+    for item in problems.iter() {
+        let (p, g): (PyRef<'_, PredTable>, PyRef<'_, GoldTable>) = item.extract()?;
+        check(&p, &g)?;
+        total += p.calls.len();
+        tables.push((p, g));
+    }
+    let mut buf = vec![0.0f64; 3 * total];
+    let mut off = 0;
+    for (p, g) in &tables {
+        assign_into(&mut buf, total, off, p, g, hungarian, penalty);
+        off += p.calls.len();
+    }
+    Ok(PyBytes::new(py, as_bytes(&buf)))
+}
+
+#[pyfunction]
+fn lsap_maximize(s: &[u8], m: usize, n: usize) -> PyResult<Vec<i64>> {
+    if s.len() != 8 * m * n {
+        return Err(PyValueError::new_err("expected m * n float64 values"));
+    }
+    let v: Vec<f64> = s
+        .chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    Ok(lsap::maximize(&v, m, n))
+}
+
+pub fn register(m: &PyModule) -> PyResult<()> {
+    m.add_class::<GoldTable>()?;
+    m.add_class::<PredTable>()?;
+    m.add_function(wrap_pyfunction!(gold_table, m)?)?;
+    m.add_function(wrap_pyfunction!(pred_table, m)?)?;
+    m.add_function(wrap_pyfunction!(entries, m)?)?;
+    m.add_function(wrap_pyfunction!(matrix, m)?)?;
+    m.add_function(wrap_pyfunction!(assign, m)?)?;
+    m.add_function(wrap_pyfunction!(assign_many, m)?)?;
+    m.add_function(wrap_pyfunction!(lsap_maximize, m)?)?;
+    Ok(())
+}

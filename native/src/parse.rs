@@ -1,0 +1,415 @@
+//! `text` rollouts (and the content of assistant messages) to turns: the compiled twin of
+//! `turnscore.core.parse.parse_text` / `read_model_text` for literal-tag formats (`OPEN(.*?)CLOSE` call and
+//! answer patterns, what `tags.TagScanner` scans). Every offset is a byte offset of UTF-8 text: a literal
+//! tag found in valid UTF-8 starts on a character boundary, so slices are those of Python's `str.find`.
+//!
+//! Python stays the reference: a text Rust cannot borrow as UTF-8 (lone surrogates) returns `None` and
+//! Python parses it; a block whose JSON nests deeper than the bound, or holds an integer beyond 64 bits,
+//! is decoded by the Python function the parser was given (`parse._decode_call`).
+
+#[path = "parse_call_json.rs"]
+mod call_json;
+#[path = "parse_forms.rs"]
+mod forms;
+#[path = "parse_json.rs"]
+mod json;
+#[path = "parse_scan.rs"]
+mod scan;
+#[path = "parse_calls.rs"]
+mod structured;
+
+use call_json::Decoded;
+use json::Fail;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyString, PyTuple, PyType};
+use pyo3::{intern, AsPyPointer};
+use scan::{
+    first, line_break, looks_like_call, py_strip, spans, strip_think, Tag, THINK_CLOSE, THINK_OPEN,
+};
+
+pub fn register(m: &PyModule) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(structured::structured_calls, m)?)?;
+    m.add_function(wrap_pyfunction!(forms::parse_turns, m)?)?;
+    m.add_class::<TextParser>()
+}
+
+/// One turn's reading, before it becomes Python objects.
+struct Read {
+    calls: Vec<PyObject>,
+    malformed: usize,
+    blocks: usize,
+    answer: Option<PyObject>,
+    attempted: bool,
+    notes: Vec<(&'static str, usize)>,
+}
+
+/// The parser of one format: literal call and answer tags, layout, think stripping, answer mode.
+#[pyclass(module = "turnscore_native")]
+pub struct TextParser {
+    separator: Tag,
+    turn_end: Tag,
+    call_open: Tag,
+    call_close: Tag,
+    answer_open: Tag,
+    answer_close: Tag,
+    think_open: Tag,
+    think_close: Tag,
+    lines: bool,
+    strip_think: bool,
+    last_text: bool,
+    max_depth: usize,
+    call_type: Py<PyType>,
+    turn_type: Py<PyType>,
+    fallback: PyObject,
+}
+
+/// A new instance of a slotted class, its slots set by name: what `object.__setattr__` does (frozen
+/// dataclasses included), without running `__init__`.
+pub(crate) fn instance(
+    py: Python<'_>,
+    tp: &Py<PyType>,
+    slots: &[(&PyString, PyObject)],
+) -> PyResult<PyObject> {
+    unsafe {
+        let t = tp.as_ptr() as *mut ffi::PyTypeObject;
+        let alloc = (*t).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
+        let obj = PyObject::from_owned_ptr_or_err(py, alloc(t, 0))?;
+        for (name, value) in slots {
+            if ffi::PyObject_GenericSetAttr(obj.as_ptr(), name.as_ptr(), value.as_ptr()) < 0 {
+                return Err(PyErr::fetch(py));
+            }
+        }
+        Ok(obj)
+    }
+}
+
+impl TextParser {
+    fn call(&self, py: Python<'_>, name: PyObject, arguments: PyObject) -> PyResult<PyObject> {
+        instance(
+            py,
+            &self.call_type,
+            &[
+                (intern!(py, "name"), name),
+                (intern!(py, "arguments"), arguments),
+            ],
+        )
+    }
+
+    /// One block (stripped) to a call, `None` when malformed.
+    fn decode(&self, py: Python<'_>, body: &str) -> PyResult<Option<PyObject>> {
+        match call_json::decode_call(py, body, self.max_depth) {
+            Ok(Decoded::Call(name, arguments)) => Ok(Some(self.call(py, name, arguments)?)),
+            Ok(Decoded::Malformed) | Err(Fail::Invalid) => Ok(None),
+            Err(Fail::Delegate) => {
+                let got = self.fallback.call1(py, (body,))?;
+                Ok(if got.is_none(py) { None } else { Some(got) })
+            }
+            Err(Fail::Py(e)) => Err(e),
+        }
+    }
+
+    fn read_blocks(&self, py: Python<'_>, text: &str, r: &mut Read) -> PyResult<()> {
+        for body in spans(text, &self.call_open, &self.call_close) {
+            r.blocks += 1;
+            if self.lines {
+                for line in body.split(line_break) {
+                    let line = py_strip(line);
+                    if line.is_empty() {
+                        continue;
+                    }
+                    match self.decode(py, line)? {
+                        Some(c) => r.calls.push(c),
+                        None => r.malformed += 1,
+                    }
+                }
+            } else {
+                match self.decode(py, py_strip(body))? {
+                    Some(c) => r.calls.push(c),
+                    None => r.malformed += 1,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `read_model_text` on a fresh turn: (what was read, the model's part as read, think removed).
+    fn read<'t>(
+        &self,
+        py: Python<'_>,
+        text: &'t str,
+        read_calls: bool,
+    ) -> PyResult<(Read, std::borrow::Cow<'t, str>)> {
+        use std::borrow::Cow;
+        let mut r = Read {
+            calls: Vec::new(),
+            malformed: 0,
+            blocks: 0,
+            answer: None,
+            attempted: false,
+            notes: Vec::new(),
+        };
+        let (head, sep, tail) = match self.turn_end.find(text, 0) {
+            Some(p) => (
+                &text[..p],
+                &self.turn_end.s[..],
+                &text[p + self.turn_end.len()..],
+            ),
+            None => (text, "", ""),
+        };
+        let text_head = head;
+        let mut head: Cow<'t, str> = Cow::Borrowed(head);
+        let mut visible: Cow<'t, str> = Cow::Borrowed(text);
+        if self.strip_think {
+            let (kept, removed, unclosed) =
+                strip_think(text_head, &self.think_open, &self.think_close);
+            if let Some(kept) = kept {
+                visible = Cow::Owned([kept.as_str(), sep, tail].concat());
+                if unclosed {
+                    r.notes.push(("think_unclosed", 1));
+                }
+                let hidden: usize = if read_calls {
+                    removed
+                        .iter()
+                        .map(|part| spans(part, &self.call_open, &self.call_close).len())
+                        .sum()
+                } else {
+                    0
+                };
+                if hidden > 0 {
+                    r.notes.push(("calls_in_think_ignored", hidden));
+                }
+                head = Cow::Owned(kept);
+            }
+        }
+        if read_calls {
+            self.read_blocks(py, &visible, &mut r)?;
+        }
+        let answer = first(&visible, &self.answer_open, &self.answer_close);
+        if read_calls {
+            if r.malformed > 0 {
+                r.notes.push(("malformed_calls", r.malformed));
+            }
+            if r.blocks == 0 && looks_like_call(&head, &self.call_open, answer.is_some()) {
+                r.attempted = true;
+                r.notes.push(("no_calls_parsed_from_text", 1));
+            }
+        }
+        r.answer = answer.map(|a| PyString::new(py, a).into());
+        Ok((r, head))
+    }
+
+    fn turn(&self, py: Python<'_>, r: Read, text: Option<&str>) -> PyResult<PyObject> {
+        let text = match text {
+            Some(t) => PyString::new(py, t).into(),
+            None => py.None(),
+        };
+        let mut t = TurnOut::new(py, r.calls);
+        t.answer = r.answer.unwrap_or_else(|| py.None());
+        t.malformed = r.malformed;
+        t.blocks = r.blocks;
+        t.text = text;
+        t.attempted = r.attempted;
+        t.build(py, &self.turn_type)
+    }
+}
+
+/// The fields of a `Turn` (`parse.NATIVE_TURN_FIELDS`), built as Python builds it.
+pub(crate) struct TurnOut {
+    calls: Vec<PyObject>,
+    answer: PyObject,
+    malformed: usize,
+    blocks: usize,
+    text: PyObject,
+    given: usize,
+    attempted: bool,
+    state: PyObject,
+    observation: Option<Vec<PyObject>>,
+}
+
+impl TurnOut {
+    pub(crate) fn new(py: Python<'_>, calls: Vec<PyObject>) -> Self {
+        TurnOut {
+            calls,
+            answer: py.None(),
+            malformed: 0,
+            blocks: 0,
+            text: py.None(),
+            given: 0,
+            attempted: false,
+            state: py.None(),
+            observation: None,
+        }
+    }
+
+    pub(crate) fn build(self, py: Python<'_>, turn_type: &Py<PyType>) -> PyResult<PyObject> {
+        let observation = match self.observation {
+            Some(seen) => PyList::new(py, seen).into(),
+            None => py.None(),
+        };
+        instance(
+            py,
+            turn_type,
+            &[
+                (intern!(py, "calls"), PyList::new(py, self.calls).into()),
+                (intern!(py, "answer"), self.answer),
+                (intern!(py, "malformed"), self.malformed.into_py(py)),
+                (intern!(py, "blocks"), self.blocks.into_py(py)),
+                (intern!(py, "text"), self.text),
+                (intern!(py, "given"), self.given.into_py(py)),
+                (intern!(py, "attempted"), self.attempted.into_py(py)),
+                (intern!(py, "state"), self.state),
+                (intern!(py, "observation"), observation),
+            ],
+        )
+    }
+}
+
+fn notes_list(py: Python<'_>, notes: Vec<(&'static str, usize)>) -> PyObject {
+    if notes.is_empty() {
+        return py.None();
+    }
+    PyList::new(
+        py,
+        notes
+            .into_iter()
+            .map(|(c, n)| PyTuple::new(py, [c.into_py(py), n.into_py(py)])),
+    )
+    .into()
+}
+
+#[pymethods]
+impl TextParser {
+    /// `TextParser(separator, turn_end, call_open, call_close, answer_open, answer_close, lines, strip_think,
+    /// last_text, max_depth, call_type, turn_type, fallback)`: `call_type`/`turn_type` are the slotted
+    /// dataclasses `Call` and `Turn`, `fallback(body) -> Call | None` decodes the blocks delegated to Python.
+    #[new]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        separator: String,
+        turn_end: String,
+        call_open: String,
+        call_close: String,
+        answer_open: String,
+        answer_close: String,
+        lines: bool,
+        strip_think: bool,
+        last_text: bool,
+        max_depth: usize,
+        call_type: Py<PyType>,
+        turn_type: Py<PyType>,
+        fallback: PyObject,
+    ) -> PyResult<Self> {
+        if [
+            &separator,
+            &turn_end,
+            &call_open,
+            &call_close,
+            &answer_open,
+            &answer_close,
+        ]
+        .iter()
+        .any(|s| s.is_empty())
+        {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "empty separator or tag",
+            ));
+        }
+        Ok(TextParser {
+            separator: Tag::new(&separator),
+            turn_end: Tag::new(&turn_end),
+            call_open: Tag::new(&call_open),
+            call_close: Tag::new(&call_close),
+            answer_open: Tag::new(&answer_open),
+            answer_close: Tag::new(&answer_close),
+            think_open: Tag::new(THINK_OPEN),
+            think_close: Tag::new(THINK_CLOSE),
+            lines,
+            strip_think,
+            last_text,
+            max_depth,
+            call_type,
+            turn_type,
+            fallback,
+        })
+    }
+
+    /// `parse_text`: `(turns, notes)` with `notes` `None` or a list of `(code, count)`; `None` when the
+    /// text is not UTF-8 (lone surrogates: Python parses it).
+    fn parse_text(&self, py: Python<'_>, text: &PyString) -> PyResult<PyObject> {
+        let Ok(text) = text.to_str() else {
+            return Ok(py.None());
+        };
+        let mut pieces: Vec<&str> = Vec::new();
+        let mut pos = 0;
+        while let Some(k) = self.separator.find(text, pos) {
+            pieces.push(&text[pos..k]);
+            pos = k + self.separator.len();
+        }
+        pieces.push(&text[pos..]);
+        if pieces.len() > 1 && pieces[0].is_empty() {
+            pieces.remove(0);
+        }
+        let mut reads = Vec::with_capacity(pieces.len());
+        let mut notes = Vec::new();
+        let mut last_head = std::borrow::Cow::Borrowed("");
+        for piece in &pieces {
+            let (mut r, head) = self.read(py, piece, true)?;
+            notes.append(&mut r.notes);
+            reads.push(r);
+            last_head = head;
+        }
+        if self.last_text {
+            if let Some(last) = reads.last_mut() {
+                if last.blocks == 0 && !last.attempted && last.answer.is_none() {
+                    let t = py_strip(&last_head);
+                    if !t.is_empty() {
+                        last.answer = Some(PyString::new(py, t).into());
+                    }
+                }
+            }
+        }
+        let mut turns = Vec::with_capacity(reads.len());
+        for (r, piece) in reads.into_iter().zip(pieces) {
+            turns.push(self.turn(py, r, Some(piece))?);
+        }
+        Ok((PyList::new(py, turns), notes_list(py, notes)).into_py(py))
+    }
+
+    /// `parse_messages(messages, rel, model_call)`: `(turns, notes)` with `notes` `None` or a list of
+    /// `(code, path, count)`; `None` when Python must read them (anything it would refuse, odd types).
+    fn parse_messages(
+        &self,
+        py: Python<'_>,
+        messages: &PyList,
+        rel: &str,
+        model_call: &PyAny,
+    ) -> PyResult<PyObject> {
+        forms::parse_messages(self, py, messages, rel, model_call)
+    }
+
+    /// `read_model_text` on a turn with no calls yet: `(calls, answer, malformed, blocks, attempted, head,
+    /// notes)`; `None` when the text is not UTF-8.
+    fn read_model_text(
+        &self,
+        py: Python<'_>,
+        text: &PyString,
+        read_calls: bool,
+    ) -> PyResult<PyObject> {
+        let Ok(text) = text.to_str() else {
+            return Ok(py.None());
+        };
+        let (r, head) = self.read(py, text, read_calls)?;
+        let calls = PyList::new(py, r.calls);
+        Ok((
+            calls,
+            r.answer.unwrap_or_else(|| py.None()),
+            r.malformed,
+            r.blocks,
+            r.attempted,
+            PyString::new(py, &head),
+            notes_list(py, r.notes),
+        )
+            .into_py(py))
+    }
+}

@@ -1,0 +1,202 @@
+//! Structured tool calls (`turns[].tool_calls`, `messages[].tool_calls`): the compiled twin of
+//! `parse._structured_calls` for a list of calls the client built.
+//!
+//! Python stays the reference and the source of errors: a call object with a key the API does not know,
+//! or anything but plain JSON types where a call is read, sends the whole list back to Python (`None`),
+//! which raises or reads it; a call whose arguments Rust does not decide (a string that is not UTF-8,
+//! bytes, JSON nested too deep or with integers beyond 64 bits) is read by the Python function given
+//! (`parse._model_call`).
+
+use super::call_json::arguments_from_text;
+use super::instance;
+use super::json::Fail;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyType};
+use pyo3::{intern, AsPyPointer};
+
+/// `keys.TOOL_CALL` and `keys.FUNCTION`.
+const TOOL_CALL: [&str; 7] = [
+    "name",
+    "arguments",
+    "parameters",
+    "id",
+    "type",
+    "function",
+    "index",
+];
+const FUNCTION: [&str; 3] = ["name", "arguments", "parameters"];
+
+enum Outcome {
+    Call(PyObject, PyObject),
+    Malformed,
+    Python, // this call: the Python reference reads it
+    Refuse, // the whole list: Python reads it (and raises the error it finds)
+}
+
+pub(crate) fn exact_dict(v: &PyAny) -> Option<&PyDict> {
+    if unsafe { ffi::PyDict_CheckExact(v.as_ptr()) } != 0 {
+        v.downcast::<PyDict>().ok()
+    } else {
+        None
+    }
+}
+
+/// A JSON value that is not a mapping (what `isinstance(x, Mapping)` is false for, surely).
+fn plain_scalar_or_list(v: &PyAny) -> bool {
+    let p = v.as_ptr();
+    unsafe {
+        v.is_none()
+            || ffi::PyUnicode_CheckExact(p) != 0
+            || ffi::PyLong_CheckExact(p) != 0
+            || ffi::PyFloat_CheckExact(p) != 0
+            || ffi::PyBool_Check(p) != 0
+            || ffi::PyList_CheckExact(p) != 0
+    }
+}
+
+/// `keys.check`: every key a plain string among `known`.
+pub(crate) fn keys_known(d: &PyDict, known: &[&str]) -> bool {
+    d.iter().all(|(k, _)| {
+        (unsafe { ffi::PyUnicode_CheckExact(k.as_ptr()) } != 0)
+            && k.downcast::<PyString>()
+                .ok()
+                .and_then(|s| s.to_str().ok())
+                .is_some_and(|s| known.contains(&s))
+    })
+}
+
+/// `calls.within_depth` on decoded JSON (exact dicts and lists nest).
+fn within_depth(v: &PyAny, depth: usize) -> bool {
+    if depth < 1 {
+        return false;
+    }
+    let nested = |item: &PyAny| {
+        let p = item.as_ptr();
+        let container = unsafe { ffi::PyDict_CheckExact(p) != 0 || ffi::PyList_CheckExact(p) != 0 };
+        !container || within_depth(item, depth - 1)
+    };
+    if let Some(d) = exact_dict(v) {
+        d.iter().all(|(_, item)| nested(item))
+    } else if let Ok(l) = v.downcast::<PyList>() {
+        l.iter().all(nested)
+    } else {
+        true
+    }
+}
+
+fn get<'p>(d: &'p PyDict, key: &PyString) -> Option<&'p PyAny> {
+    d.get_item(key)
+}
+
+/// `keys.check_call` then `parse._model_call` on one call object.
+fn read_one(py: Python<'_>, obj: &PyAny, limit: usize) -> PyResult<Outcome> {
+    let Some(d) = exact_dict(obj) else {
+        return Ok(if plain_scalar_or_list(obj) {
+            Outcome::Malformed
+        } else {
+            Outcome::Refuse
+        });
+    };
+    if !keys_known(d, &TOOL_CALL) {
+        return Ok(Outcome::Refuse);
+    }
+    let fn_obj = get(d, intern!(py, "function"));
+    let mut fields = d;
+    if let Some(f) = fn_obj {
+        match exact_dict(f) {
+            Some(fd) => {
+                if !keys_known(fd, &FUNCTION) {
+                    return Ok(Outcome::Refuse);
+                }
+                if fd.contains(intern!(py, "name"))? {
+                    fields = fd;
+                }
+            }
+            None if plain_scalar_or_list(f) => {}
+            None => return Ok(Outcome::Refuse),
+        }
+    }
+    let name = match get(fields, intern!(py, "name")) {
+        Some(n) if unsafe { ffi::PyUnicode_Check(n.as_ptr()) } != 0 => n,
+        _ => return Ok(Outcome::Malformed),
+    };
+    let raw = match get(fields, intern!(py, "arguments")) {
+        Some(a) if !a.is_none() => Some(a),
+        _ => get(fields, intern!(py, "parameters")),
+    };
+    let arguments: PyObject = match raw {
+        Some(a) if exact_dict(a).is_some() => {
+            if !within_depth(a, limit) {
+                return Ok(Outcome::Malformed); // TooDeep
+            }
+            a.into()
+        }
+        Some(a) if unsafe { ffi::PyUnicode_CheckExact(a.as_ptr()) } != 0 => {
+            let Ok(text) = a.downcast::<PyString>()?.to_str() else {
+                return Ok(Outcome::Python);
+            };
+            match arguments_from_text(py, text, limit) {
+                Ok(v) => v,
+                Err(Fail::Py(e)) => return Err(e),
+                Err(_) => return Ok(Outcome::Python),
+            }
+        }
+        Some(a) if !plain_scalar_or_list(a) => return Ok(Outcome::Python), // bytes, subclasses
+        _ => PyDict::new(py).into(),
+    };
+    Ok(Outcome::Call(name.into(), arguments))
+}
+
+/// The calls of a list of call objects and how many were malformed; `None` when Python must read it.
+pub(crate) fn read_list(
+    py: Python<'_>,
+    raw: &PyList,
+    call_type: &Py<PyType>,
+    model_call: &PyAny,
+    max_depth: usize,
+) -> PyResult<Option<(Vec<PyObject>, usize)>> {
+    let mut calls: Vec<PyObject> = Vec::with_capacity(raw.len());
+    let mut malformed = 0usize;
+    for obj in raw.iter() {
+        match read_one(py, obj, max_depth)? {
+            Outcome::Call(name, arguments) => calls.push(instance(
+                py,
+                call_type,
+                &[
+                    (intern!(py, "name"), name),
+                    (intern!(py, "arguments"), arguments),
+                ],
+            )?),
+            Outcome::Malformed => malformed += 1,
+            Outcome::Python => {
+                let got = model_call.call1((obj,))?;
+                if got.is_none() {
+                    malformed += 1;
+                } else {
+                    calls.push(got.into());
+                }
+            }
+            Outcome::Refuse => return Ok(None),
+        }
+    }
+    Ok(Some((calls, malformed)))
+}
+
+/// `structured_calls(raw, call_type, model_call, max_depth)`: `(calls, malformed)` for a list of call
+/// objects the client built, or `None` when Python must read the list (an unknown key: its error).
+#[pyfunction]
+pub fn structured_calls(
+    py: Python<'_>,
+    raw: &PyList,
+    call_type: Py<PyType>,
+    model_call: &PyAny,
+    max_depth: usize,
+) -> PyResult<PyObject> {
+    Ok(
+        match read_list(py, raw, &call_type, model_call, max_depth)? {
+            Some((calls, malformed)) => (PyList::new(py, calls), malformed).into_py(py),
+            None => py.None(),
+        },
+    )
+}
