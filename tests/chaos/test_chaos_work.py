@@ -223,7 +223,8 @@ def test_patterns_re2_refuses_are_422_naming_the_key(server: ServeProcess, key: 
 
 
 def slow_body() -> dict[str, Any]:
-    """OT at its iteration cap on many rollouts: seconds of CPU, under every size limit."""
+    """OT at its iteration cap on many rollouts: tens of seconds of CPU (a small ``reg`` keeps Sinkhorn from
+    converging early, so the compiled similarity path cannot make it fast), under every size limit."""
     gold = {"calls": [{"name": "f", "arguments": {"x": j, "y": j % 3}} for j in range(30)]}
     rollouts = [  # 1,024 distinct rollouts x 30 calls x 30 gold calls: 0.92 M OT cells (max_ot_cells: 1 M)
         {
@@ -233,14 +234,14 @@ def slow_body() -> dict[str, Any]:
         }
         for k in range(1024)
     ]
-    config = {"ot_max_iter": 10_000, "ot_stop_thr": 1e-300}
+    config = {"ot_max_iter": 10_000, "ot_stop_thr": 1e-300, "reg": 0.001}
     return {"preset": "matchtir-ot", "config": config, "groups": [{"gold": gold, "rollouts": rollouts}]}
 
 
 @pytest.fixture()
 def impatient_server(tmp_path: Path) -> Iterator[ServeProcess]:
-    """A server whose requests may run 0.5 s: the slow body takes about a second of CPU on a quiet machine
-    (more under load), so it is always past its deadline."""
+    """A server whose requests may run 0.5 s: the slow body takes about 30 s of CPU on a quiet machine (on
+    either core), so it is always past its deadline."""
     svc = ServeProcess(
         tmp_path / "serve.log", "--scoring-threads", "2", env={"TURNSCORE_REQUEST_TIMEOUT": "0.5"}
     )
