@@ -29,6 +29,13 @@ use scan::{
 };
 
 pub fn register(m: &PyModule) -> PyResult<()> {
+    // The keys the compiled side accepts per object, for the test that keeps them equal to `core/keys.py`.
+    let known = pyo3::types::PyDict::new(m.py());
+    known.set_item("TOOL_CALL", structured::TOOL_CALL.to_vec())?;
+    known.set_item("FUNCTION", structured::FUNCTION.to_vec())?;
+    known.set_item("MESSAGE", forms::MESSAGE.to_vec())?;
+    known.set_item("TURN", forms::TURN.to_vec())?;
+    m.add("KNOWN_KEYS", known)?;
     m.add_function(wrap_pyfunction!(structured::structured_calls, m)?)?;
     m.add_function(wrap_pyfunction!(forms::parse_turns, m)?)?;
     m.add_class::<TextParser>()

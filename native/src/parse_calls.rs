@@ -16,7 +16,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyType};
 use pyo3::{intern, AsPyPointer};
 
 /// `keys.TOOL_CALL` and `keys.FUNCTION`.
-const TOOL_CALL: [&str; 7] = [
+pub(super) const TOOL_CALL: [&str; 7] = [
     "name",
     "arguments",
     "parameters",
@@ -25,7 +25,7 @@ const TOOL_CALL: [&str; 7] = [
     "function",
     "index",
 ];
-const FUNCTION: [&str; 3] = ["name", "arguments", "parameters"];
+pub(super) const FUNCTION: [&str; 3] = ["name", "arguments", "parameters"];
 
 enum Outcome {
     Call(PyObject, PyObject),

@@ -13,7 +13,7 @@ use pyo3::{intern, AsPyPointer};
 use std::borrow::Cow;
 
 /// `keys.MESSAGE` and `keys.TURN`.
-const MESSAGE: [&str; 11] = [
+pub(super) const MESSAGE: [&str; 11] = [
     "role",
     "content",
     "name",
@@ -26,7 +26,7 @@ const MESSAGE: [&str; 11] = [
     "annotations",
     "audio",
 ];
-const TURN: [&str; 4] = ["tool_calls", "calls", "answer", "state"];
+pub(super) const TURN: [&str; 4] = ["tool_calls", "calls", "answer", "state"];
 
 type Notes = Vec<(&'static str, String, usize)>;
 

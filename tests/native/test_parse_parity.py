@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from turnscore import workload
-from turnscore.core import native, parse
+from turnscore.core import keys, native, parse
 from turnscore.core.calls import Call
 from turnscore.core.config import FORMAT_STYLES, FormatConfig, _fmt
 from turnscore.core.limits import DEFAULT_LIMITS, MAX_NESTED_JSON_DEPTH
@@ -594,6 +594,16 @@ def test_plain_structured_calls_are_read_natively() -> None:
         got = m.structured_calls(calls, Call, parse._model_call, MAX_NESTED_JSON_DEPTH)
     assert got == ([Call("f", {"a": 1}), Call("g", {"b": [2]})], 1)
     assert got[0][1].arguments is calls[1]["function"]["arguments"]  # the client's object, as Python keeps it
+
+
+def test_compiled_known_keys_are_core_keys() -> None:
+    """The compiled side keeps its own copy of the known keys (it must not call back into Python per
+    object): the copy equals core/keys.py, so a key added or dropped there cannot make the cores differ."""
+    import turnscore_native
+
+    core_keys = {name: list(getattr(keys, name)) for name in ("TOOL_CALL", "FUNCTION", "MESSAGE", "TURN")}
+    compiled_keys = turnscore_native.KNOWN_KEYS
+    assert compiled_keys == core_keys
 
 
 def test_unknown_keys_are_the_python_error() -> None:
