@@ -60,7 +60,7 @@ def _run(name: str, args: argparse.Namespace) -> None:
     elif name == "sustained":
         from . import sustained
 
-        sustained.run(seconds=5.0 if quick else args.seconds, out_dir=out)
+        sustained.run(seconds=5.0 if quick else args.seconds, out_dir=out, core=args.core)
     elif name == "plot":
         from . import plot
 
@@ -77,6 +77,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--repeats", type=int, default=None, help="repeats per in-process measurement")
     p.add_argument("--seconds", type=float, default=180.0, help="duration of the sustained run")
+    p.add_argument(
+        "--core",
+        default="auto",
+        choices=("auto", "python", "native"),
+        help="scoring core of the sustained run",
+    )
     p.add_argument(
         "--matchtir-ref",
         default=None,
