@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from turnscore.core import native
 
 from bench import refcode
 from bench.native import issue_request
+from tests.support.native import require_native
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,7 +73,10 @@ def test_a_directory_without_tool_py_is_refused(tmp_path: Path) -> None:
         refcode.locate(str(tmp_path))
 
 
-def test_inputs_and_turn_values_with_a_fake_reference(tmp_path: Path) -> None:
+def test_inputs_and_turn_values_with_a_fake_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "path", list(sys.path))  # load() puts the directory on sys.path
     ref = refcode.load(_fake(tmp_path))
     assert ref.tokenizer_name == "pieces"  # no ref_tokenizer.py: the stand-in tokenizer
     request = issue_request(32)
@@ -92,8 +95,8 @@ def test_inputs_and_turn_values_with_a_fake_reference(tmp_path: Path) -> None:
         assert refcode.turn_values(scores, it.ids, ref.tokenizer) == [2.0 * t for t in range(turns)]
 
 
-@pytest.mark.skipif(not native.available(), reason="the bench compares both cores: needs turnscore_native")
 def test_reference_runs_with_a_fake_directory(tmp_path: Path) -> None:
+    require_native()  # the bench compares both cores
     ref_dir = _fake(tmp_path)
     cmd = [sys.executable, "-m", "bench.run", "reference", "--quick", "--out", str(tmp_path)]
     env = _env(**{refcode.ENV: str(ref_dir)})
