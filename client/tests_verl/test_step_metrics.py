@@ -3,10 +3,12 @@
 Real parts: the plugin's agent loop inside verl's ToolAgentLoop (scripted model, as in test_agent_loop);
 verl's ``AgentLoopWorkerTQ._agent_loop_postprocess`` writing each output into a real TransferQueue (Ray,
 local); the trainer class verl's registry returns for ``turnscore_sync``, built by verl's
-``PPOTrainer.__init__``; its replay buffer sampling the step; verl's batch padding
-(``upsample_batch_to_divisible_size``); its ``_compute_metrics`` (verl's own step metrics, then the
-plugin's); the service over a socket. Not run: generation by a model, the actor update, and the ``fit`` loop
-around ``_compute_metrics`` (which calls it once per step with the step's ``KVBatchMeta``).
+``PPOTrainer.__init__``; one step of its ``fit`` loop (``_compute_metrics``: verl's own step metrics, then
+the plugin's; the TransferQueue clean-up; verl's ``file`` logger writing the step's metrics); its replay
+buffer sampling the step; verl's batch padding (``upsample_batch_to_divisible_size``); the service over a
+socket. Stand-ins: the model parts of ``PPOTrainer.step`` (old log-probs, advantages, actor update need GPU
+workers: the advantage fields are written directly), the checkpoint manager's weight sync, and
+``init()``'s worker and dataloader set-up.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -81,6 +84,10 @@ def trainer_config(url: str) -> Any:
             overrides=[
                 "trainer.v1.trainer_mode=turnscore_sync",
                 "trainer.device=cpu",
+                "trainer.logger=[file]",
+                "trainer.val_before_train=False",
+                "trainer.test_freq=-1",
+                "trainer.save_freq=-1",
                 "algorithm.adv_estimator=turnscore_dual",
                 f"+algorithm.turnscore_url={url}",
                 "actor_rollout_ref.rollout.agent.default_agent_loop=turnscore_tool_agent",
@@ -120,36 +127,53 @@ async def rollouts_into_queue(url: str) -> list[list[dict[str, Any]]]:
 
 
 async def test_training_step_metrics_are_the_pooled_request_summary(
-    service_url: str, transfer_queue: Any
+    service_url: str, transfer_queue: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from verl.trainer.ppo.padding_utils import upsample_batch_to_divisible_size
     from verl.trainer.ppo.v1 import get_trainer_cls
 
     tq = transfer_queue
+    log_file = tmp_path / "metrics.jsonl"
+    monkeypatch.setenv("VERL_FILE_LOGGER_PATH", str(log_file))  # verl's own "file" logger backend
     cfg = trainer_config(service_url)
     trainer_cls = get_trainer_cls(cfg.trainer.v1.trainer_mode)  # what verl's TaskRunnerV1 does
     assert issubclass(trainer_cls, TurnScoreMetricsMixin)
     trainer = trainer_cls(config=cfg)
     assert trainer.trainer_mode == "sync" and type(trainer.replay_buffer).__name__ == "ReplayBuffer"
+    # what init() would set up: workers, dataloader (steps), dump executor
     trainer.resource_pool_manager = SimpleNamespace(get_n_gpus=lambda: 1)
+    trainer.checkpoint_manager = SimpleNamespace(update_weights=lambda *a: None, sleep_replicas=lambda: None)
+    trainer.global_steps, trainer.total_training_steps, trainer.steps_per_epoch = STEP - 1, STEP, 10
+    trainer._init_dump_executor()
 
-    # the step: prompts registered (_submit_batch_to_rollout), rolled out, sampled by the replay buffer
+    # the step's rollouts: prompts registered (_submit_batch_to_rollout), rolled out into TransferQueue
     uids = list(dict.fromkeys(u for u, _, _ in ROLLOUTS))
     tags = [{"is_prompt": True, "status": "pending", "global_steps": STEP} for _ in uids]
     tq.kv_batch_put(keys=uids, partition_id="train", tags=tags)
     sent = await rollouts_into_queue(service_url)
-    batch, _ = trainer.replay_buffer.sample(global_steps=STEP, partition_id="train", batch_size=len(uids))
-    assert sorted(batch.keys) == sorted(f"{u}_{s}_0" for u, s, _ in ROLLOUTS)
-    # what the advantage step writes before the metrics (the values do not matter here)
-    rm = tq.kv_batch_get(keys=batch.keys, partition_id="train", select_fields=["rm_scores"])["rm_scores"]
-    columns = {"advantages": rm, "returns": rm, "token_level_rewards": rm}
-    tq.kv_batch_put(keys=batch.keys, partition_id="train", fields=verl_fields(columns))
-    # verl pads the batch to a multiple of the data-parallel size with copies of the first row's fields
-    batch = upsample_batch_to_divisible_size(batch, 4, eos_token_id=0)
-    assert len(batch.keys) == 4 and batch.tags[-1].get("is_padding")
+    stepped: list[Any] = []
 
-    metrics: dict[str, Any] = {}
-    trainer._compute_metrics(batch, metrics, {"step": 1.0, "gen": 0.5}, global_steps=STEP, epoch=0)
+    def step(metrics: dict[str, Any], timing_raw: dict[str, Any]) -> Any:
+        """Stands in for PPOTrainer.step (its model parts need GPU workers): the replay buffer samples
+        the step, the advantage stage's fields are written, verl pads the batch as for the DP size."""
+        batch, _ = trainer.replay_buffer.sample(global_steps=STEP, partition_id="train", batch_size=len(uids))
+        assert sorted(batch.keys) == sorted(f"{u}_{s}_0" for u, s, _ in ROLLOUTS)
+        rm = tq.kv_batch_get(keys=batch.keys, partition_id="train", select_fields=["rm_scores"])["rm_scores"]
+        columns = {"advantages": rm, "returns": rm, "token_level_rewards": rm}
+        tq.kv_batch_put(keys=batch.keys, partition_id="train", fields=verl_fields(columns))
+        # padding rows are copies of the first row's fields (its extra_fields too): they must not count
+        batch = upsample_batch_to_divisible_size(batch, 4, eos_token_id=0)
+        assert len(batch.keys) == 4 and batch.tags[-1].get("is_padding")
+        stepped.append(batch)
+        return batch
+
+    trainer.step = step
+    trainer.fit(agent_loop_manager=None)  # verl's loop: step, _compute_metrics, TQ cleared, logger.log
+    assert len(stepped) == 1
+    assert not tq.kv_list(partition_id="train").get("train")  # fit cleared the step after the metrics
+    logged = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert [r["step"] for r in logged] == [STEP]
+    metrics = logged[0]["data"]
 
     # the service's summary of one request holding the three rollouts (one group each, as verl sends them)
     with TurnScoreClient(service_url) as c:
@@ -167,7 +191,6 @@ async def test_training_step_metrics_are_the_pooled_request_summary(
     returns = [r.return_ for g in res.groups for r in g.rollouts]
     assert metrics["critic/score/mean"] == pytest.approx(np.mean(returns), abs=1e-5)
     assert metrics["training/global_step"] == STEP
-    tq.kv_clear(keys=batch.keys, partition_id="train")
 
 
 def verl_fields(columns: dict[str, Any]) -> Any:
