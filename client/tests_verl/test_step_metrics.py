@@ -76,7 +76,7 @@ def transfer_queue() -> Iterator[Any]:
         ray.shutdown()
 
 
-def trainer_config(url: str) -> Any:
+def trainer_config(url: str, *extra: str) -> Any:
     d = os.path.join(os.path.dirname(verl.__file__), "trainer", "config")
     with initialize_config_dir(config_dir=d, version_base=None):
         return compose(
@@ -91,6 +91,7 @@ def trainer_config(url: str) -> Any:
                 "algorithm.adv_estimator=turnscore_dual",
                 f"+algorithm.turnscore_url={url}",
                 "actor_rollout_ref.rollout.agent.default_agent_loop=turnscore_tool_agent",
+                *extra,
             ],
         )
 
@@ -191,6 +192,31 @@ async def test_training_step_metrics_are_the_pooled_request_summary(
     returns = [r.return_ for g in res.groups for r in g.rollouts]
     assert metrics["critic/score/mean"] == pytest.approx(np.mean(returns), abs=1e-5)
     assert metrics["training/global_step"] == STEP
+
+
+@pytest.mark.parametrize(
+    ("mode", "extra", "buffer"),
+    [
+        ("colocate_async", (), "ReplayBufferAsync"),
+        (
+            "separate_async",  # what verl's own separate-async checks require
+            (
+                "actor_rollout_ref.rollout.nnodes=1",
+                "actor_rollout_ref.rollout.n_gpus_per_node=1",
+                "actor_rollout_ref.rollout.checkpoint_engine.backend=nccl",
+            ),
+            "ReplayBufferAsync",
+        ),
+    ],
+)
+def test_async_modes_run_as_the_stock_mode(mode: str, extra: tuple[str, ...], buffer: str) -> None:
+    from verl.trainer.ppo.v1 import get_trainer_cls
+
+    cfg = trainer_config("http://127.0.0.1:9", f"trainer.v1.trainer_mode=turnscore_{mode}", *extra)
+    trainer = get_trainer_cls(cfg.trainer.v1.trainer_mode)(config=cfg)
+    assert isinstance(trainer, get_trainer_cls(mode)) and isinstance(trainer, TurnScoreMetricsMixin)
+    assert trainer.trainer_mode == mode and cfg.trainer.v1.trainer_mode == mode
+    assert type(trainer.replay_buffer).__name__ == buffer
 
 
 def verl_fields(columns: dict[str, Any]) -> Any:
