@@ -35,6 +35,7 @@ def test_example_overrides_are_valid_verl_config() -> None:
     assert cfg.actor_rollout_ref.rollout.agent.default_agent_loop == "turnscore_tool_agent"
     assert cfg.actor_rollout_ref.rollout.multi_turn.format == "hermes"
     assert cfg.trainer.use_v1 is True
+    assert cfg.trainer.v1.trainer_mode == "turnscore_sync"
     assert cfg.actor_rollout_ref.model.path == "Qwen/Qwen3-4B"
     s = Settings.from_node(cfg.algorithm)
     assert s.urls == ("http://rm:8000",) and s.preset == "matchtir-km" and s.config == {"gamma": 0.9}

@@ -17,6 +17,9 @@ print('estimators', sorted(n for n in ADV_ESTIMATOR_REGISTRY if n.startswith('tu
 print('dual_fn', get_adv_estimator_fn('turnscore_dual').__module__)
 print('agent_loop', _agent_loop_registry.get('turnscore_tool_agent'))
 print('grpo_untouched', get_adv_estimator_fn('grpo').__module__)
+from verl.trainer.ppo.v1 import get_trainer_cls
+print('trainers', [get_trainer_cls('turnscore_' + m).__mro__[2] is get_trainer_cls(m) for m in
+      ('sync', 'colocate_async', 'separate_async')])
 """
 
 
@@ -35,6 +38,8 @@ def test_import_verl_loads_the_plugin() -> None:
     assert lines["dual_fn"] == "turnscore_client.verl.estimator"
     assert "turnscore_client.verl.agent_loop.TurnScoreToolAgentLoop" in lines["agent_loop"]
     assert lines["grpo_untouched"] == "verl.trainer.ppo.core_algos"
+    # turnscore_<mode>: the mixin over verl's own trainer of that mode
+    assert lines["trainers"] == "[True, True, True]"
 
 
 def test_check_cli_passes() -> None:

@@ -80,6 +80,7 @@ ARGS=(
     actor_rollout_ref.ref.fsdp_config.param_offload=True
     # --- trainer (v1 trainer: required, it stores the agent loop's token-level rewards) ---
     trainer.use_v1=True
+    trainer.v1.trainer_mode=turnscore_sync     # verl's sync trainer + turnscore/<field> in every step's metrics
     trainer.critic_warmup=0
     "trainer.logger=[console,wandb]"
     trainer.project_name=MatchTIR

@@ -5,7 +5,10 @@
 every process (driver, agent-loop workers, reward workers), which registers:
 
 - the advantage estimators ``turnscore`` and ``turnscore_dual`` (``algorithm.adv_estimator=...``);
-- the agent loop ``turnscore_tool_agent`` (``actor_rollout_ref.rollout.agent.default_agent_loop=...``).
+- the agent loop ``turnscore_tool_agent`` (``actor_rollout_ref.rollout.agent.default_agent_loop=...``);
+- the v1 trainers ``turnscore_sync``, ``turnscore_colocate_async``, ``turnscore_separate_async``
+  (``trainer.v1.trainer_mode=...``): the stock modes plus ``turnscore/<field>`` in each training step's
+  metrics (:mod:`turnscore_client.verl.trainer`).
 
 The trajectory-level reward function needs no registration:
 ``reward.custom_reward_function.path=pkg://turnscore_client.verl.reward``. The tool class of the tool config
@@ -19,9 +22,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from .trainer import BASE_MODES, TRAINER_PREFIX
+
 __all__ = [
     "AGENT_LOOP_NAME",
     "ESTIMATOR_NAMES",
+    "TRAINER_NAMES",
     "PluginNotLoaded",
     "check",
     "register",
@@ -30,6 +36,7 @@ __all__ = [
 
 ESTIMATOR_NAMES = ("turnscore", "turnscore_dual")
 AGENT_LOOP_NAME = "turnscore_tool_agent"
+TRAINER_NAMES = tuple(TRAINER_PREFIX + mode for mode in BASE_MODES)
 
 registration_errors: dict[str, BaseException] = {}
 """What failed while registering (name -> exception); empty when everything is registered."""
@@ -55,9 +62,19 @@ def _register_agent_loop() -> None:
     from . import agent_loop  # noqa: F401  (the @register decorator fills verl's agent-loop registry)
 
 
+def _register_trainers() -> None:
+    from .trainer import register_trainers
+
+    register_trainers()
+
+
 def register() -> None:
     """Register everything (idempotent); failures are kept in :data:`registration_errors`."""
-    for what, fn in (("estimators", _register_estimators), ("agent_loop", _register_agent_loop)):
+    for what, fn in (
+        ("estimators", _register_estimators),
+        ("agent_loop", _register_agent_loop),
+        ("trainers", _register_trainers),
+    ):
         try:
             fn()
             registration_errors.pop(what, None)
@@ -74,10 +91,12 @@ def check() -> dict[str, Any]:
     import verl
     from verl.experimental.agent_loop.agent_loop import _agent_loop_registry
     from verl.trainer.ppo.core_algos import ADV_ESTIMATOR_REGISTRY
+    from verl.trainer.ppo.v1.trainer_base import TRAINER_REGISTRY
 
     missing = [n for n in ESTIMATOR_NAMES if n not in ADV_ESTIMATOR_REGISTRY]
     if AGENT_LOOP_NAME not in _agent_loop_registry:
         missing.append(AGENT_LOOP_NAME)
+    missing += [n for n in TRAINER_NAMES if n not in TRAINER_REGISTRY]
     if missing:
         detail = "; ".join(f"{k}: {type(e).__name__}: {e}" for k, e in registration_errors.items())
         hint = (
@@ -91,6 +110,7 @@ def check() -> dict[str, Any]:
         "verl": getattr(verl, "__version__", "?"),
         "estimators": list(ESTIMATOR_NAMES),
         "agent_loop": AGENT_LOOP_NAME,
+        "trainers": list(TRAINER_NAMES),
         "agent_loop_target": _agent_loop_registry[AGENT_LOOP_NAME].get("_target_"),
     }
 
