@@ -17,7 +17,7 @@ use pyo3::{intern, AsPyPointer};
 
 mod text;
 
-use text::{outcome, tokens, Metric};
+use text::{lowered, outcome, tokens, GoldTokens, Metric};
 
 /// The calls of the turns that enter matching, and their (turn, call) positions.
 #[pyfunction]
@@ -121,22 +121,22 @@ fn read_turns(py: Python<'_>, turns: &PyAny) -> PyResult<Option<Vec<TurnInfo>>> 
     Ok(Some(out))
 }
 
-/// The tokens of a string, computed once per distinct string object of the batch.
+/// Gold answers' tokens, computed once per distinct string object of the batch (the strings outlive it).
 struct TokenCache<'py> {
     py: Python<'py>,
     index: HashMap<usize, Option<usize>>,
-    store: Vec<Vec<String>>,
+    store: Vec<GoldTokens>,
 }
 
 impl<'py> TokenCache<'py> {
     /// Index into `store`, `Err(())` when Python must decide.
-    fn get(&mut self, s: &Py<PyString>) -> Result<usize, ()> {
+    fn get(&mut self, s: &PyString) -> Result<usize, ()> {
         let key = s.as_ptr() as usize;
         if let Some(&got) = self.index.get(&key) {
             return got.ok_or(());
         }
-        let got = tokens(s.as_ref(self.py)).map(|t| {
-            self.store.push(t);
+        let got = tokens(s).map(|t| {
+            self.store.push(GoldTokens::new(t));
             self.store.len() - 1
         });
         self.index.insert(key, got);
@@ -182,12 +182,8 @@ fn outcome_of(
     let (Some(p), Some(g)) = (pred, gold.tokens) else {
         return Ok(0.0);
     };
-    let p = cache.get(p)?;
-    Ok(outcome(
-        Some(&cache.store[p]),
-        Some(&cache.store[g]),
-        metric,
-    ))
+    let p = lowered(p.as_ref(cache.py)).ok_or(())?;
+    Ok(outcome(Some(&p), Some(&cache.store[g]), metric))
 }
 
 /// One rollout's row from its slices of the assignment buffer (one per reference, `m` calls each).
@@ -230,7 +226,11 @@ fn score_one(
     }
     if cfg.malformed_penalty != 0.0 {
         for (t, turn) in turns.iter().enumerate() {
-            let bad = if turn.answer.is_some() { 0 } else { turn.malformed };
+            let bad = if turn.answer.is_some() {
+                0
+            } else {
+                turn.malformed
+            };
             sums[t] -= cfg.malformed_penalty * bad as f64;
             nums[t] += bad;
         }
@@ -259,7 +259,15 @@ fn score_one(
         None
     };
     let (matched, exact, covered) = counts(&gold_idx[k * m..(k + 1) * m], &sim[k * m..(k + 1) * m]);
-    Ok((k, turn_rewards, outcome, trajectory, matched, exact, covered))
+    Ok((
+        k,
+        turn_rewards,
+        outcome,
+        trajectory,
+        matched,
+        exact,
+        covered,
+    ))
 }
 
 fn floats(b: &[u8]) -> Vec<f64> {
@@ -315,7 +323,11 @@ fn score_hard(
             return Ok(None);
         };
         let m: usize = item.get_item(2)?.extract()?;
-        let matchable: usize = turns.iter().filter(|t| t.answer.is_none()).map(|t| t.calls).sum();
+        let matchable: usize = turns
+            .iter()
+            .filter(|t| t.answer.is_none())
+            .map(|t| t.calls)
+            .sum();
         if matchable != m {
             return Ok(None);
         }
@@ -328,7 +340,7 @@ fn score_hard(
                 None
             } else {
                 match answer.downcast::<PyString>() {
-                    Ok(s) => match cache.get(&Py::from(s)) {
+                    Ok(s) => match cache.get(s) {
                         Ok(i) => Some(i),
                         Err(()) => return Ok(None),
                     },
