@@ -176,7 +176,7 @@ fn outcome_of(
     gold: &Gold,
     metric: Metric,
 ) -> Result<f64, ()> {
-    if metric == Metric::NoMetric {
+    if metric == Metric::Off {
         return Ok(0.0);
     }
     let (Some(p), Some(g)) = (pred, gold.tokens) else {

@@ -133,7 +133,7 @@ impl GoldTokens {
 pub enum Metric {
     F1,
     Em,
-    NoMetric,
+    Off,
 }
 
 impl Metric {
@@ -141,7 +141,7 @@ impl Metric {
         match s {
             "f1" => Some(Metric::F1),
             "em" => Some(Metric::Em),
-            "none" => Some(Metric::NoMetric),
+            "none" => Some(Metric::Off),
             _ => None,
         }
     }
@@ -168,7 +168,7 @@ pub fn outcome(pred: Option<&str>, gold: Option<&GoldTokens>, metric: Metric) ->
         return 0.0;
     };
     match metric {
-        Metric::NoMetric => 0.0,
+        Metric::Off => 0.0,
         Metric::Em => {
             if !g.seq.is_empty() && split(p).into_iter().eq(g.seq.iter().map(String::as_str)) {
                 1.0

@@ -58,21 +58,37 @@ def score_rollouts(
     step: int,
     limits: Limits | None = None,
     deadline: float | None = None,
+    assignments: bool = True,
 ) -> list[RolloutScore]:
     """Match every rollout against each of its references, then score it against the best one.
 
     The similarity budgets of ``limits`` are checked before any matching starts; ``deadline`` (a
-    ``time.monotonic()`` value) between rollouts and problems."""
+    ``time.monotonic()`` value) between rollouts and problems. ``assignments=False``: the scores need not
+    carry their :class:`~turnscore.core.assign.Assignment` (no ``explain``) when the compiled path gives
+    their call counts, so it builds none."""
     for rollout in rollouts:
         _collect_calls(rollout, cfg)
     check_budget(rollouts, cfg, limits or DEFAULT_LIMITS)
-    buf = _match(rollouts, cfg, penalty, step, deadline)
+    solved = _match(rollouts, cfg, penalty, step, deadline)
     malformed = cfg.malformed_at(step)
-    if buf is not None:
-        scores = _score_native(buf, rollouts, cfg, malformed)
+    if solved is not None:
+        scores = _score_native(solved, rollouts, cfg, malformed)
+        if scores is None or assignments:
+            _fill_assignments(solved, rollouts)
         if scores is not None:
+            if assignments:
+                for r, sc in zip(rollouts, scores, strict=True):
+                    sc.assignment = r.assignments[sc.reference]
             return scores
     return [_score(rollout, cfg, malformed) for rollout in rollouts]
+
+
+def _fill_assignments(buf: bytes, rollouts: list[Rollout]) -> None:
+    """Every rollout's assignments from ``assign_many``'s output for every (rollout, reference) pair."""
+    sizes = [len(r.calls) for r in rollouts for _ in r.golds]
+    got = iter(assign.from_native_many(buf, sizes))
+    for r in rollouts:
+        r.assignments = [next(got) for _ in r.golds]
 
 
 def check_budget(rollouts: list[Rollout], cfg: ScoringConfig, limits: Limits) -> None:
@@ -115,7 +131,8 @@ def _match(
     """Fill ``assignments`` (or ``toolrl`` scores) of every rollout against each of its references.
 
     Returns the extension's ``assign_many`` output when it solved every (rollout, reference) pair, in
-    order (what :func:`_score_native` reads), else ``None``."""
+    order (what :func:`_score_native` reads; ``assignments`` are then left to :func:`_fill_assignments`),
+    else ``None``."""
     if cfg.reward == "toolrl":
         bounds = toolrl.bounds(cfg, step)
         calls_scan, answers_scan = cfg.format.scanners()
@@ -167,9 +184,12 @@ def _match(
                 solve = assign.hungarian if hungarian else assign.greedy
                 r.assignments[k] = solve(entries, m, n, penalty)
     buf = None
+    every_pair = len(hard_slots) == sum(len(r.golds) for r in rollouts)
     if hard:
         assert ext is not None
         buf = ext.assign_many(hard, hungarian, float(penalty))
+        if every_pair:
+            return buf
         sizes = [len(r.calls) for r, _ in hard_slots]
         for (r, k), a in zip(hard_slots, assign.from_native_many(buf, sizes), strict=True):
             r.assignments[k] = a
@@ -179,8 +199,7 @@ def _match(
         )
         for (r, k), s, plan in zip(slots, problems, plans, strict=True):
             r.assignments[k] = assign.ot_assignment(s, plan, cfg.row_normalize)
-    every_pair = sum(len(r.golds) for r in rollouts)
-    return buf if buf is not None and len(hard_slots) == every_pair else None
+    return None
 
 
 def final_answer(parsed: ParsedRollout) -> str | None:
@@ -283,5 +302,5 @@ def _score_native(
     out = []
     for r, (k, turn_rewards, outcome, trajectory, matched, exact, covered) in zip(rollouts, got, strict=True):
         counts = CallCounts(len(r.golds[k].calls), matched, exact, covered)
-        out.append(RolloutScore(k, turn_rewards, outcome, trajectory, r.assignments[k], None, counts))
+        out.append(RolloutScore(k, turn_rewards, outcome, trajectory, None, None, counts))
     return out
