@@ -115,13 +115,16 @@ def _request(seed: int) -> dict[str, Any]:
     return {"explain": True, "groups": groups}
 
 
+@pytest.mark.parametrize("explain", [True, False])
 @pytest.mark.parametrize(
     "config", OVERRIDES, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()) or "km"
 )
 def test_score_bodies_match_python(
-    ext: Any, config: dict[str, Any], monkeypatch: pytest.MonkeyPatch, restore_core: None
+    ext: Any, config: dict[str, Any], explain: bool, monkeypatch: pytest.MonkeyPatch, restore_core: None
 ) -> None:
-    request = {**_request(18), "preset": "matchtir-km", "config": config}
+    """Without ``explain`` the compiled path builds no assignment arrays: the summaries' call counts come
+    from the extension alone."""
+    request = {**_request(18), "preset": "matchtir-km", "config": config, "explain": explain}
     ran: list[bool] = []
     compiled = rewards._score_native
 
@@ -140,6 +143,8 @@ def test_score_bodies_match_python(
     found = list(differences(ref.body, got.body, "body"))
     assert not found, f"{len(found)} differences, first: {found[:5]}"
     assert got.stats.malformed_calls == ref.stats.malformed_calls > 0
+    assert got.body["summary"]["matched_calls"] > 0
+    assert all(("matches" in r) == explain for g in got.body["groups"] for r in g["rollouts"])
     references = [r["reference"] for g in got.body["groups"] for r in g["rollouts"]]
     assert len(set(references)) > 1  # the choice among references is exercised
     calls = [r["num_calls"] for g in got.body["groups"] for r in g["rollouts"]]
