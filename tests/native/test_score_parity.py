@@ -149,3 +149,29 @@ def test_score_bodies_match_python(
     assert len(set(references)) > 1  # the choice among references is exercised
     calls = [r["num_calls"] for g in got.body["groups"] for r in g["rollouts"]]
     assert max(calls) > 8  # numpy's pairwise sum differs from a plain one from 8 values up
+
+
+def test_answers_python_must_decide_fall_back(
+    ext: Any, monkeypatch: pytest.MonkeyPatch, restore_core: None
+) -> None:
+    """A predicted answer that is not UTF-8 (a lone surrogate: possible in a request built in Python) is
+    handed back: the request is scored by the Python path, with the Python core's body."""
+    request = _request(7)
+    rollouts = request["groups"][0]["rollouts"]
+    rollouts.append({"turns": [{"tool_calls": []}, {"answer": "caf\ud800 AU lait"}]})
+    request = {**request, "preset": "matchtir-km"}
+    ran: list[bool] = []
+    compiled = rewards._score_native
+
+    def spy(*args: Any) -> Any:
+        got = compiled(*args)
+        ran.append(got is not None)
+        return got
+
+    monkeypatch.setattr(rewards, "_score_native", spy)
+    native.select("python")
+    ref = engine.score(request)
+    native.select("native")
+    got = engine.score(request)
+    assert ran == [False]
+    assert not list(differences(ref.body, got.body, "body"))
