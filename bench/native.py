@@ -7,14 +7,16 @@
   form, KM, one ``/v1/score``) end to end against two ``turnscore serve`` processes, ``--core python`` and
   ``--core native``, alternated; ``vs orjson`` = p50 / a bare ``orjson.loads`` of the same body (CPU,
   median). ``vs public ref`` divides the public MatchTIR KM reward function's cost as the issue measured it
-  (2.1 ms per rollout on this machine kind; its code is not in the repository, so it is not re-measured
-  here) by the measured cost per rollout: a derived figure, not a side-by-side one.
+  (2.1 ms per rollout on this machine kind) by the measured cost per rollout: a derived figure. The
+  side-by-side one is ``bench.run reference --matchtir-ref DIR`` (bench/reference.py), which reuses
+  :func:`http_rows` with both presets and times the reference code between repeats.
 """
 
 from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,43 +90,59 @@ def in_process(
     return rows
 
 
-def http_rows(rollouts: int, requests: int, repeats: int) -> list[dict[str, Any]]:
+def http_rows(
+    rollouts: int,
+    requests: int,
+    repeats: int,
+    presets: tuple[str, ...] = ("matchtir-km",),
+    between: Callable[[], None] | None = None,
+) -> list[dict[str, Any]]:
+    """The issue's request under each preset, ``requests`` times per repeat to each server, alternated;
+    ``between`` runs once per repeat (the reference bench times the public reward function there)."""
     import httpx
 
-    body = orjson.dumps(issue_request(rollouts))
-    floor = floor_seconds([body], repeats=max(5, repeats))
-    lat: dict[str, list[float]] = {c: [] for c in CORES}
+    base = issue_request(rollouts)
+    bods = {p: orjson.dumps({**base, "preset": p}) for p in presets}
+    floor = floor_seconds([bods[presets[0]]], repeats=max(5, repeats))
+    lat: dict[tuple[str, str], list[float]] = {(c, p): [] for c in CORES for p in presets}
     with servers(1, "--core", "python") as (py,), servers(1, "--core", "native") as (nat,):
         urls = {"python": py.url, "native": nat.url}
         for core, url in urls.items():
             assert httpx.get(url + "/readyz").json()["core"] == core
         with httpx.Client(timeout=300.0) as client:
             for url in urls.values():  # warm-up (and each server's gold cache: full golds anyway)
-                client.post(url + "/v1/score", content=body, headers=HEADERS).raise_for_status()
+                for body in bods.values():
+                    client.post(url + "/v1/score", content=body, headers=HEADERS).raise_for_status()
             for _ in range(repeats):
-                for core, url in urls.items():
-                    for _ in range(requests):
-                        t0 = time.perf_counter()
-                        r = client.post(url + "/v1/score", content=body, headers=HEADERS)
-                        r.raise_for_status()
-                        orjson.loads(r.content)
-                        lat[core].append(time.perf_counter() - t0)
+                for preset, body in bods.items():
+                    for core, url in urls.items():
+                        for _ in range(requests):
+                            t0 = time.perf_counter()
+                            r = client.post(url + "/v1/score", content=body, headers=HEADERS)
+                            r.raise_for_status()
+                            orjson.loads(r.content)
+                            lat[core, preset].append(time.perf_counter() - t0)
+                if between is not None:
+                    between()
     rows = []
-    for core in CORES:
-        p = percentiles(lat[core])
+    for (core, preset), xs in lat.items():
+        p = percentiles(xs)
         per_rollout_ms = 1e3 * p["p50"] / rollouts
         rows.append(
             {
                 "core": core,
+                "preset": preset,
                 "rollouts": rollouts,
-                "body_kb": len(body) / 1024,
-                "requests": len(lat[core]),
+                "body_kb": len(bods[preset]) / 1024,
+                "requests": len(xs),
                 "p50_ms": 1e3 * p["p50"],
                 "p95_ms": 1e3 * p["p95"],
                 "ms_per_rollout": per_rollout_ms,
                 "orjson_ms": 1e3 * floor,
                 "vs_orjson": p["p50"] / floor,
-                "vs_public_ref_derived": REFERENCE_KM_MS_PER_ROLLOUT / per_rollout_ms,
+                "vs_public_ref_derived": (
+                    REFERENCE_KM_MS_PER_ROLLOUT / per_rollout_ms if preset == "matchtir-km" else None
+                ),
             }
         )
         print(rows[-1], flush=True)
@@ -142,7 +160,7 @@ def run(quick: bool = False, repeats: int = 5, out_dir: Path | None = None) -> l
         inproc = in_process(KINDS, PRESETS, 4, 64, repeats)
         http = http_rows(512, 10, repeats)
     km = {r["workload"]: r for r in inproc if r["preset"] == "matchtir-km"}
-    nat_http = next(r for r in http if r["core"] == "native")
+    nat_http = next(r for r in http if r["core"] == "native" and r["preset"] == "matchtir-km")
     targets = {
         "per_core": {
             k: {"target": t, "measured": km[k]["native_per_core"], "holds": km[k]["native_per_core"] >= t}

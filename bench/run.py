@@ -1,9 +1,10 @@
 """Benchmark runner: ``python -m bench.run <measurement> [options]`` (``make bench`` runs ``all``).
 
-Measurements: core, native (the compiled core vs the Python one, side by side), http, tokens, ot,
-goldcache, replicas, sustained, plot, all. Every one prints a markdown table and writes
-``bench/results/<name>.json`` (with the machine it ran on). ``--quick`` runs a tiny version of each (the
-smoke test uses it); its numbers mean nothing.
+Measurements: core, native (the compiled core vs the Python one, side by side), reference (turnscore vs
+the public MatchTIR reward function, whose code is read from ``--matchtir-ref DIR`` outside the repository;
+skipped without it), http, tokens, ot, goldcache, replicas, sustained, plot, all. Every one prints a
+markdown table and writes ``bench/results/<name>.json`` (with the machine it ran on). ``--quick`` runs a
+tiny version of each (the smoke test uses it); its numbers mean nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from . import core
 
-ALL = ("core", "native", "ot", "tokens", "http", "goldcache", "replicas", "sustained", "plot")
+ALL = ("core", "native", "reference", "ot", "tokens", "http", "goldcache", "replicas", "sustained", "plot")
 
 
 def _run(name: str, args: argparse.Namespace) -> None:
@@ -29,6 +30,10 @@ def _run(name: str, args: argparse.Namespace) -> None:
         from . import native
 
         native.run(quick=quick, repeats=args.repeats or 5, out_dir=out)
+    elif name == "reference":
+        from . import reference
+
+        reference.run(args.matchtir_ref, quick=quick, repeats=args.repeats or 5, out_dir=out)
     elif name == "ot":
         from . import ot_batch
 
@@ -55,7 +60,7 @@ def _run(name: str, args: argparse.Namespace) -> None:
     elif name == "sustained":
         from . import sustained
 
-        sustained.run(seconds=5.0 if quick else args.seconds, out_dir=out)
+        sustained.run(seconds=5.0 if quick else args.seconds, out_dir=out, core=args.core)
     elif name == "plot":
         from . import plot
 
@@ -72,6 +77,19 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--repeats", type=int, default=None, help="repeats per in-process measurement")
     p.add_argument("--seconds", type=float, default=180.0, help="duration of the sustained run")
+    p.add_argument(
+        "--core",
+        default="auto",
+        choices=("auto", "python", "native"),
+        help="scoring core of the sustained run",
+    )
+    p.add_argument(
+        "--matchtir-ref",
+        default=None,
+        metavar="DIR",
+        help="directory holding the public MatchTIR reward code (tool.py), for `reference` "
+        "(default: $TURNSCORE_BENCH_MATCHTIR_REF)",
+    )
     p.add_argument("--out", default=None, help="results directory (default bench/results)")
     args = p.parse_args(argv)
     names = list(ALL) if "all" in args.what else args.what

@@ -2,8 +2,9 @@
 
 Four client threads send a pool of pre-encoded bodies (full gold traces, so the server's gold cache
 keeps seeing traces; the pool covers many different traces) for ``seconds`` (and at most
-``max_requests``). The server's resident memory is sampled every ``sample_s``; "growth" compares the
-end with the first sample after the warm-up (the first fifth of the run).
+``max_requests``), to a server on the given ``--core`` (default auto). The server's resident memory is
+sampled every ``sample_s``; "growth" compares the end with the first sample after the warm-up (the first
+fifth of the run).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 
 from .common import percentiles, report, servers
@@ -26,10 +28,12 @@ def run(
     sample_s: float = 5.0,
     max_requests: int = 1_000_000,
     out_dir: Path | None = None,
+    core: str = "auto",
 ) -> dict[str, Any]:
     pool = bodies("mixed", groups, 16 if seconds < 30 else 64, seed=31)
     samples: list[tuple[float, int]] = []
-    with servers(1, "--workers", "1") as (srv,):
+    with servers(1, "--workers", "1", "--core", core) as (srv,):
+        core = httpx.get(srv.url + "/readyz").json()["core"]  # what auto resolved to
         load(srv.url, pool[:4], 1, 4, 30.0)  # warm-up
         stop = threading.Event()
         t0 = time.monotonic()
@@ -72,6 +76,7 @@ def run(
     growth = (warm[-1] - warm[0]) / warm[0] if warm else float("nan")
     p = percentiles(lat_all)
     summary = {
+        "core": core,
         "seconds": seconds,
         "requests": done,
         "rollouts_per_s": done * groups * 16 / max(seconds, 1e-9),
