@@ -1,11 +1,12 @@
-//! Per-rollout scoring after hard assignment (service/turnscore/core/rewards.py `_collect_calls`,
+//! Per-rollout scoring after assignment (service/turnscore/core/rewards.py `_collect_calls`,
 //! `_choose`, `_score`, `turn_call_rewards`; summary.call_counts), for every rollout of a request at once.
 //!
 //! Python API:
 //! - `collect_calls(turns, matchable_answers) -> (calls, where)`: the calls that enter matching and their
 //!   (turn, call) positions (an answer turn's calls are skipped unless `matchable_answers` is false).
 //! - `score_hard(buf, rollouts, gold_share, malformed_penalty, metric, answer_turn, trajectory)`: `buf`
-//!   is `assign_many`'s output for every (rollout, reference) pair in order; `rollouts` a list of
+//!   is `assign_many`'s layout (rewards, gold indices, similarities) for every (rollout, reference) pair
+//!   in order (OT's assignments concatenated the same way); `rollouts` a list of
 //!   (turns, golds, m). Per rollout (reference, turn rewards, outcome, trajectory or None, matched, exact,
 //!   covered); `None` for the whole batch when something needs the Python path.
 
@@ -200,10 +201,15 @@ fn score_one(
 ) -> Result<Row, ()> {
     let mut k = 0;
     if golds.len() > 1 {
+        // np.argmax: the first maximum, or the first NaN (soft assignments may give one)
         let mut best = f64::NEG_INFINITY;
         for r in 0..golds.len() {
             let total = np_sum(&rewards[r * m..(r + 1) * m]);
-            if total > best || (r == 0) {
+            if total.is_nan() {
+                k = r;
+                break;
+            }
+            if total > best || r == 0 {
                 best = total;
                 k = r;
             }

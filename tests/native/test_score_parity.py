@@ -91,6 +91,8 @@ OVERRIDES: list[dict[str, Any]] = [
     {"outcome": "em", "outcome_placement": "answer_turn"},
     {"reward_scheme": "trajectory+outcome", "unmatched_penalty": 0.0},
     {"reward_scheme": "trajectory", "assignment": "greedy", "malformed_penalty": "unmatched"},
+    {"assignment": "ot", "reward_scheme": "trajectory+outcome", "turn_reward": "gold_share"},
+    {"assignment": "ot", "row_normalize": True, "malformed_penalty": 0.25},
 ]
 
 

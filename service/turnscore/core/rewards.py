@@ -80,7 +80,26 @@ def score_rollouts(
                 for r, sc in zip(rollouts, scores, strict=True):
                     sc.assignment = r.assignments[sc.reference]
             return scores
+    elif cfg.reward != "toolrl" and cfg.assignment != "none" and native.module() is not None:
+        # OT (or pairs the extension could not key): the assignments exist, in the same layout
+        scores = _score_native(_assignment_buffer(rollouts), rollouts, cfg, malformed)
+        if scores is not None:
+            for r, sc in zip(rollouts, scores, strict=True):
+                sc.assignment = r.assignments[sc.reference]
+            return scores
     return [_score(rollout, cfg, malformed) for rollout in rollouts]
+
+
+def _assignment_buffer(rollouts: list[Rollout]) -> bytes:
+    """Every (rollout, reference) assignment as ``assign_many`` lays them out: all rewards, then all gold
+    indices (int64), then all similarities."""
+    pairs = [a for r in rollouts for a in r.assignments if a is not None]
+    if not pairs:
+        return b""
+    return b"".join(
+        np.concatenate([getattr(a, field) for a in pairs]).astype(dtype, copy=False).tobytes()
+        for field, dtype in (("rewards", np.float64), ("gold", np.int64), ("similarity", np.float64))
+    )
 
 
 def _fill_assignments(buf: bytes, rollouts: list[Rollout]) -> None:
