@@ -1,10 +1,11 @@
-"""The compiled scoring after hard assignment (native/src/score*.rs) gives what the Python reference gives.
+"""The compiled scoring after assignment (native/src/score*.rs) gives what the Python reference gives.
 
 - answer normalization and the outcome metrics (core/text.py) on arbitrary Unicode strings (hypothesis);
 - whole ``engine.score`` bodies under settings the presets do not all combine: several references per group
   (the best one chosen), ``gold_share`` turn rewards, a malformed-call penalty, ``em`` outcomes, outcomes
-  placed on answer turns, trajectory schemes (numpy's pairwise sum over more than 8 calls), greedy and
-  Hungarian assignment; and a check that the compiled path really ran.
+  placed on answer turns, trajectory schemes (numpy's pairwise sum over more than 8 calls), greedy,
+  Hungarian and OT assignment, with and without ``explain``; a check that the compiled path really ran,
+  and that an answer it cannot read hands the request back to Python.
 """
 
 from __future__ import annotations
