@@ -134,7 +134,7 @@ def score(
     t_parse = time.perf_counter()
 
     penalty = cfg.penalty_at(step)
-    unique_scores = score_rollouts(unique, cfg, penalty, step, limits, deadline)
+    unique_scores = score_rollouts(unique, cfg, penalty, step, limits, deadline, req.explain)
     rollouts = [unique[k] for k in order]
     scores = [unique_scores[k] for k in order]
     t_match = time.perf_counter()

@@ -127,7 +127,7 @@ def score_groups(
         if explain:
             row["matches"] = explain_matches(rollout, score)
         out_groups[rollout.group]["rollouts"].append(row)
-        counts = call_counts(score.assignment, len(rollout.golds[score.reference].calls))
+        counts = score.counts or call_counts(score.assignment, len(rollout.golds[score.reference].calls))
         stats.append(scored_stats(row, final_answer(rollout.parsed) is not None, counts))
     return out_groups, malformed_total, stats
 

@@ -19,6 +19,7 @@ from .errors import LimitExceeded
 from .gold import CompiledGold
 from .limits import DEFAULT_LIMITS, Limits, check_deadline
 from .parse import ParsedRollout
+from .summary import CallCounts
 from .text import outcome_score
 
 
@@ -47,6 +48,7 @@ class RolloutScore:
     trajectory: float | None  # trajectory-scheme score (mean call reward), when the scheme uses it
     assignment: assign.Assignment | None
     toolrl: tuple[float, float] | None
+    counts: CallCounts | None = None  # what the assignment matched (the compiled path fills it here)
 
 
 def score_rollouts(
@@ -56,17 +58,56 @@ def score_rollouts(
     step: int,
     limits: Limits | None = None,
     deadline: float | None = None,
+    assignments: bool = True,
 ) -> list[RolloutScore]:
     """Match every rollout against each of its references, then score it against the best one.
 
     The similarity budgets of ``limits`` are checked before any matching starts; ``deadline`` (a
-    ``time.monotonic()`` value) between rollouts and problems."""
+    ``time.monotonic()`` value) between rollouts and problems. ``assignments=False``: the scores need not
+    carry their :class:`~turnscore.core.assign.Assignment` (no ``explain``) when the compiled path gives
+    their call counts, so it builds none."""
     for rollout in rollouts:
         _collect_calls(rollout, cfg)
     check_budget(rollouts, cfg, limits or DEFAULT_LIMITS)
-    _match(rollouts, cfg, penalty, step, deadline)
+    solved = _match(rollouts, cfg, penalty, step, deadline)
     malformed = cfg.malformed_at(step)
+    if solved is not None:
+        scores = _score_native(solved, rollouts, cfg, malformed)
+        if scores is None or assignments:
+            _fill_assignments(solved, rollouts)
+        if scores is not None:
+            if assignments:
+                for r, sc in zip(rollouts, scores, strict=True):
+                    sc.assignment = r.assignments[sc.reference]
+            return scores
+    elif cfg.reward != "toolrl" and cfg.assignment != "none" and native.module() is not None:
+        # OT (or pairs the extension could not key): the assignments exist, in the same layout
+        scores = _score_native(_assignment_buffer(rollouts), rollouts, cfg, malformed)
+        if scores is not None:
+            for r, sc in zip(rollouts, scores, strict=True):
+                sc.assignment = r.assignments[sc.reference]
+            return scores
     return [_score(rollout, cfg, malformed) for rollout in rollouts]
+
+
+def _assignment_buffer(rollouts: list[Rollout]) -> bytes:
+    """Every (rollout, reference) assignment as ``assign_many`` lays them out: all rewards, then all gold
+    indices (int64), then all similarities."""
+    pairs = [a for r in rollouts for a in r.assignments if a is not None]
+    if not pairs:
+        return b""
+    return b"".join(
+        np.concatenate([getattr(a, field) for a in pairs]).astype(dtype, copy=False).tobytes()
+        for field, dtype in (("rewards", np.float64), ("gold", np.int64), ("similarity", np.float64))
+    )
+
+
+def _fill_assignments(buf: bytes, rollouts: list[Rollout]) -> None:
+    """Every rollout's assignments from ``assign_many``'s output for every (rollout, reference) pair."""
+    sizes = [len(r.calls) for r in rollouts for _ in r.golds]
+    got = iter(assign.from_native_many(buf, sizes))
+    for r in rollouts:
+        r.assignments = [next(got) for _ in r.golds]
 
 
 def check_budget(rollouts: list[Rollout], cfg: ScoringConfig, limits: Limits) -> None:
@@ -88,7 +129,13 @@ def check_budget(rollouts: list[Rollout], cfg: ScoringConfig, limits: Limits) ->
 def _collect_calls(rollout: Rollout, cfg: ScoringConfig) -> None:
     """The calls that enter matching (an answer turn's calls are never executed, except for ToolRL)."""
     matchable_answers = cfg.reward != "toolrl"
-    for t, turn in enumerate(rollout.parsed.turns):
+    ext = native.module()
+    turns = rollout.parsed.turns
+    if ext is not None and type(turns) is list:
+        rollout.calls, rollout.where = ext.collect_calls(turns, matchable_answers)
+        rollout.tables = similarity.PredTables(rollout.calls, cfg.name_case_sensitive)
+        return
+    for t, turn in enumerate(turns):
         if matchable_answers and turn.answer is not None:
             continue
         for c, call in enumerate(turn.calls):
@@ -99,8 +146,12 @@ def _collect_calls(rollout: Rollout, cfg: ScoringConfig) -> None:
 
 def _match(
     rollouts: list[Rollout], cfg: ScoringConfig, penalty: float, step: int, deadline: float | None
-) -> None:
-    """Fill ``assignments`` (or ``toolrl`` scores) of every rollout against each of its references."""
+) -> bytes | None:
+    """Fill ``assignments`` (or ``toolrl`` scores) of every rollout against each of its references.
+
+    Returns the extension's ``assign_many`` output when it solved every (rollout, reference) pair, in
+    order (what :func:`_score_native` reads; ``assignments`` are then left to :func:`_fill_assignments`),
+    else ``None``."""
     if cfg.reward == "toolrl":
         bounds = toolrl.bounds(cfg, step)
         calls_scan, answers_scan = cfg.format.scanners()
@@ -111,11 +162,11 @@ def _match(
                 correctness = toolrl.correctness(r.calls, gold, blocks > 0, r.parsed.malformed, bounds)
                 format_ok = toolrl.format_ok(r.parsed, gold, calls_scan, answers_scan, cfg.format.turn_end)
                 r.toolrl.append((bounds.format_max if format_ok else bounds.format_min, correctness))
-        return
+        return None
     if cfg.assignment == "none":
         for r in rollouts:
             r.assignments = [None] * len(r.golds)
-        return
+        return None
     mode, case_sensitive = cfg.value_match, cfg.name_case_sensitive
     ext = native.module()
     hungarian = cfg.assignment == "hungarian"
@@ -130,7 +181,14 @@ def _match(
         assert r.tables is not None
         for k, gold in enumerate(r.golds):
             n = len(gold.calls)
-            if m == 0:
+            if (
+                cfg.assignment != "ot"
+                and ext is not None
+                and (pair := similarity.native_pair(ext, r.tables, gold, mode, case_sensitive))
+            ):
+                hard.append(pair)  # also m == 0 or n == 0: the same arrays as below
+                hard_slots.append((r, k))
+            elif m == 0:
                 r.assignments[k] = assign.Assignment(np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0))
             elif n == 0:
                 fill = 0.0 if cfg.assignment == "ot" else -penalty
@@ -140,18 +198,17 @@ def _match(
             elif cfg.assignment == "ot":
                 problems.append(similarity.matrix(r.tables, gold, mode, case_sensitive))
                 slots.append((r, k))
-            elif ext is not None and (
-                pair := similarity.native_pair(ext, r.tables, gold, mode, case_sensitive)
-            ):
-                hard.append(pair)
-                hard_slots.append((r, k))
             else:
                 entries = similarity.entries(r.tables, gold, mode, case_sensitive)
                 solve = assign.hungarian if hungarian else assign.greedy
                 r.assignments[k] = solve(entries, m, n, penalty)
+    buf = None
+    every_pair = len(hard_slots) == sum(len(r.golds) for r in rollouts)
     if hard:
         assert ext is not None
         buf = ext.assign_many(hard, hungarian, float(penalty))
+        if every_pair:
+            return buf
         sizes = [len(r.calls) for r, _ in hard_slots]
         for (r, k), a in zip(hard_slots, assign.from_native_many(buf, sizes), strict=True):
             r.assignments[k] = a
@@ -161,6 +218,7 @@ def _match(
         )
         for (r, k), s, plan in zip(slots, problems, plans, strict=True):
             r.assignments[k] = assign.ot_assignment(s, plan, cfg.row_normalize)
+    return None
 
 
 def final_answer(parsed: ParsedRollout) -> str | None:
@@ -239,3 +297,29 @@ def _score(rollout: Rollout, cfg: ScoringConfig, malformed_penalty: float) -> Ro
     if cfg.reward_scheme.startswith("trajectory"):
         trajectory = float(a.rewards.mean()) if a is not None and a.rewards.size else 0.0
     return RolloutScore(k, turn_rewards, outcome, trajectory, a, None)
+
+
+def _score_native(
+    buf: bytes, rollouts: list[Rollout], cfg: ScoringConfig, malformed_penalty: float
+) -> list[RolloutScore] | None:
+    """:func:`_score` of every rollout in one call of the extension (hard assignment, every pair solved
+    there: ``buf``); ``None`` when it hands the request back to Python."""
+    ext = native.module()
+    if ext is None:
+        return None
+    got = ext.score_hard(
+        buf,
+        [(r.parsed.turns, r.golds, len(r.calls)) for r in rollouts],
+        cfg.turn_reward == "gold_share",
+        float(malformed_penalty),
+        cfg.outcome,
+        cfg.outcome_placement == "answer_turn",
+        cfg.reward_scheme.startswith("trajectory"),
+    )
+    if got is None:
+        return None
+    out = []
+    for r, (k, turn_rewards, outcome, trajectory, matched, exact, covered) in zip(rollouts, got, strict=True):
+        counts = CallCounts(len(r.golds[k].calls), matched, exact, covered)
+        out.append(RolloutScore(k, turn_rewards, outcome, trajectory, None, None, counts))
+    return out

@@ -1,0 +1,388 @@
+//! Per-rollout scoring after assignment (service/turnscore/core/rewards.py `_collect_calls`,
+//! `_choose`, `_score`, `turn_call_rewards`; summary.call_counts), for every rollout of a request at once.
+//!
+//! Python API:
+//! - `collect_calls(turns, matchable_answers) -> (calls, where)`: the calls that enter matching and their
+//!   (turn, call) positions (an answer turn's calls are skipped unless `matchable_answers` is false).
+//! - `score_hard(buf, rollouts, gold_share, malformed_penalty, metric, answer_turn, trajectory)`: `buf`
+//!   is `assign_many`'s layout (rewards, gold indices, similarities) for every (rollout, reference) pair
+//!   in order (OT's assignments concatenated the same way); `rollouts` a list of
+//!   (turns, golds, m). Per rollout (reference, turn rewards, outcome, trajectory or None, matched, exact,
+//!   covered); `None` for the whole batch when something needs the Python path.
+
+use std::collections::HashMap;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyString, PyTuple};
+use pyo3::{intern, AsPyPointer};
+
+mod text;
+
+use text::{lowered, outcome, tokens, GoldTokens, Metric};
+
+/// The calls of the turns that enter matching, and their (turn, call) positions.
+#[pyfunction]
+fn collect_calls<'py>(
+    py: Python<'py>,
+    turns: &'py PyList,
+    matchable_answers: bool,
+) -> PyResult<(&'py PyList, Vec<(usize, usize)>)> {
+    let calls = PyList::empty(py);
+    let mut place = Vec::new();
+    for (t, turn) in turns.iter().enumerate() {
+        if matchable_answers && !turn.getattr(intern!(py, "answer"))?.is_none() {
+            continue;
+        }
+        for (c, call) in turn.getattr(intern!(py, "calls"))?.iter()?.enumerate() {
+            calls.append(call?)?;
+            place.push((t, c));
+        }
+    }
+    Ok((calls, place))
+}
+
+/// numpy's pairwise summation of a contiguous float64 array (`np.add.reduce`), so sums match bit for bit.
+fn pairwise(a: &[f64]) -> f64 {
+    let n = a.len();
+    if n < 8 {
+        let mut res = 0.0;
+        for &x in a {
+            res += x;
+        }
+        res
+    } else if n <= 128 {
+        let mut r = [0.0f64; 8];
+        r.copy_from_slice(&a[..8]);
+        let mut i = 8;
+        while i < n - (n % 8) {
+            for j in 0..8 {
+                r[j] += a[i + j];
+            }
+            i += 8;
+        }
+        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        while i < n {
+            res += a[i];
+            i += 1;
+        }
+        res
+    } else {
+        let mut n2 = n / 2;
+        n2 -= n2 % 8;
+        pairwise(&a[..n2]) + pairwise(&a[n2..])
+    }
+}
+
+/// `float(np.sum(a))`.
+fn np_sum(a: &[f64]) -> f64 {
+    0.0 + pairwise(a)
+}
+
+struct TurnInfo {
+    answer: Option<Py<PyString>>,
+    malformed: i64,
+    calls: usize,
+}
+
+struct Gold {
+    n_calls: usize,
+    /// the answer's tokens, `None` without an answer
+    tokens: Option<usize>,
+}
+
+type Row = (usize, Vec<f64>, f64, Option<f64>, usize, usize, usize);
+
+/// Reads a rollout's turns; `None` when a field is not what the parser makes.
+fn read_turns(py: Python<'_>, turns: &PyAny) -> PyResult<Option<Vec<TurnInfo>>> {
+    let list: &PyList = match turns.downcast() {
+        Ok(l) => l,
+        Err(_) => return Ok(None),
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for turn in list.iter() {
+        let answer = turn.getattr(intern!(py, "answer"))?;
+        let answer = if answer.is_none() {
+            None
+        } else if let Ok(s) = answer.downcast::<PyString>() {
+            Some(Py::from(s))
+        } else {
+            return Ok(None);
+        };
+        let malformed: i64 = match turn.getattr(intern!(py, "malformed"))?.extract() {
+            Ok(k) => k,
+            Err(_) => return Ok(None),
+        };
+        let calls = turn.getattr(intern!(py, "calls"))?.len()?;
+        out.push(TurnInfo {
+            answer,
+            malformed,
+            calls,
+        });
+    }
+    Ok(Some(out))
+}
+
+/// Gold answers' tokens, computed once per distinct string object of the batch (the strings outlive it).
+struct TokenCache<'py> {
+    py: Python<'py>,
+    index: HashMap<usize, Option<usize>>,
+    store: Vec<GoldTokens>,
+}
+
+impl<'py> TokenCache<'py> {
+    /// Index into `store`, `Err(())` when Python must decide.
+    fn get(&mut self, s: &PyString) -> Result<usize, ()> {
+        let key = s.as_ptr() as usize;
+        if let Some(&got) = self.index.get(&key) {
+            return got.ok_or(());
+        }
+        let got = tokens(s).map(|t| {
+            self.store.push(GoldTokens::new(t));
+            self.store.len() - 1
+        });
+        self.index.insert(key, got);
+        got.ok_or(())
+    }
+}
+
+struct Cfg {
+    gold_share: bool,
+    malformed_penalty: f64,
+    metric: Metric,
+    answer_turn: bool,
+    trajectory: bool,
+}
+
+/// (matched, exact, covered) of one assignment (summary.call_counts).
+fn counts(gold: &[i64], sim: &[f64]) -> (usize, usize, usize) {
+    let (mut matched, mut exact) = (0, 0);
+    let mut covered: Vec<i64> = Vec::new();
+    for (&j, &s) in gold.iter().zip(sim) {
+        if j >= 0 && s > 0.0 {
+            matched += 1;
+            if !covered.contains(&j) {
+                covered.push(j);
+            }
+            if s >= 1.0 {
+                exact += 1;
+            }
+        }
+    }
+    (matched, exact, covered.len())
+}
+
+fn outcome_of(
+    cache: &mut TokenCache<'_>,
+    pred: Option<&Py<PyString>>,
+    gold: &Gold,
+    metric: Metric,
+) -> Result<f64, ()> {
+    if metric == Metric::Off {
+        return Ok(0.0);
+    }
+    let (Some(p), Some(g)) = (pred, gold.tokens) else {
+        return Ok(0.0);
+    };
+    let p = lowered(p.as_ref(cache.py)).ok_or(())?;
+    Ok(outcome(Some(&p), Some(&cache.store[g]), metric))
+}
+
+/// One rollout's row from its slices of the assignment buffer (one per reference, `m` calls each).
+#[allow(clippy::too_many_arguments)]
+fn score_one(
+    cache: &mut TokenCache<'_>,
+    turns: &[TurnInfo],
+    golds: &[Gold],
+    rewards: &[f64],
+    gold_idx: &[i64],
+    sim: &[f64],
+    m: usize,
+    cfg: &Cfg,
+) -> Result<Row, ()> {
+    let mut k = 0;
+    if golds.len() > 1 {
+        // np.argmax: the first maximum, or the first NaN (soft assignments may give one)
+        let mut best = f64::NEG_INFINITY;
+        for r in 0..golds.len() {
+            let total = np_sum(&rewards[r * m..(r + 1) * m]);
+            if total.is_nan() {
+                k = r;
+                break;
+            }
+            if total > best || r == 0 {
+                best = total;
+                k = r;
+            }
+        }
+    }
+    let a = &rewards[k * m..(k + 1) * m];
+    let gold = &golds[k];
+    let mut sums = vec![0.0f64; turns.len()];
+    let mut nums = vec![0i64; turns.len()];
+    let mut pos = 0;
+    for (t, turn) in turns.iter().enumerate() {
+        if turn.answer.is_some() {
+            continue;
+        }
+        for _ in 0..turn.calls {
+            sums[t] += a[pos];
+            nums[t] += 1;
+            pos += 1;
+        }
+    }
+    if cfg.malformed_penalty != 0.0 {
+        for (t, turn) in turns.iter().enumerate() {
+            let bad = if turn.answer.is_some() {
+                0
+            } else {
+                turn.malformed
+            };
+            sums[t] -= cfg.malformed_penalty * bad as f64;
+            nums[t] += bad;
+        }
+    }
+    let mut turn_rewards: Vec<f64> = if cfg.gold_share {
+        let share = 1.0 / gold.n_calls.max(1) as f64;
+        sums.iter().map(|s| s * share).collect()
+    } else {
+        sums.iter()
+            .zip(&nums)
+            .map(|(&s, &n)| if n != 0 { s / n as f64 } else { 0.0 })
+            .collect()
+    };
+    if cfg.answer_turn {
+        for (t, turn) in turns.iter().enumerate() {
+            if turn.answer.is_some() {
+                turn_rewards[t] = outcome_of(cache, turn.answer.as_ref(), gold, cfg.metric)?;
+            }
+        }
+    }
+    let final_answer = turns.iter().rev().find_map(|t| t.answer.as_ref());
+    let outcome = outcome_of(cache, final_answer, gold, cfg.metric)?;
+    let trajectory = if cfg.trajectory {
+        Some(if m > 0 { np_sum(a) / m as f64 } else { 0.0 })
+    } else {
+        None
+    };
+    let (matched, exact, covered) = counts(&gold_idx[k * m..(k + 1) * m], &sim[k * m..(k + 1) * m]);
+    Ok((
+        k,
+        turn_rewards,
+        outcome,
+        trajectory,
+        matched,
+        exact,
+        covered,
+    ))
+}
+
+fn floats(b: &[u8]) -> Vec<f64> {
+    b.chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+/// Every rollout's row after hard assignment; `None` when anything needs the Python path.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn score_hard(
+    py: Python<'_>,
+    buf: &[u8],
+    rollouts: &PyList,
+    gold_share: bool,
+    malformed_penalty: f64,
+    metric: &str,
+    answer_turn: bool,
+    trajectory: bool,
+) -> PyResult<Option<Vec<Row>>> {
+    let Some(metric) = Metric::parse(metric) else {
+        return Ok(None);
+    };
+    let cfg = Cfg {
+        gold_share,
+        malformed_penalty,
+        metric,
+        answer_turn,
+        trajectory,
+    };
+    if buf.len() % 24 != 0 {
+        return Ok(None);
+    }
+    let all = floats(buf);
+    let total = all.len() / 3;
+    let (rewards, rest) = all.split_at(total);
+    let (gold_bits, sim) = rest.split_at(total);
+    let gold_idx: Vec<i64> = gold_bits.iter().map(|x| x.to_bits() as i64).collect();
+    let mut cache = TokenCache {
+        py,
+        index: HashMap::new(),
+        store: Vec::new(),
+    };
+    let mut out = Vec::with_capacity(rollouts.len());
+    let mut off = 0;
+    for item in rollouts.iter() {
+        let item: &PyTuple = match item.downcast::<PyTuple>() {
+            Ok(t) if t.len() == 3 => t,
+            _ => return Ok(None),
+        };
+        let Some(turns) = read_turns(py, item.get_item(0)?)? else {
+            return Ok(None);
+        };
+        let m: usize = item.get_item(2)?.extract()?;
+        let matchable: usize = turns
+            .iter()
+            .filter(|t| t.answer.is_none())
+            .map(|t| t.calls)
+            .sum();
+        if matchable != m {
+            return Ok(None);
+        }
+        let mut golds = Vec::new();
+        for g in item.get_item(1)?.iter()? {
+            let g = g?;
+            let n_calls = g.getattr(intern!(py, "calls"))?.len()?;
+            let answer = g.getattr(intern!(py, "answer"))?;
+            let tokens = if answer.is_none() {
+                None
+            } else {
+                match answer.downcast::<PyString>() {
+                    Ok(s) => match cache.get(s) {
+                        Ok(i) => Some(i),
+                        Err(()) => return Ok(None),
+                    },
+                    Err(_) => return Ok(None),
+                }
+            };
+            golds.push(Gold { n_calls, tokens });
+        }
+        let span = m * golds.len();
+        if golds.is_empty() || off + span > total {
+            return Ok(None);
+        }
+        let range = off..off + span;
+        match score_one(
+            &mut cache,
+            &turns,
+            &golds,
+            &rewards[range.clone()],
+            &gold_idx[range.clone()],
+            &sim[range],
+            m,
+            &cfg,
+        ) {
+            Ok(row) => out.push(row),
+            Err(()) => return Ok(None),
+        }
+        off += span;
+    }
+    if off != total {
+        return Ok(None);
+    }
+    Ok(Some(out))
+}
+
+pub fn register(m: &PyModule) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(collect_calls, m)?)?;
+    m.add_function(wrap_pyfunction!(score_hard, m)?)?;
+    text::register(m)
+}
