@@ -7,11 +7,13 @@ use pyo3::prelude::*;
 
 mod matching;
 mod parse;
+mod sinkhorn;
 
 #[pymodule]
 fn turnscore_native(_py: Python, m: &PyModule) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     parse::register(m)?;
     matching::register(m)?;
+    sinkhorn::register(m)?;
     Ok(())
 }
