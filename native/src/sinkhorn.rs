@@ -1,5 +1,5 @@
 //! Soft assignment (``ot``): Sinkhorn-Knopp transport plans and their rewards (core/sinkhorn.py,
-//! core/assign.py `ot_cost` / `ot_assignment`; core/transport.py calls it).
+//! core/assign.py `ot_cost` / `ot_assignment`; core/soft.py calls it).
 //!
 //! Python API:
 //! - `ot_solve(problems, cost, tau, reg, max_iter, stop_thr, row_normalize, budget)

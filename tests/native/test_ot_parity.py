@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from turnscore import workload
-from turnscore.core import native, similarity, sinkhorn, transport
+from turnscore.core import native, similarity, sinkhorn, soft
 from turnscore.core.assign import Assignment, ot_assignment
 from turnscore.core.calls import call_from_obj
 from turnscore.core.config import PRESETS
@@ -88,7 +88,7 @@ def check(ext: Any, problems: list[np.ndarray], setting: Setting) -> list[int]:
     ref = [ot_assignment(s, z, row_normalize) for s, z in zip(problems, plans, strict=True)]
     native.select("native")
     try:
-        out = transport.ot_assignments(problems, cost, tau, reg, max_iter, stop_thr, row_normalize)
+        out = soft.ot_assignments(problems, cost, tau, reg, max_iter, stop_thr, row_normalize)
     finally:
         native.select("python")
     assert all(same_assignment(a, b) for a, b in zip(ref, out, strict=True))
@@ -125,7 +125,7 @@ def test_real_traces_under_the_ot_presets(ext: Any, preset: str) -> None:
     # the same matrices under every cost, a row-normalized variant and a tiny reg (the fallback)
     for cost in ("neg", "linear", "normalized", "exp"):
         check(ext, problems, (cost, 0.5, 0.05, 1000, 1e-9, True))
-    assert check(ext, problems[:300], ("exp", 0.1, 1e-4, 200, 1e-9, False))
+    assert check(ext, problems[:300], ("neg", 0.1, 1e-4, 20, 1e-9, False))
 
 
 def test_presets_exist() -> None:
@@ -143,13 +143,22 @@ MATRIX = st.integers(1, 16).flatmap(
         ).map(lambda v: np.array(v, dtype=np.float64).reshape(m, n))
     )
 )
-SETTING = st.tuples(
-    st.sampled_from(["neg", "linear", "normalized", "exp"]),
-    st.sampled_from([0.1, 0.5, 1.0, 2.0]),
-    st.sampled_from([0.1, 0.05, 0.01, 1.0, 10.0, 1e-3, 1e-4]),
-    st.sampled_from([0, 1, 9, 10, 11, 50, 1000]),
-    st.sampled_from([1e-9, 1e-6, 1e-3, 0.0]),
-    st.booleans(),
+COSTS = st.sampled_from(["neg", "linear", "normalized", "exp"])
+TAUS = st.sampled_from([0.1, 0.5, 1.0, 2.0])
+STOPS = st.sampled_from([1e-9, 1e-6, 1e-3, 0.0])
+# a tiny reg only with few iterations: its fallback (POT's log-domain Sinkhorn) takes ~1 s per problem
+SETTING = st.one_of(
+    st.tuples(
+        COSTS,
+        TAUS,
+        st.sampled_from([0.1, 0.05, 0.01, 1.0, 10.0]),
+        st.sampled_from([0, 1, 9, 10, 11, 50, 1000]),
+        STOPS,
+        st.booleans(),
+    ),
+    st.tuples(
+        COSTS, TAUS, st.sampled_from([1e-3, 1e-4]), st.sampled_from([1, 10, 11, 30]), STOPS, st.booleans()
+    ),
 )
 
 
@@ -168,14 +177,15 @@ def test_hypothesis_matrices(problems: list[np.ndarray], setting: Setting) -> No
 
 
 def test_tiny_reg_goes_to_the_fallback(ext: Any) -> None:
-    """reg 1e-4 on exp costs: the plain iteration underflows, so the problem goes back to Python, whose
-    ``ot.sinkhorn`` (log-domain) fallback gives a finite plan; both cores agree on the result."""
+    """reg 1e-4: the plain iteration overflows, so the problems go back to Python, whose ``ot.sinkhorn``
+    (log-domain) fallback gives finite plans; both cores agree on the result. (Few problems: that fallback
+    takes ~1 s per problem.)"""
     rng = np.random.default_rng(18)
-    problems = [rng.random((int(rng.integers(2, 9)), int(rng.integers(2, 9)))) for _ in range(40)]
+    problems = [rng.random((int(rng.integers(2, 9)), int(rng.integers(2, 9)))) for _ in range(4)]
     fallback = check(ext, problems, ("neg", 0.1, 1e-4, 1000, 1e-9, False))
     assert fallback  # non-vacuous
     native.select("native")
-    out = transport.ot_assignments(problems, "neg", 0.1, 1e-4, 1000, 1e-9, False)
+    out = soft.ot_assignments(problems, "neg", 0.1, 1e-4, 1000, 1e-9, False)
     assert all(a.plan is not None and np.all(np.isfinite(a.plan)) for a in out)
 
 
@@ -200,10 +210,10 @@ def test_what_it_does_not_handle_goes_back_to_python(ext: Any, problems: list[An
 
 
 def test_deadline(ext: Any) -> None:
-    """Past its budget ``ot_solve`` hands back; through transport that is DeadlineExceeded, as in Python."""
+    """Past its budget ``ot_solve`` hands back; in ``soft.ot_assignments`` that is DeadlineExceeded."""
     problems = [np.random.default_rng(1).random((16, 16)) for _ in range(50)]
     assert ext.ot_solve(problems, "exp", 0.1, 1e-3, 100000, 0.0, False, 0.0) is None
     assert ext.ot_solve(problems, "exp", 0.1, 0.1, 5, 0.0, False, 60.0) is not None
     native.select("native")
     with pytest.raises(DeadlineExceeded):
-        transport.ot_assignments(problems, "exp", 0.1, 1e-3, 100000, 0.0, False, time.monotonic() + 0.05)
+        soft.ot_assignments(problems, "exp", 0.1, 1e-3, 100000, 0.0, False, time.monotonic() + 0.05)

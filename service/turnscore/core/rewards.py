@@ -2,7 +2,7 @@
 the best reference chosen, and its call rewards averaged into per-turn rewards beside the outcome reward.
 
 :func:`score_rollouts` runs it for every distinct rollout of a request; OT problems of the whole request
-go to :mod:`transport` in one batch.
+go to :mod:`soft` in one batch.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from . import assign, native, similarity, toolrl, transport
+from . import assign, native, similarity, soft, toolrl
 from .calls import Call
 from .config import ScoringConfig
 from .errors import LimitExceeded
@@ -156,7 +156,7 @@ def _match(
         for (r, k), a in zip(hard_slots, assign.from_native_many(buf, sizes), strict=True):
             r.assignments[k] = a
     if problems:
-        soft = transport.ot_assignments(
+        solved = soft.ot_assignments(
             problems,
             cfg.cost,
             cfg.tau,
@@ -166,7 +166,7 @@ def _match(
             cfg.row_normalize,
             deadline=deadline,
         )
-        for (r, k), a in zip(slots, soft, strict=True):
+        for (r, k), a in zip(slots, solved, strict=True):
             r.assignments[k] = a
 
 
