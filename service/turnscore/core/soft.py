@@ -64,20 +64,22 @@ def _native(
         return None
     buf, fallback, _iterations = res
     x = np.frombuffer(buf, dtype=np.float64)  # a bytearray: writable, as the Python plans are
-    sizes = [s.size for s in problems]
-    rows = [s.shape[0] for s in problems]
-    total, m_total = sum(sizes), sum(rows)
+    shapes = [s.shape for s in problems]
+    total = m_total = 0
+    for m, n in shapes:
+        total += m * n
+        m_total += m
     rewards = x[total : total + m_total]
     gold = x[total + m_total : total + 2 * m_total].view(np.int64)
     sim = x[total + 2 * m_total :]
     out = []
     start = row = 0
-    for s, size, m in zip(problems, sizes, rows, strict=True):
-        plan = x[start : start + size].reshape(s.shape)
-        r = slice(row, row + m)
-        out.append(Assignment(rewards[r], gold[r], sim[r], plan))
-        start += size
-        row += m
+    for shape in shapes:  # views of the four arrays (the loop is kept lean: one pass per problem)
+        m, n = shape
+        end, row_end = start + m * n, row + m
+        plan = x[start:end].reshape(shape)
+        out.append(Assignment(rewards[row:row_end], gold[row:row_end], sim[row:row_end], plan))
+        start, row = end, row_end
     if fallback:
         redo = [problems[k] for k in fallback]
         plans = sinkhorn.ot_plans(redo, cost, tau, reg, max_iter, stop_thr, deadline=deadline)
