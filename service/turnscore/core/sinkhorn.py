@@ -211,7 +211,7 @@ def _iterate(
                 continue
             check_deadline(deadline)
             if _finish(system, u, v, ktu, alive, stop_thr, u_out, v_out):
-                if iterations is not None:  # the problems _finish just took out of ``alive``
+                if iterations is not None:  # finished now or earlier: the minimum keeps the first stop
                     iterations[system.pids[~alive]] = np.minimum(iterations[system.pids[~alive]], it + 1)
                 finished = int(system.sizes[~alive].sum())
                 if finished == kx.size:
@@ -277,7 +277,8 @@ def ot_plans(
     into one array. ``compact``: the share of the running entries that, once their problems have
     finished, makes the solver rebuild the system without them. ``deadline``: a ``time.monotonic()``
     value past which :class:`~turnscore.core.errors.DeadlineExceeded` stops the iterations.
-    ``iterations`` (int64, one per problem; for tests): set to the iterations each problem ran.
+    ``iterations`` (int64, one per problem; for tests): set to the iterations each problem ran in the
+    block system (``max_iter`` for one that did not stop, fallback or not).
     """
     if not problems:
         return []
