@@ -10,20 +10,24 @@
   (2.1 ms per rollout on this machine kind) by the measured cost per rollout: a derived figure. The
   side-by-side one is ``bench.run reference --matchtir-ref DIR`` (bench/reference.py), which reuses
   :func:`http_rows` with both presets and times the reference code between repeats.
+- ``ot``: the OT presets in-process, three ways alternated: the Python core, the native core with the plans
+  still from numpy (``sinkhorn.ot_plans``; the compiled ``ot_solve`` switched off, as before it existed),
+  and the native core with ``ot_solve``.
 """
 
 from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 from turnscore import workload
-from turnscore.core import native
+from turnscore.core import native, soft
 
 from . import workloads
 from .common import percentiles, report, servers
@@ -31,6 +35,8 @@ from .core import _score_bodies
 from .http import HEADERS, floor_seconds
 
 PRESETS = ("matchtir-km", "matchtir-ot", "matchtir-reference-km")
+OT_PRESETS = ("matchtir-ot", "matchtir-reference-ot")
+OT_VARIANTS = ("python", "native-numpy-ot", "native")
 KINDS = ("mixed", "distinct", "long")
 CORES = ("python", "native")
 #: issue 18's targets
@@ -87,6 +93,55 @@ def in_process(
                 }
             )
             print(rows[-1], flush=True)
+    return rows
+
+
+@contextmanager
+def _numpy_plans(on: bool) -> Iterator[None]:
+    """With ``on``, the native core's OT goes to the numpy path (``ot_solve`` not called)."""
+    saved = soft._native
+    if on:
+        soft._native = lambda *args, **kwargs: None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        soft._native = saved  # type: ignore[assignment]
+
+
+def ot_rows(
+    kinds: tuple[str, ...], presets: tuple[str, ...], requests: int, groups: int, repeats: int
+) -> list[dict[str, Any]]:
+    """Rollouts/s per core of the OT presets: Python core, native core with numpy plans, native core."""
+    rows = []
+    for kind in kinds:
+        base = workloads.make_requests(kind, requests, groups, 16, seed=1)
+        n = sum(len(g["rollouts"]) for r in base for g in r["groups"])
+        for preset in presets:
+            bods = [orjson.dumps({**r, "preset": preset}) for r in base]
+            cpu: dict[str, list[float]] = {v: [] for v in OT_VARIANTS}
+            gc.collect()
+            gc.freeze()
+            try:
+                for rep in range(repeats + 1):  # the first round warms up
+                    for variant in OT_VARIANTS:
+                        native.select("python" if variant == "python" else "native")
+                        with _numpy_plans(variant == "native-numpy-ot"):
+                            seconds = _score_bodies(bods, [], True)
+                        if rep:
+                            cpu[variant].append(seconds)
+            finally:
+                gc.unfreeze()
+                native.select("auto")
+            rate = {v: n / np.asarray(cpu[v]) for v in OT_VARIANTS}
+            row: dict[str, Any] = {"workload": kind, "preset": preset, "rollouts": n}
+            for v in OT_VARIANTS:
+                row[f"{v}_per_core"] = float(np.median(rate[v]))
+            pairs = (("native", "python"), ("native", "native-numpy-ot"), ("native-numpy-ot", "python"))
+            for v, ref in pairs:
+                r = rate[v] / rate[ref]
+                row[f"{v}/{ref}"] = f"{np.median(r):.2f}x ({r.min():.2f}-{r.max():.2f})"
+            rows.append(row)
+            print(row, flush=True)
     return rows
 
 
@@ -155,9 +210,11 @@ def run(quick: bool = False, repeats: int = 5, out_dir: Path | None = None) -> l
         raise SystemExit(f"bench native: turnscore_native is not installed ({native.import_error()})")
     if quick:
         inproc = in_process(("mixed",), ("matchtir-km",), 1, 2, 1)
+        ot = ot_rows(("mixed",), ("matchtir-ot",), 1, 2, 1)
         http = http_rows(32, 1, 1)
     else:
         inproc = in_process(KINDS, PRESETS, 4, 64, repeats)
+        ot = ot_rows(KINDS, OT_PRESETS, 4, 64, repeats)
         http = http_rows(512, 10, repeats)
     km = {r["workload"]: r for r in inproc if r["preset"] == "matchtir-km"}
     nat_http = next(r for r in http if r["core"] == "native" and r["preset"] == "matchtir-km")
@@ -180,6 +237,8 @@ def run(quick: bool = False, repeats: int = 5, out_dir: Path | None = None) -> l
         },
     }
     report("native", "Python core vs native core, in-process (rollouts/s per core)", inproc, {}, out_dir)
+    title = "OT presets in-process (rollouts/s per core): Python, native with numpy plans, native"
+    report("native_ot", title, ot, {}, out_dir)
     report(
         "native_http",
         "Python core vs native core, HTTP end to end (the issue's 512-rollout KM request)",
@@ -187,4 +246,4 @@ def run(quick: bool = False, repeats: int = 5, out_dir: Path | None = None) -> l
         {"targets": targets},
         out_dir,
     )
-    return inproc + http
+    return inproc + ot + http

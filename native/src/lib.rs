@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 mod matching;
 mod parse;
 mod score;
+mod sinkhorn;
 
 #[pymodule]
 fn turnscore_native(_py: Python, m: &PyModule) -> PyResult<()> {
@@ -15,5 +16,6 @@ fn turnscore_native(_py: Python, m: &PyModule) -> PyResult<()> {
     parse::register(m)?;
     matching::register(m)?;
     score::register(m)?;
+    sinkhorn::register(m)?;
     Ok(())
 }

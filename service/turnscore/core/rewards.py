@@ -2,7 +2,7 @@
 the best reference chosen, and its call rewards averaged into per-turn rewards beside the outcome reward.
 
 :func:`score_rollouts` runs it for every distinct rollout of a request; OT problems of the whole request
-go to :mod:`sinkhorn` in one batch.
+go to :mod:`soft` in one batch.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from . import assign, native, similarity, sinkhorn, toolrl
+from . import assign, native, similarity, soft, toolrl
 from .calls import Call
 from .config import ScoringConfig
 from .errors import LimitExceeded
@@ -213,11 +213,18 @@ def _match(
         for (r, k), a in zip(hard_slots, assign.from_native_many(buf, sizes), strict=True):
             r.assignments[k] = a
     if problems:
-        plans = sinkhorn.ot_plans(
-            problems, cfg.cost, cfg.tau, cfg.reg, cfg.ot_max_iter, cfg.ot_stop_thr, deadline=deadline
+        solved = soft.ot_assignments(
+            problems,
+            cfg.cost,
+            cfg.tau,
+            cfg.reg,
+            cfg.ot_max_iter,
+            cfg.ot_stop_thr,
+            cfg.row_normalize,
+            deadline=deadline,
         )
-        for (r, k), s, plan in zip(slots, problems, plans, strict=True):
-            r.assignments[k] = assign.ot_assignment(s, plan, cfg.row_normalize)
+        for (r, k), a in zip(slots, solved, strict=True):
+            r.assignments[k] = a
     return None
 
 

@@ -166,6 +166,7 @@ def _iterate(
     v_out: np.ndarray,
     compact: float,
     deadline: float | None = None,
+    iterations: np.ndarray | None = None,
 ) -> np.ndarray:
     """Sinkhorn-Knopp on every block of ``system`` at once, each stopping as ``ot.sinkhorn`` does.
 
@@ -176,7 +177,8 @@ def _iterate(
     blocks do not interact) until finished blocks hold a ``compact`` share of the entries; then the
     system is rebuilt without them, with K^T. Returns the problems that ran all ``max_iter``
     iterations, whose last scalings also go to ``u_out`` / ``v_out``. Every 10th iteration checks
-    ``deadline`` (:func:`~turnscore.core.limits.check_deadline`).
+    ``deadline`` (:func:`~turnscore.core.limits.check_deadline`). ``iterations``: where each problem's
+    count of iterations run goes when it stops (those running all ``max_iter`` are left alone).
     """
     u, v = system.a.copy(), system.b.copy()  # ot.sinkhorn's initial scalings
     ktu = np.zeros(system.b.size)
@@ -209,6 +211,8 @@ def _iterate(
                 continue
             check_deadline(deadline)
             if _finish(system, u, v, ktu, alive, stop_thr, u_out, v_out):
+                if iterations is not None:  # finished now or earlier: the minimum keeps the first stop
+                    iterations[system.pids[~alive]] = np.minimum(iterations[system.pids[~alive]], it + 1)
                 finished = int(system.sizes[~alive].sum())
                 if finished == kx.size:
                     return np.zeros(0, dtype=np.int64)
@@ -263,6 +267,7 @@ def ot_plans(
     stop_thr: float,
     compact: float = 0.25,
     deadline: float | None = None,
+    iterations: np.ndarray | None = None,
 ) -> list[np.ndarray]:
     """Transport plans for many similarity matrices (each m x n, m, n >= 1), as ``ot.sinkhorn`` gives them.
 
@@ -272,6 +277,8 @@ def ot_plans(
     into one array. ``compact``: the share of the running entries that, once their problems have
     finished, makes the solver rebuild the system without them. ``deadline``: a ``time.monotonic()``
     value past which :class:`~turnscore.core.errors.DeadlineExceeded` stops the iterations.
+    ``iterations`` (int64, one per problem; for tests): set to the iterations each problem ran in the
+    block system (``max_iter`` for one that did not stop, fallback or not).
     """
     if not problems:
         return []
@@ -283,7 +290,9 @@ def ot_plans(
         system = _build_system(flat, ms, ns, cost, tau, reg)
         nr, nc = system.a.size, system.b.size
         u, v = np.zeros(nr), np.zeros(nc)
-        unconverged = _iterate(system, max_iter, stop_thr, u, v, compact, deadline)
+        if iterations is not None:
+            iterations[:] = max_iter
+        unconverged = _iterate(system, max_iter, stop_thr, u, v, compact, deadline, iterations)
         # K's data becomes the plans: u_i K_ij v_j, multiplied in POT's order
         sparse.csr_scale_rows(nr, nc, system.kp, system.kj, system.kx, u)
         sparse.csr_scale_columns(nr, nc, system.kp, system.kj, system.kx, v)

@@ -1,0 +1,346 @@
+//! Soft assignment (``ot``): Sinkhorn-Knopp transport plans and their rewards (core/sinkhorn.py,
+//! core/assign.py `ot_cost` / `ot_assignment`; core/soft.py calls it).
+//!
+//! Python API:
+//! - `ot_solve(problems, cost, tau, reg, max_iter, stop_thr, row_normalize, budget)
+//!   -> (bytearray, list[int], list[int]) | None`: `problems` are 2-D float64 buffers (the S matrices,
+//!   m x n, C-contiguous). The bytearray holds every problem's plan (row-major, concatenated), then the
+//!   rewards of every problem (float64 x M, M = the sum of the m), their gold indices (int64 x M) and
+//!   their similarities (float64 x M), as `ot_assignment` gives them. Then the problems whose plan is not
+//!   finite (the caller solves those in Python: `ot_plans` decides about its fallback) and the iterations
+//!   each problem ran. `None` when an input is not such a buffer, `cost` is unknown, or `budget` (seconds,
+//!   `None` = no limit) ran out: the caller then runs the Python path.
+//!
+//! Every problem runs on its own, with the arithmetic of `ot_plans`'s block system in the same order:
+//! K = exp(C / -reg) from the cost C; u = a, K^T u summed over rows in order; per iteration v = b / K^T u,
+//! u = a / K v (each row summed from 0 in column order), K^T u; on every 10th iteration (0, 10, ...) the stop
+//! test sqrt(sum_j (v_j (K^T u)_j - b_j)^2) < stop_thr with numpy's `add.reduceat` summation (first term,
+//! then the pairwise sum of the rest). Plan u_i K_ij v_j (1 x 1: exactly 1); rewards sum_j Z_ij S_ij as
+//! numpy's pairwise row sum.
+
+use std::time::{Duration, Instant};
+
+use pyo3::buffer::PyBuffer;
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyList};
+
+#[derive(Clone, Copy, PartialEq)]
+enum Cost {
+    Neg,
+    Linear,
+    Normalized,
+    Exp,
+}
+
+impl Cost {
+    fn parse(name: &str) -> Option<Cost> {
+        match name {
+            "neg" => Some(Cost::Neg),
+            "linear" => Some(Cost::Linear),
+            "normalized" => Some(Cost::Normalized),
+            "exp" => Some(Cost::Exp),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Params {
+    cost: Cost,
+    tau: f64,
+    reg: f64,
+    max_iter: usize,
+    stop_thr: f64,
+    row_normalize: bool,
+}
+
+/// numpy's pairwise summation (`pairwise_sum` of its add loops): below 8 terms in order from 0, up to
+/// 128 with 8 accumulators, above that halves at a multiple of 8.
+fn pairwise(a: &[f64]) -> f64 {
+    let n = a.len();
+    if n < 8 {
+        let mut res = 0.0;
+        for &x in a {
+            res += x;
+        }
+        res
+    } else if n <= 128 {
+        let mut r = [0.0f64; 8];
+        r.copy_from_slice(&a[..8]);
+        let mut i = 8;
+        while i < n - n % 8 {
+            for k in 0..8 {
+                r[k] += a[i + k];
+            }
+            i += 8;
+        }
+        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for &x in &a[i..] {
+            res += x;
+        }
+        res
+    } else {
+        let mut n2 = n / 2;
+        n2 -= n2 % 8;
+        pairwise(&a[..n2]) + pairwise(&a[n2..])
+    }
+}
+
+/// K = exp(C / -reg) of one m x n problem into `k`, C = `ot_cost(S)` computed as `_flat_cost` does
+/// (row totals summed in order from 0; a `normalized` row whose total is not > 0 becomes 0).
+fn kernel(s: &[f64], n: usize, p: &Params, k: &mut [f64]) {
+    for (row, out) in s.chunks_exact(n).zip(k.chunks_exact_mut(n)) {
+        for (x, c) in row.iter().zip(out.iter_mut()) {
+            *c = match p.cost {
+                Cost::Neg => -*x,
+                Cost::Exp => (*x / -p.tau).exp(),
+                Cost::Linear | Cost::Normalized => 1.0 - *x,
+            };
+        }
+        if matches!(p.cost, Cost::Exp | Cost::Normalized) {
+            let mut tot = 0.0;
+            for c in out.iter() {
+                tot += *c * 1.0;
+            }
+            for c in out.iter_mut() {
+                *c = if p.cost == Cost::Exp || tot > 0.0 {
+                    *c / tot
+                } else {
+                    0.0
+                };
+            }
+        }
+    }
+    for c in k.iter_mut() {
+        *c = (*c / -p.reg).exp();
+    }
+}
+
+/// Scalings of one problem.
+#[derive(Default)]
+struct Work {
+    u: Vec<f64>,
+    v: Vec<f64>,
+    ktu: Vec<f64>,
+    d: Vec<f64>,
+}
+
+fn transpose_product(k: &[f64], n: usize, u: &[f64], ktu: &mut [f64]) {
+    ktu.fill(0.0);
+    for (row, &ui) in k.chunks_exact(n).zip(u) {
+        for (t, &x) in ktu.iter_mut().zip(row) {
+            *t += x * ui;
+        }
+    }
+}
+
+/// Sinkhorn-Knopp on one problem's K (m x n): the iterations run (`max_iter` when the stop test never
+/// passed), the scalings left in `w.u` / `w.v`; `None` when `deadline` passed.
+fn iterate(
+    k: &[f64],
+    m: usize,
+    n: usize,
+    p: &Params,
+    deadline: Option<Instant>,
+    w: &mut Work,
+) -> Option<usize> {
+    let (a, b) = (1.0 / m as f64, 1.0 / n as f64);
+    w.u.clear();
+    w.u.resize(m, a);
+    w.v.clear();
+    w.v.resize(n, b);
+    w.ktu.resize(n, 0.0);
+    w.d.resize(n, 0.0);
+    transpose_product(k, n, &w.u, &mut w.ktu);
+    for it in 0..p.max_iter {
+        for (v, &t) in w.v.iter_mut().zip(&w.ktu) {
+            *v = b / t;
+        }
+        for (row, u) in k.chunks_exact(n).zip(w.u.iter_mut()) {
+            let mut acc = 0.0;
+            for (&x, &v) in row.iter().zip(&w.v) {
+                acc += x * v;
+            }
+            *u = a / acc;
+        }
+        transpose_product(k, n, &w.u, &mut w.ktu);
+        if it % 10 != 0 {
+            continue;
+        }
+        if let Some(limit) = deadline {
+            if Instant::now() >= limit {
+                return None;
+            }
+        }
+        for ((d, &v), &t) in w.d.iter_mut().zip(&w.v).zip(&w.ktu) {
+            let e = v * t - b;
+            *d = e * e;
+        }
+        let err = (w.d[0] + pairwise(&w.d[1..])).sqrt();
+        if err < p.stop_thr {
+            return Some(it + 1);
+        }
+    }
+    Some(p.max_iter)
+}
+
+/// Rewards, gold index and similarity of each row of one solved problem (`ot_assignment`).
+fn assign_rows(
+    s: &[f64],
+    plan: &[f64],
+    n: usize,
+    p: &Params,
+    rewards: &mut [f64],
+    gold: &mut [i64],
+    sim: &mut [f64],
+) {
+    let m = rewards.len();
+    let mut prod = vec![0.0f64; n];
+    for i in 0..m {
+        let (srow, zrow) = (&s[i * n..(i + 1) * n], &plan[i * n..(i + 1) * n]);
+        for ((q, &z), &x) in prod.iter_mut().zip(zrow).zip(srow) {
+            *q = z * x;
+        }
+        let mut r = 0.0 + pairwise(&prod);
+        if p.row_normalize {
+            r *= m as f64;
+        }
+        let mut best = 0;
+        for j in 1..n {
+            if zrow[j] > zrow[best] {
+                best = j;
+            }
+        }
+        rewards[i] = r;
+        gold[i] = best as i64;
+        sim[i] = srow[best];
+    }
+}
+
+struct Solved {
+    buf: Vec<f64>,
+    fallback: Vec<usize>,
+    iterations: Vec<usize>,
+}
+
+/// Every problem (S, m, n): plans then rewards, gold, similarities in one buffer; `None` past `deadline`.
+fn solve_all(
+    problems: &[(Vec<f64>, usize, usize)],
+    p: &Params,
+    deadline: Option<Instant>,
+) -> Option<Solved> {
+    let plans: usize = problems.iter().map(|(s, _, _)| s.len()).sum();
+    let rows: usize = problems.iter().map(|(_, m, _)| *m).sum();
+    let mut buf = vec![0.0f64; plans + 3 * rows];
+    let (plan_buf, rest) = buf.split_at_mut(plans);
+    let (rew_buf, rest) = rest.split_at_mut(rows);
+    let (gold_buf, sim_buf) = rest.split_at_mut(rows);
+    let mut gold = vec![0i64; rows];
+    let mut fallback = Vec::new();
+    let mut iterations = Vec::with_capacity(problems.len());
+    let mut w = Work::default();
+    let (mut off, mut roff) = (0, 0);
+    for (idx, (s, m, n)) in problems.iter().enumerate() {
+        let (m, n) = (*m, *n);
+        let k = &mut plan_buf[off..off + m * n];
+        kernel(s, n, p, k);
+        iterations.push(iterate(k, m, n, p, deadline, &mut w)?);
+        if m * n == 1 {
+            k[0] = 1.0;
+        } else {
+            for (row, &u) in k.chunks_exact_mut(n).zip(&w.u) {
+                for (x, &v) in row.iter_mut().zip(&w.v) {
+                    *x = *x * u * v;
+                }
+            }
+        }
+        if k.iter().all(|x| x.is_finite()) {
+            let r = roff..roff + m;
+            assign_rows(
+                s,
+                k,
+                n,
+                p,
+                &mut rew_buf[r.clone()],
+                &mut gold[r.clone()],
+                &mut sim_buf[r],
+            );
+        } else {
+            fallback.push(idx);
+        }
+        off += m * n;
+        roff += m;
+    }
+    for (g, x) in gold.iter().zip(gold_buf.iter_mut()) {
+        *x = f64::from_bits(*g as u64);
+    }
+    Some(Solved {
+        buf,
+        fallback,
+        iterations,
+    })
+}
+
+fn as_bytes(v: &[f64]) -> &[u8] {
+    // SAFETY: f64 has no padding or invalid bit patterns; u8 has alignment 1.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
+}
+
+/// The S matrices of `problems` (2-D, float64, m, n >= 1), or `None`.
+fn read_problems(py: Python<'_>, problems: &PyList) -> Option<Vec<(Vec<f64>, usize, usize)>> {
+    let mut out = Vec::with_capacity(problems.len());
+    for item in problems.iter() {
+        let b = PyBuffer::<f64>::get(item).ok()?;
+        if b.dimensions() != 2 || !b.is_c_contiguous() {
+            return None;
+        }
+        let (m, n) = (b.shape()[0], b.shape()[1]);
+        if m == 0 || n == 0 {
+            return None;
+        }
+        out.push((b.to_vec(py).ok()?, m, n));
+    }
+    Some(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+#[pyfunction]
+fn ot_solve<'py>(
+    py: Python<'py>,
+    problems: &PyList,
+    cost: &str,
+    tau: f64,
+    reg: f64,
+    max_iter: usize,
+    stop_thr: f64,
+    row_normalize: bool,
+    budget: Option<f64>,
+) -> Option<(&'py PyByteArray, Vec<usize>, Vec<usize>)> {
+    let p = Params {
+        cost: Cost::parse(cost)?,
+        tau,
+        reg,
+        max_iter,
+        stop_thr,
+        row_normalize,
+    };
+    let deadline = match budget {
+        None => None,
+        // a budget too large for an Instant is no limit
+        Some(secs) => Duration::try_from_secs_f64(secs.max(0.0))
+            .ok()
+            .and_then(|d| Instant::now().checked_add(d)),
+    };
+    let input = read_problems(py, problems)?;
+    let solved = py.allow_threads(|| solve_all(&input, &p, deadline))?;
+    Some((
+        PyByteArray::new(py, as_bytes(&solved.buf)),
+        solved.fallback,
+        solved.iterations,
+    ))
+}
+
+pub fn register(m: &PyModule) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(ot_solve, m)?)?;
+    Ok(())
+}
