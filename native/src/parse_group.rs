@@ -1,0 +1,321 @@
+//! The rollouts of one group read in one call: the compiled twin of the loop of `engine._parse_groups` over
+//! a group's rollouts (`request.dedupe_key`, then `parse.parse_rollout` with its limits and
+//! `_cap_model_calls` once per distinct rollout), for rollouts of plain JSON.
+//!
+//! Identical rollouts are read once, as `dedupe_key` promises: two rollouts share a reading only when they
+//! are the same JSON value, with the same types and the same key order (what equal `orjson.dumps` bytes
+//! mean). The key here is a hash over the value checked by an exact comparison, so it never joins two
+//! different rollouts. A group holding anything but plain JSON (a subclass, a tuple, a NaN or infinite
+//! float: values `orjson.dumps` writes like plain ones, so Python's keys would join them; an integer beyond
+//! 64 bits, which Python does not key) is left to Python whole (`None`); so is a rollout nested past
+//! [`MAX_KEY_DEPTH`].
+//!
+//! A distinct rollout this side does not read (one Python refuses with an error: not one form, over a
+//! limit, an unknown key; or one whose text is not UTF-8) comes back as `None` in its slot, and Python
+//! reads it (and raises its error with its JSON path).
+
+use super::forms::{get, is_exact_list, is_exact_str, messages_turns, turns_turns, Notes};
+use super::structured::{exact_dict, keys_known};
+use super::{build_turns, Slots, TextParser, TurnOut};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyString, PyType};
+use pyo3::{intern, AsPyPointer};
+use std::collections::HashMap;
+
+/// `keys.ROLLOUT`, and the fields of `parse.ParsedRollout` and `parse.Note` in the order built here.
+pub(crate) const ROLLOUT: [&str; 3] = ["text", "messages", "turns"];
+pub(crate) const PARSED_FIELDS: [&str; 3] = ["turns", "form", "notes"];
+pub(crate) const NOTE_FIELDS: [&str; 3] = ["code", "path", "count"];
+/// Deeper rollouts are keyed by Python (the request decoders bound nesting well below this).
+const MAX_KEY_DEPTH: usize = 128;
+
+/// What reading whole rollouts needs besides the parser: the result types and two Python functions.
+pub(crate) struct GroupTypes {
+    parsed: Slots,
+    note: Slots,
+    model_call: PyObject,
+    canonical_json: PyObject,
+}
+
+impl GroupTypes {
+    pub(crate) fn new(py: Python<'_>, g: (Py<PyType>, Py<PyType>, PyObject, PyObject)) -> Self {
+        let (parsed, note, model_call, canonical_json) = g;
+        GroupTypes {
+            parsed: Slots::new(py, parsed, &PARSED_FIELDS),
+            note: Slots::new(py, note, &NOTE_FIELDS),
+            model_call,
+            canonical_json,
+        }
+    }
+
+    pub(crate) fn direct(&self) -> bool {
+        self.parsed.direct() && self.note.direct()
+    }
+}
+
+/// The limits of `limits.RolloutLimits`.
+pub(crate) struct Limits {
+    pub(crate) calls: i64,
+    pub(crate) turns: i64,
+    pub(crate) text_chars: i64,
+}
+
+#[inline]
+fn mix(h: u64, x: u64) -> u64 {
+    (h.rotate_left(5) ^ x).wrapping_mul(0x517c_c1b7_2722_0a95)
+}
+
+/// A hash of a plain JSON value (exact `dict` with `str` keys, `list`, `str`, `int` of 64 bits, finite
+/// `float`, `bool`, `None`), with its types and order; `None` for anything else.
+fn key_hash(v: &PyAny, depth: usize, h: u64) -> Option<u64> {
+    let p = v.as_ptr();
+    unsafe {
+        if ffi::PyUnicode_CheckExact(p) != 0 {
+            let x = ffi::PyObject_Hash(p); // cached by the string; runs no Python code
+            if x == -1 {
+                ffi::PyErr_Clear();
+                return None;
+            }
+            return Some(mix(mix(h, 1), x as u64));
+        }
+        if ffi::PyLong_CheckExact(p) != 0 {
+            // beyond 64 bits orjson fails, so Python does not key the rollout: leave it to Python
+            let mut overflow = 0;
+            let x = ffi::PyLong_AsLongLongAndOverflow(p, &mut overflow);
+            if overflow != 0 || (x == -1 && !ffi::PyErr_Occurred().is_null()) {
+                ffi::PyErr_Clear();
+                return None;
+            }
+            return Some(mix(mix(h, 2), x as u64));
+        }
+        if ffi::PyFloat_CheckExact(p) != 0 {
+            let f = ffi::PyFloat_AsDouble(p);
+            return f.is_finite().then(|| mix(mix(h, 3), f.to_bits()));
+        }
+        if p == ffi::Py_None() {
+            return Some(mix(h, 4));
+        }
+        if p == ffi::Py_True() {
+            return Some(mix(h, 5));
+        }
+        if p == ffi::Py_False() {
+            return Some(mix(h, 6));
+        }
+        if depth == 0 {
+            return None;
+        }
+        if let Some(d) = exact_dict(v) {
+            let mut h = mix(mix(h, 7), d.len() as u64);
+            for (k, item) in d.iter() {
+                if ffi::PyUnicode_CheckExact(k.as_ptr()) == 0 {
+                    return None;
+                }
+                h = key_hash(item, depth - 1, key_hash(k, depth, h)?)?;
+            }
+            return Some(h);
+        }
+        if ffi::PyList_CheckExact(p) != 0 {
+            let l: &PyList = v.downcast().ok()?;
+            let mut h = mix(mix(h, 8), l.len() as u64);
+            for item in l.iter() {
+                h = key_hash(item, depth - 1, h)?;
+            }
+            return Some(h);
+        }
+    }
+    None
+}
+
+/// Whether two values [`key_hash`] accepted are the same JSON value, types and key order included.
+fn same(a: &PyAny, b: &PyAny) -> bool {
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    if pa == pb {
+        return true; // one object (a float here is finite, so equal to itself)
+    }
+    unsafe {
+        if ffi::Py_TYPE(pa) != ffi::Py_TYPE(pb) {
+            return false;
+        }
+        if ffi::PyUnicode_CheckExact(pa) != 0 || ffi::PyLong_CheckExact(pa) != 0 {
+            return ffi::PyObject_RichCompareBool(pa, pb, ffi::Py_EQ) == 1;
+        }
+        if ffi::PyFloat_CheckExact(pa) != 0 {
+            return ffi::PyFloat_AsDouble(pa).to_bits() == ffi::PyFloat_AsDouble(pb).to_bits();
+        }
+    }
+    if let (Some(da), Some(db)) = (exact_dict(a), exact_dict(b)) {
+        return da.len() == db.len()
+            && da
+                .iter()
+                .zip(db.iter())
+                .all(|((ka, va), (kb, vb))| same(ka, kb) && same(va, vb));
+    }
+    if let (Ok(la), Ok(lb)) = (a.downcast::<PyList>(), b.downcast::<PyList>()) {
+        return la.len() == lb.len() && la.iter().zip(lb.iter()).all(|(x, y)| same(x, y));
+    }
+    false // None, True, False: one object each
+}
+
+/// `_cap_model_calls`: calls read from model text beyond `room` are dropped and counted as malformed.
+fn cap_model_calls(turns: &mut [TurnOut], mut room: usize) -> usize {
+    let mut over = 0;
+    for turn in turns.iter_mut() {
+        if turn.given > 0 {
+            continue;
+        }
+        let keep = turn.calls.len().min(room);
+        if keep < turn.calls.len() {
+            let drop = turn.calls.len() - keep;
+            turn.calls.truncate(keep);
+            turn.malformed += drop;
+            over += drop;
+        }
+        room -= keep;
+    }
+    over
+}
+
+/// `parse_rollout` of one rollout object; `None` when Python must read it.
+fn read_rollout(
+    p: &TextParser,
+    g: &GroupTypes,
+    py: Python<'_>,
+    raw: &PyAny,
+    limits: &Limits,
+) -> PyResult<Option<PyObject>> {
+    let Some(d) = exact_dict(raw) else {
+        return Ok(None);
+    };
+    if !keys_known(d, &ROLLOUT) {
+        return Ok(None);
+    }
+    let text = get(d, intern!(py, "text"));
+    let messages = get(d, intern!(py, "messages"));
+    let turns_in = get(d, intern!(py, "turns"));
+    if text.is_some() as u8 + messages.is_some() as u8 + turns_in.is_some() as u8 != 1 {
+        return Ok(None);
+    }
+    let (form, got) = if let Some(t) = text {
+        if !is_exact_str(t)
+            || unsafe { ffi::PyUnicode_GetLength(t.as_ptr()) } as i64 > limits.text_chars
+        {
+            return Ok(None);
+        }
+        let Ok(s) = t.downcast::<PyString>()?.to_str() else {
+            return Ok(None);
+        };
+        let (turns, notes) = p.text_turns(py, s)?;
+        let notes: Notes = notes
+            .into_iter()
+            .map(|(c, n)| (c, ".text".to_owned(), n))
+            .collect();
+        ("text", Some((turns, notes)))
+    } else if let Some(m) = messages {
+        if !is_exact_list(m) {
+            return Ok(None);
+        }
+        let got = messages_turns(p, py, m.downcast()?, ".messages", g.model_call.as_ref(py))?;
+        ("messages", got)
+    } else {
+        let t = turns_in.expect("one form is given");
+        if !is_exact_list(t) {
+            return Ok(None);
+        }
+        let got = turns_turns(
+            py,
+            t.downcast()?,
+            ".turns",
+            &p.call,
+            g.model_call.as_ref(py),
+            g.canonical_json.as_ref(py),
+            p.max_depth,
+        )?;
+        ("turns", got)
+    };
+    let Some((mut turns, mut notes)) = got else {
+        return Ok(None);
+    };
+    if turns.len() as i64 > limits.turns {
+        return Ok(None);
+    }
+    let structured: usize = turns.iter().map(|t| t.given).sum();
+    if structured as i64 > limits.calls {
+        return Ok(None);
+    }
+    let over = cap_model_calls(&mut turns, (limits.calls - structured as i64) as usize);
+    if over > 0 {
+        notes.push(("calls_over_limit", format!(".{form}"), over));
+    }
+    let turns = PyList::new(py, build_turns(py, turns, &p.turn)?);
+    let notes = notes
+        .into_iter()
+        .map(|(code, path, count)| {
+            g.note.build(
+                py,
+                vec![
+                    PyString::new(py, code).into(),
+                    PyString::new(py, &path).into(),
+                    count.into_py(py),
+                ],
+            )
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let parsed = g.parsed.build(
+        py,
+        vec![
+            turns.into(),
+            PyString::new(py, form).into(),
+            PyList::new(py, notes).into(),
+        ],
+    )?;
+    Ok(Some(parsed))
+}
+
+/// `TextParser.parse_group(rollouts, base, max_calls, max_turns, max_text_chars)`: `(parsed, order, first)`
+/// where `parsed` holds a `ParsedRollout` (or `None`: Python reads it) per distinct rollout, `order` per
+/// rollout `base` + the index of its distinct one, and `first` per distinct rollout the index of its first
+/// occurrence; `None` when Python must read the whole group.
+pub(crate) fn parse_group(
+    p: &TextParser,
+    py: Python<'_>,
+    rollouts: &PyList,
+    base: usize,
+    limits: Limits,
+) -> PyResult<PyObject> {
+    let Some(g) = &p.group else {
+        return Ok(py.None());
+    };
+    let raws: Vec<&PyAny> = rollouts.iter().collect();
+    let mut buckets: HashMap<u64, Vec<usize>> = HashMap::with_capacity(raws.len());
+    let mut first: Vec<usize> = Vec::new();
+    let mut order: Vec<usize> = Vec::with_capacity(raws.len());
+    for (ri, raw) in raws.iter().enumerate() {
+        if exact_dict(raw).is_none() {
+            return Ok(py.None());
+        }
+        let Some(h) = key_hash(raw, MAX_KEY_DEPTH, 0) else {
+            return Ok(py.None());
+        };
+        let bucket = buckets.entry(h).or_default();
+        let index = match bucket.iter().find(|&&u| same(raws[first[u]], raw)) {
+            Some(&u) => u,
+            None => {
+                bucket.push(first.len());
+                first.push(ri);
+                first.len() - 1
+            }
+        };
+        order.push(base + index);
+    }
+    let mut parsed = Vec::with_capacity(first.len());
+    for &ri in &first {
+        parsed.push(read_rollout(p, g, py, raws[ri], &limits)?.unwrap_or_else(|| py.None()));
+    }
+    Ok((
+        PyList::new(py, parsed),
+        PyList::new(py, order),
+        PyList::new(py, first),
+    )
+        .into_py(py))
+}
