@@ -282,13 +282,13 @@ impl TurnOut {
     /// The `Turn` (the values in the order of [`TURN_FIELDS`]).
     pub(crate) fn build(self, py: Python<'_>, turn: &Slots) -> PyResult<PyObject> {
         let observation = match self.observation {
-            Some(seen) => PyList::new(py, seen).into(),
+            Some(seen) => slots::list(py, seen),
             None => py.None(),
         };
         turn.build(
             py,
             vec![
-                PyList::new(py, self.calls).into(),
+                slots::list(py, self.calls),
                 self.answer,
                 self.malformed.into_py(py),
                 self.blocks.into_py(py),

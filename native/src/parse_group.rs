@@ -247,7 +247,7 @@ fn read_rollout(
     if over > 0 {
         notes.push(("calls_over_limit", format!(".{form}"), over));
     }
-    let turns = PyList::new(py, build_turns(py, turns, &p.turn)?);
+    let turns = super::slots::list(py, build_turns(py, turns, &p.turn)?);
     let notes = notes
         .into_iter()
         .map(|(code, path, count)| {
@@ -266,7 +266,7 @@ fn read_rollout(
         vec![
             turns.into(),
             PyString::new(py, form).into(),
-            PyList::new(py, notes).into(),
+            super::slots::list(py, notes),
         ],
     )?;
     Ok(Some(parsed))

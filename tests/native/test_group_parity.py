@@ -10,6 +10,7 @@ are not plain JSON, a rollout it does not read) must still come out the same.
 
 from __future__ import annotations
 
+import gc
 import math
 import random
 from dataclasses import replace
@@ -183,6 +184,27 @@ def test_result_objects_are_built_by_writing_their_slots() -> None:
     with core("native"):
         parser = parse.text_parser(FormatConfig())
     assert parser is not None and parser.direct_slots
+
+
+def test_result_objects_are_not_tracked_by_the_cyclic_gc() -> None:
+    """What the native reader builds (a tree over the request's values: no cycle can pass through it) is
+    left to reference counting, as the Python reference's objects are not."""
+    group = [
+        {"text": '<tool_call>{"name": "f", "arguments": {"a": [1]}}</tool_call>'},
+        {"messages": [{"role": "assistant", "content": "", "tool_calls": [{"name": "g"}]}, {"role": "tool"}]},
+    ]
+    got = natively(group)
+    assert got is not None
+    for parsed in got[0]:
+        objects = [parsed, parsed.turns, parsed.notes]
+        for turn in parsed.turns:
+            objects += [turn, turn.calls, *turn.calls]
+            if turn.observation is not None:
+                objects.append(turn.observation)
+        assert not any(gc.is_tracked(o) for o in objects)
+    with core("python"):
+        reference = parse.parse_rollout(group[0], FormatConfig(), LIMITS, "r")
+    assert gc.is_tracked(reference) and gc.is_tracked(reference.turns[0])
 
 
 ROLLOUTS = st.one_of(
