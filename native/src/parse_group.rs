@@ -67,92 +67,97 @@ fn mix(h: u64, x: u64) -> u64 {
 }
 
 /// A hash of a plain JSON value (exact `dict` with `str` keys, `list`, `str`, `int` of 64 bits, finite
-/// `float`, `bool`, `None`), with its types and order; `None` for anything else.
-fn key_hash(v: &PyAny, depth: usize, h: u64) -> Option<u64> {
-    let p = v.as_ptr();
-    unsafe {
-        if ffi::PyUnicode_CheckExact(p) != 0 {
-            let x = ffi::PyObject_Hash(p); // cached by the string; runs no Python code
-            if x == -1 {
-                ffi::PyErr_Clear();
-                return None;
-            }
-            return Some(mix(mix(h, 1), x as u64));
-        }
-        if ffi::PyLong_CheckExact(p) != 0 {
-            // beyond 64 bits orjson fails, so Python does not key the rollout: leave it to Python
-            let mut overflow = 0;
-            let x = ffi::PyLong_AsLongLongAndOverflow(p, &mut overflow);
-            if overflow != 0 || (x == -1 && !ffi::PyErr_Occurred().is_null()) {
-                ffi::PyErr_Clear();
-                return None;
-            }
-            return Some(mix(mix(h, 2), x as u64));
-        }
-        if ffi::PyFloat_CheckExact(p) != 0 {
-            let f = ffi::PyFloat_AsDouble(p);
-            return f.is_finite().then(|| mix(mix(h, 3), f.to_bits()));
-        }
-        if p == ffi::Py_None() {
-            return Some(mix(h, 4));
-        }
-        if p == ffi::Py_True() {
-            return Some(mix(h, 5));
-        }
-        if p == ffi::Py_False() {
-            return Some(mix(h, 6));
-        }
-        if depth == 0 {
+/// `float`, `bool`, `None`), with its types and order; `None` for anything else. Borrowed pointers only:
+/// nothing here runs Python code or changes the value.
+unsafe fn key_hash(p: *mut ffi::PyObject, depth: usize, h: u64) -> Option<u64> {
+    if ffi::PyUnicode_CheckExact(p) != 0 {
+        let x = ffi::PyObject_Hash(p); // cached by the string
+        if x == -1 {
+            ffi::PyErr_Clear();
             return None;
         }
-        if let Some(d) = exact_dict(v) {
-            let mut h = mix(mix(h, 7), d.len() as u64);
-            for (k, item) in d.iter() {
-                if ffi::PyUnicode_CheckExact(k.as_ptr()) == 0 {
-                    return None;
-                }
-                h = key_hash(item, depth - 1, key_hash(k, depth, h)?)?;
-            }
-            return Some(h);
+        return Some(mix(mix(h, 1), x as u64));
+    }
+    if ffi::PyLong_CheckExact(p) != 0 {
+        // beyond 64 bits orjson fails, so Python does not key the rollout: leave it to Python
+        let mut overflow = 0;
+        let x = ffi::PyLong_AsLongLongAndOverflow(p, &mut overflow);
+        if overflow != 0 || (x == -1 && !ffi::PyErr_Occurred().is_null()) {
+            ffi::PyErr_Clear();
+            return None;
         }
-        if ffi::PyList_CheckExact(p) != 0 {
-            let l: &PyList = v.downcast().ok()?;
-            let mut h = mix(mix(h, 8), l.len() as u64);
-            for item in l.iter() {
-                h = key_hash(item, depth - 1, h)?;
+        return Some(mix(mix(h, 2), x as u64));
+    }
+    if ffi::PyFloat_CheckExact(p) != 0 {
+        let f = ffi::PyFloat_AsDouble(p);
+        return f.is_finite().then(|| mix(mix(h, 3), f.to_bits()));
+    }
+    if p == ffi::Py_None() {
+        return Some(mix(h, 4));
+    }
+    if p == ffi::Py_True() {
+        return Some(mix(h, 5));
+    }
+    if p == ffi::Py_False() {
+        return Some(mix(h, 6));
+    }
+    if depth == 0 {
+        return None;
+    }
+    if ffi::PyDict_CheckExact(p) != 0 {
+        let mut h = mix(mix(h, 7), ffi::PyDict_Size(p) as u64);
+        let (mut pos, mut k, mut v) = (0, std::ptr::null_mut(), std::ptr::null_mut());
+        while ffi::PyDict_Next(p, &mut pos, &mut k, &mut v) != 0 {
+            if ffi::PyUnicode_CheckExact(k) == 0 {
+                return None;
             }
-            return Some(h);
+            h = key_hash(v, depth - 1, key_hash(k, depth, h)?)?;
         }
+        return Some(h);
+    }
+    if ffi::PyList_CheckExact(p) != 0 {
+        let n = ffi::PyList_GET_SIZE(p);
+        let mut h = mix(mix(h, 8), n as u64);
+        for i in 0..n {
+            h = key_hash(ffi::PyList_GET_ITEM(p, i), depth - 1, h)?;
+        }
+        return Some(h);
     }
     None
 }
 
 /// Whether two values [`key_hash`] accepted are the same JSON value, types and key order included.
-fn same(a: &PyAny, b: &PyAny) -> bool {
-    let (pa, pb) = (a.as_ptr(), b.as_ptr());
-    if pa == pb {
+unsafe fn same(a: *mut ffi::PyObject, b: *mut ffi::PyObject) -> bool {
+    if a == b {
         return true; // one object (a float here is finite, so equal to itself)
     }
-    unsafe {
-        if ffi::Py_TYPE(pa) != ffi::Py_TYPE(pb) {
+    if ffi::Py_TYPE(a) != ffi::Py_TYPE(b) {
+        return false;
+    }
+    if ffi::PyUnicode_CheckExact(a) != 0 || ffi::PyLong_CheckExact(a) != 0 {
+        return ffi::PyObject_RichCompareBool(a, b, ffi::Py_EQ) == 1;
+    }
+    if ffi::PyFloat_CheckExact(a) != 0 {
+        return ffi::PyFloat_AsDouble(a).to_bits() == ffi::PyFloat_AsDouble(b).to_bits();
+    }
+    if ffi::PyDict_CheckExact(a) != 0 {
+        if ffi::PyDict_Size(a) != ffi::PyDict_Size(b) {
             return false;
         }
-        if ffi::PyUnicode_CheckExact(pa) != 0 || ffi::PyLong_CheckExact(pa) != 0 {
-            return ffi::PyObject_RichCompareBool(pa, pb, ffi::Py_EQ) == 1;
+        let (mut pa, mut ka, mut va) = (0, std::ptr::null_mut(), std::ptr::null_mut());
+        let (mut pb, mut kb, mut vb) = (0, std::ptr::null_mut(), std::ptr::null_mut());
+        while ffi::PyDict_Next(a, &mut pa, &mut ka, &mut va) != 0 {
+            if ffi::PyDict_Next(b, &mut pb, &mut kb, &mut vb) == 0 || !same(ka, kb) || !same(va, vb)
+            {
+                return false;
+            }
         }
-        if ffi::PyFloat_CheckExact(pa) != 0 {
-            return ffi::PyFloat_AsDouble(pa).to_bits() == ffi::PyFloat_AsDouble(pb).to_bits();
-        }
+        return true;
     }
-    if let (Some(da), Some(db)) = (exact_dict(a), exact_dict(b)) {
-        return da.len() == db.len()
-            && da
-                .iter()
-                .zip(db.iter())
-                .all(|((ka, va), (kb, vb))| same(ka, kb) && same(va, vb));
-    }
-    if let (Ok(la), Ok(lb)) = (a.downcast::<PyList>(), b.downcast::<PyList>()) {
-        return la.len() == lb.len() && la.iter().zip(lb.iter()).all(|(x, y)| same(x, y));
+    if ffi::PyList_CheckExact(a) != 0 {
+        let n = ffi::PyList_GET_SIZE(a);
+        return n == ffi::PyList_GET_SIZE(b)
+            && (0..n).all(|i| same(ffi::PyList_GET_ITEM(a, i), ffi::PyList_GET_ITEM(b, i)));
     }
     false // None, True, False: one object each
 }
@@ -294,11 +299,14 @@ pub(crate) fn parse_group(
         if exact_dict(raw).is_none() {
             return Ok(py.None());
         }
-        let Some(h) = key_hash(raw, MAX_KEY_DEPTH, 0) else {
+        let Some(h) = (unsafe { key_hash(raw.as_ptr(), MAX_KEY_DEPTH, 0) }) else {
             return Ok(py.None());
         };
         let bucket = buckets.entry(h).or_default();
-        let index = match bucket.iter().find(|&&u| same(raws[first[u]], raw)) {
+        let found = bucket
+            .iter()
+            .find(|&&u| unsafe { same(raws[first[u]].as_ptr(), raw.as_ptr()) });
+        let index = match found {
             Some(&u) => u,
             None => {
                 bucket.push(first.len());
