@@ -11,22 +11,39 @@
 mod call_json;
 #[path = "parse_forms.rs"]
 mod forms;
+#[path = "parse_group.rs"]
+mod group;
 #[path = "parse_json.rs"]
 mod json;
 #[path = "parse_scan.rs"]
 mod scan;
+#[path = "parse_slots.rs"]
+mod slots;
 #[path = "parse_calls.rs"]
 mod structured;
 
 use call_json::Decoded;
 use json::Fail;
-use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple, PyType};
-use pyo3::{intern, AsPyPointer};
 use scan::{
     first, line_break, looks_like_call, py_strip, spans, strip_think, Tag, THINK_CLOSE, THINK_OPEN,
 };
+pub(crate) use slots::Slots;
+
+/// The fields of `calls.Call` and of `parse.Turn` (`parse.NATIVE_TURN_FIELDS`), in the order built here.
+pub(crate) const CALL_FIELDS: [&str; 2] = ["name", "arguments"];
+pub(crate) const TURN_FIELDS: [&str; 9] = [
+    "calls",
+    "answer",
+    "malformed",
+    "blocks",
+    "text",
+    "given",
+    "attempted",
+    "state",
+    "observation",
+];
 
 pub fn register(m: &PyModule) -> PyResult<()> {
     // The keys the compiled side accepts per object, for the test that keeps them equal to `core/keys.py`.
@@ -66,41 +83,15 @@ pub struct TextParser {
     strip_think: bool,
     last_text: bool,
     max_depth: usize,
-    call_type: Py<PyType>,
-    turn_type: Py<PyType>,
+    call: Slots,
+    turn: Slots,
     fallback: PyObject,
-}
-
-/// A new instance of a slotted class, its slots set by name: what `object.__setattr__` does (frozen
-/// dataclasses included), without running `__init__`.
-pub(crate) fn instance(
-    py: Python<'_>,
-    tp: &Py<PyType>,
-    slots: &[(&PyString, PyObject)],
-) -> PyResult<PyObject> {
-    unsafe {
-        let t = tp.as_ptr() as *mut ffi::PyTypeObject;
-        let alloc = (*t).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
-        let obj = PyObject::from_owned_ptr_or_err(py, alloc(t, 0))?;
-        for (name, value) in slots {
-            if ffi::PyObject_GenericSetAttr(obj.as_ptr(), name.as_ptr(), value.as_ptr()) < 0 {
-                return Err(PyErr::fetch(py));
-            }
-        }
-        Ok(obj)
-    }
+    group: Option<group::GroupTypes>,
 }
 
 impl TextParser {
     fn call(&self, py: Python<'_>, name: PyObject, arguments: PyObject) -> PyResult<PyObject> {
-        instance(
-            py,
-            &self.call_type,
-            &[
-                (intern!(py, "name"), name),
-                (intern!(py, "arguments"), arguments),
-            ],
-        )
+        self.call.build(py, vec![name, arguments])
     }
 
     /// One block (stripped) to a call, `None` when malformed.
@@ -206,147 +197,22 @@ impl TextParser {
         Ok((r, head))
     }
 
-    fn turn(&self, py: Python<'_>, r: Read, text: Option<&str>) -> PyResult<PyObject> {
-        let text = match text {
-            Some(t) => PyString::new(py, t).into(),
-            None => py.None(),
-        };
+    fn turn(&self, py: Python<'_>, r: Read, text: &str) -> TurnOut {
         let mut t = TurnOut::new(py, r.calls);
         t.answer = r.answer.unwrap_or_else(|| py.None());
         t.malformed = r.malformed;
         t.blocks = r.blocks;
-        t.text = text;
+        t.text = PyString::new(py, text).into();
         t.attempted = r.attempted;
-        t.build(py, &self.turn_type)
-    }
-}
-
-/// The fields of a `Turn` (`parse.NATIVE_TURN_FIELDS`), built as Python builds it.
-pub(crate) struct TurnOut {
-    calls: Vec<PyObject>,
-    answer: PyObject,
-    malformed: usize,
-    blocks: usize,
-    text: PyObject,
-    given: usize,
-    attempted: bool,
-    state: PyObject,
-    observation: Option<Vec<PyObject>>,
-}
-
-impl TurnOut {
-    pub(crate) fn new(py: Python<'_>, calls: Vec<PyObject>) -> Self {
-        TurnOut {
-            calls,
-            answer: py.None(),
-            malformed: 0,
-            blocks: 0,
-            text: py.None(),
-            given: 0,
-            attempted: false,
-            state: py.None(),
-            observation: None,
-        }
+        t
     }
 
-    pub(crate) fn build(self, py: Python<'_>, turn_type: &Py<PyType>) -> PyResult<PyObject> {
-        let observation = match self.observation {
-            Some(seen) => PyList::new(py, seen).into(),
-            None => py.None(),
-        };
-        instance(
-            py,
-            turn_type,
-            &[
-                (intern!(py, "calls"), PyList::new(py, self.calls).into()),
-                (intern!(py, "answer"), self.answer),
-                (intern!(py, "malformed"), self.malformed.into_py(py)),
-                (intern!(py, "blocks"), self.blocks.into_py(py)),
-                (intern!(py, "text"), self.text),
-                (intern!(py, "given"), self.given.into_py(py)),
-                (intern!(py, "attempted"), self.attempted.into_py(py)),
-                (intern!(py, "state"), self.state),
-                (intern!(py, "observation"), observation),
-            ],
-        )
-    }
-}
-
-fn notes_list(py: Python<'_>, notes: Vec<(&'static str, usize)>) -> PyObject {
-    if notes.is_empty() {
-        return py.None();
-    }
-    PyList::new(
-        py,
-        notes
-            .into_iter()
-            .map(|(c, n)| PyTuple::new(py, [c.into_py(py), n.into_py(py)])),
-    )
-    .into()
-}
-
-#[pymethods]
-impl TextParser {
-    /// `TextParser(separator, turn_end, call_open, call_close, answer_open, answer_close, lines, strip_think,
-    /// last_text, max_depth, call_type, turn_type, fallback)`: `call_type`/`turn_type` are the slotted
-    /// dataclasses `Call` and `Turn`, `fallback(body) -> Call | None` decodes the blocks delegated to Python.
-    #[new]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        separator: String,
-        turn_end: String,
-        call_open: String,
-        call_close: String,
-        answer_open: String,
-        answer_close: String,
-        lines: bool,
-        strip_think: bool,
-        last_text: bool,
-        max_depth: usize,
-        call_type: Py<PyType>,
-        turn_type: Py<PyType>,
-        fallback: PyObject,
-    ) -> PyResult<Self> {
-        if [
-            &separator,
-            &turn_end,
-            &call_open,
-            &call_close,
-            &answer_open,
-            &answer_close,
-        ]
-        .iter()
-        .any(|s| s.is_empty())
-        {
-            return Err(pyo3::exceptions::PyValueError::new_err(
-                "empty separator or tag",
-            ));
-        }
-        Ok(TextParser {
-            separator: Tag::new(&separator),
-            turn_end: Tag::new(&turn_end),
-            call_open: Tag::new(&call_open),
-            call_close: Tag::new(&call_close),
-            answer_open: Tag::new(&answer_open),
-            answer_close: Tag::new(&answer_close),
-            think_open: Tag::new(THINK_OPEN),
-            think_close: Tag::new(THINK_CLOSE),
-            lines,
-            strip_think,
-            last_text,
-            max_depth,
-            call_type,
-            turn_type,
-            fallback,
-        })
-    }
-
-    /// `parse_text`: `(turns, notes)` with `notes` `None` or a list of `(code, count)`; `None` when the
-    /// text is not UTF-8 (lone surrogates: Python parses it).
-    fn parse_text(&self, py: Python<'_>, text: &PyString) -> PyResult<PyObject> {
-        let Ok(text) = text.to_str() else {
-            return Ok(py.None());
-        };
+    /// `parse_text` before the turns become Python objects: the turns and the notes `(code, count)`.
+    fn text_turns(
+        &self,
+        py: Python<'_>,
+        text: &str,
+    ) -> PyResult<(Vec<TurnOut>, Vec<(&'static str, usize)>)> {
         let mut pieces: Vec<&str> = Vec::new();
         let mut pos = 0;
         while let Some(k) = self.separator.find(text, pos) {
@@ -376,10 +242,157 @@ impl TextParser {
                 }
             }
         }
-        let mut turns = Vec::with_capacity(reads.len());
-        for (r, piece) in reads.into_iter().zip(pieces) {
-            turns.push(self.turn(py, r, Some(piece))?);
+        let turns = reads
+            .into_iter()
+            .zip(pieces)
+            .map(|(r, piece)| self.turn(py, r, piece))
+            .collect();
+        Ok((turns, notes))
+    }
+}
+
+/// The fields of a `Turn` (`parse.NATIVE_TURN_FIELDS`), built as Python builds it.
+pub(crate) struct TurnOut {
+    pub(crate) calls: Vec<PyObject>,
+    pub(crate) answer: PyObject,
+    pub(crate) malformed: usize,
+    pub(crate) blocks: usize,
+    text: PyObject,
+    pub(crate) given: usize,
+    attempted: bool,
+    state: PyObject,
+    observation: Option<Vec<PyObject>>,
+}
+
+impl TurnOut {
+    pub(crate) fn new(py: Python<'_>, calls: Vec<PyObject>) -> Self {
+        TurnOut {
+            calls,
+            answer: py.None(),
+            malformed: 0,
+            blocks: 0,
+            text: py.None(),
+            given: 0,
+            attempted: false,
+            state: py.None(),
+            observation: None,
         }
+    }
+
+    /// The `Turn` (the values in the order of [`TURN_FIELDS`]).
+    pub(crate) fn build(self, py: Python<'_>, turn: &Slots) -> PyResult<PyObject> {
+        let observation = match self.observation {
+            Some(seen) => slots::list(py, seen),
+            None => py.None(),
+        };
+        turn.build(
+            py,
+            vec![
+                slots::list(py, self.calls),
+                self.answer,
+                self.malformed.into_py(py),
+                self.blocks.into_py(py),
+                self.text,
+                self.given.into_py(py),
+                self.attempted.into_py(py),
+                self.state,
+                observation,
+            ],
+        )
+    }
+}
+
+/// Python `Turn` objects of turns read here.
+pub(crate) fn build_turns(
+    py: Python<'_>,
+    turns: Vec<TurnOut>,
+    turn: &Slots,
+) -> PyResult<Vec<PyObject>> {
+    turns.into_iter().map(|t| t.build(py, turn)).collect()
+}
+
+fn notes_list(py: Python<'_>, notes: Vec<(&'static str, usize)>) -> PyObject {
+    if notes.is_empty() {
+        return py.None();
+    }
+    PyList::new(
+        py,
+        notes
+            .into_iter()
+            .map(|(c, n)| PyTuple::new(py, [c.into_py(py), n.into_py(py)])),
+    )
+    .into()
+}
+
+#[pymethods]
+impl TextParser {
+    /// `TextParser(separator, turn_end, call_open, call_close, answer_open, answer_close, lines, strip_think,
+    /// last_text, max_depth, call_type, turn_type, fallback, group=None)`: `call_type`/`turn_type` are the
+    /// slotted dataclasses `Call` and `Turn`, `fallback(body) -> Call | None` decodes the blocks delegated to
+    /// Python; `group`, `(ParsedRollout, Note, model_call, canonical_json)`, enables `parse_group`.
+    #[new]
+    #[allow(clippy::too_many_arguments)]
+    #[args(group = "None")]
+    fn new(
+        py: Python<'_>,
+        separator: String,
+        turn_end: String,
+        call_open: String,
+        call_close: String,
+        answer_open: String,
+        answer_close: String,
+        lines: bool,
+        strip_think: bool,
+        last_text: bool,
+        max_depth: usize,
+        call_type: Py<PyType>,
+        turn_type: Py<PyType>,
+        fallback: PyObject,
+        group: Option<(Py<PyType>, Py<PyType>, PyObject, PyObject)>,
+    ) -> PyResult<Self> {
+        if [
+            &separator,
+            &turn_end,
+            &call_open,
+            &call_close,
+            &answer_open,
+            &answer_close,
+        ]
+        .iter()
+        .any(|s| s.is_empty())
+        {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "empty separator or tag",
+            ));
+        }
+        Ok(TextParser {
+            separator: Tag::new(&separator),
+            turn_end: Tag::new(&turn_end),
+            call_open: Tag::new(&call_open),
+            call_close: Tag::new(&call_close),
+            answer_open: Tag::new(&answer_open),
+            answer_close: Tag::new(&answer_close),
+            think_open: Tag::new(THINK_OPEN),
+            think_close: Tag::new(THINK_CLOSE),
+            lines,
+            strip_think,
+            last_text,
+            max_depth,
+            call: Slots::new(py, call_type, &CALL_FIELDS),
+            turn: Slots::new(py, turn_type, &TURN_FIELDS),
+            fallback,
+            group: group.map(|g| group::GroupTypes::new(py, g)),
+        })
+    }
+
+    /// `parse_text`: `(turns, notes)` with `notes` `None` or a list of `(code, count)`; `None` when the
+    /// text is not UTF-8 (lone surrogates: Python parses it).
+    fn parse_text(&self, py: Python<'_>, text: &PyString) -> PyResult<PyObject> {
+        let Ok(text) = text.to_str() else {
+            return Ok(py.None());
+        };
+        let (turns, notes) = self.text_turns(py, text)?;
+        let turns = build_turns(py, turns, &self.turn)?;
         Ok((PyList::new(py, turns), notes_list(py, notes)).into_py(py))
     }
 
@@ -393,6 +406,32 @@ impl TextParser {
         model_call: &PyAny,
     ) -> PyResult<PyObject> {
         forms::parse_messages(self, py, messages, rel, model_call)
+    }
+
+    /// `parse_group(rollouts, base, max_calls, max_turns, max_text_chars)`: the rollouts of one group read
+    /// at once (parse_group.rs): `(parsed, order, first)`, or `None` when Python must read the group.
+    fn parse_group(
+        &self,
+        py: Python<'_>,
+        rollouts: &PyList,
+        base: usize,
+        max_calls: i64,
+        max_turns: i64,
+        max_text_chars: i64,
+    ) -> PyResult<PyObject> {
+        let limits = group::Limits {
+            calls: max_calls,
+            turns: max_turns,
+            text_chars: max_text_chars,
+        };
+        group::parse_group(self, py, rollouts, base, limits)
+    }
+
+    /// Whether every result type is built by writing its slots directly (parse_slots.rs), not through
+    /// `setattr` per field.
+    #[getter]
+    fn direct_slots(&self) -> bool {
+        self.call.direct() && self.turn.direct() && self.group.as_ref().map_or(true, |g| g.direct())
     }
 
     /// `read_model_text` on a turn with no calls yet: `(calls, answer, malformed, blocks, attempted, head,

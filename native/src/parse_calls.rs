@@ -8,8 +8,8 @@
 //! (`parse._model_call`).
 
 use super::call_json::arguments_from_text;
-use super::instance;
 use super::json::Fail;
+use super::{Slots, CALL_FIELDS};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyType};
@@ -152,7 +152,7 @@ fn read_one(py: Python<'_>, obj: &PyAny, limit: usize) -> PyResult<Outcome> {
 pub(crate) fn read_list(
     py: Python<'_>,
     raw: &PyList,
-    call_type: &Py<PyType>,
+    call: &Slots,
     model_call: &PyAny,
     max_depth: usize,
 ) -> PyResult<Option<(Vec<PyObject>, usize)>> {
@@ -160,14 +160,7 @@ pub(crate) fn read_list(
     let mut malformed = 0usize;
     for obj in raw.iter() {
         match read_one(py, obj, max_depth)? {
-            Outcome::Call(name, arguments) => calls.push(instance(
-                py,
-                call_type,
-                &[
-                    (intern!(py, "name"), name),
-                    (intern!(py, "arguments"), arguments),
-                ],
-            )?),
+            Outcome::Call(name, arguments) => calls.push(call.build(py, vec![name, arguments])?),
             Outcome::Malformed => malformed += 1,
             Outcome::Python => {
                 let got = model_call.call1((obj,))?;
@@ -193,10 +186,9 @@ pub fn structured_calls(
     model_call: &PyAny,
     max_depth: usize,
 ) -> PyResult<PyObject> {
-    Ok(
-        match read_list(py, raw, &call_type, model_call, max_depth)? {
-            Some((calls, malformed)) => (PyList::new(py, calls), malformed).into_py(py),
-            None => py.None(),
-        },
-    )
+    let call = Slots::new(py, call_type, &CALL_FIELDS);
+    Ok(match read_list(py, raw, &call, model_call, max_depth)? {
+        Some((calls, malformed)) => (PyList::new(py, calls), malformed).into_py(py),
+        None => py.None(),
+    })
 }

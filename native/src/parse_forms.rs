@@ -5,7 +5,7 @@
 //! and the Python reference reads the rollout again and raises its error with its JSON path.
 
 use super::structured::{exact_dict, keys_known, read_list};
-use super::{py_strip, TextParser, TurnOut};
+use super::{build_turns, py_strip, Slots, TextParser, TurnOut, CALL_FIELDS, TURN_FIELDS};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple, PyType};
@@ -28,18 +28,22 @@ pub(super) const MESSAGE: [&str; 11] = [
 ];
 pub(super) const TURN: [&str; 4] = ["tool_calls", "calls", "answer", "state"];
 
-type Notes = Vec<(&'static str, String, usize)>;
+/// Notes `(code, path relative to the rollout, count)`.
+pub(crate) type Notes = Vec<(&'static str, String, usize)>;
 
-fn is_exact_str(v: &PyAny) -> bool {
+/// Turns read here, before they become Python objects, and their notes; `None`: Python reads them.
+pub(crate) type Turns = Option<(Vec<TurnOut>, Notes)>;
+
+pub(crate) fn is_exact_str(v: &PyAny) -> bool {
     unsafe { ffi::PyUnicode_CheckExact(v.as_ptr()) != 0 }
 }
 
-fn is_exact_list(v: &PyAny) -> bool {
+pub(crate) fn is_exact_list(v: &PyAny) -> bool {
     unsafe { ffi::PyList_CheckExact(v.as_ptr()) != 0 }
 }
 
 /// A value of `d` where `None` and a missing key are the same (`d.get(key)`).
-fn get<'p>(d: &'p pyo3::types::PyDict, key: &PyString) -> Option<&'p PyAny> {
+pub(crate) fn get<'p>(d: &'p pyo3::types::PyDict, key: &PyString) -> Option<&'p PyAny> {
     d.get_item(key).filter(|v| !v.is_none())
 }
 
@@ -100,22 +104,36 @@ pub(crate) fn parse_messages(
     rel: &str,
     model_call: &PyAny,
 ) -> PyResult<PyObject> {
+    Ok(match messages_turns(p, py, messages, rel, model_call)? {
+        Some((turns, notes)) => result(py, build_turns(py, turns, &p.turn)?, notes),
+        None => py.None(),
+    })
+}
+
+/// `parse_messages` before the turns become Python objects.
+pub(crate) fn messages_turns(
+    p: &TextParser,
+    py: Python<'_>,
+    messages: &PyList,
+    rel: &str,
+    model_call: &PyAny,
+) -> PyResult<Turns> {
     let mut turns: Vec<TurnOut> = Vec::new();
     let mut notes: Notes = Vec::new();
     let mut last_head = String::new();
     for (k, msg) in messages.iter().enumerate() {
         let Some(d) = exact_dict(msg) else {
-            return Ok(py.None());
+            return Ok(None);
         };
         if !keys_known(d, &MESSAGE) {
-            return Ok(py.None());
+            return Ok(None);
         }
         let role = match d.get_item(intern!(py, "role")) {
             Some(r) if is_exact_str(r) => r,
-            _ => return Ok(py.None()),
+            _ => return Ok(None),
         };
         let Ok(role_text) = role.downcast::<PyString>()?.to_str() else {
-            return Ok(py.None());
+            return Ok(None);
         };
         if role_text != "assistant" {
             if let Some(last) = turns.last_mut() {
@@ -128,20 +146,19 @@ pub(crate) fn parse_messages(
             continue;
         }
         let Some(content) = content_text(get(d, intern!(py, "content"))) else {
-            return Ok(py.None());
+            return Ok(None);
         };
         let raw = get(d, intern!(py, "tool_calls"));
         let mut turn = TurnOut::new(py, Vec::new());
         let mut read_calls = true;
         if let Some(raw) = raw {
             if !is_exact_list(raw) {
-                return Ok(py.None());
+                return Ok(None);
             }
             let raw: &PyList = raw.downcast()?;
-            let Some((calls, malformed)) =
-                read_list(py, raw, &p.call_type, model_call, p.max_depth)?
+            let Some((calls, malformed)) = read_list(py, raw, &p.call, model_call, p.max_depth)?
             else {
-                return Ok(py.None());
+                return Ok(None);
             };
             turn.calls = calls;
             turn.malformed = malformed;
@@ -182,11 +199,7 @@ pub(crate) fn parse_messages(
             }
         }
     }
-    let built = turns
-        .into_iter()
-        .map(|t| t.build(py, &p.turn_type))
-        .collect::<PyResult<Vec<_>>>()?;
-    Ok(result(py, built, notes))
+    Ok(Some((turns, notes)))
 }
 
 /// `parse_turns(turns, rel, call_type, turn_type, model_call, canonical_json, max_depth)`: `(turns, notes)`
@@ -203,19 +216,47 @@ pub fn parse_turns(
     canonical_json: &PyAny,
     max_depth: usize,
 ) -> PyResult<PyObject> {
+    let call = Slots::new(py, call_type, &CALL_FIELDS);
+    let turn = Slots::new(py, turn_type, &TURN_FIELDS);
+    Ok(
+        match turns_turns(
+            py,
+            turns_in,
+            rel,
+            &call,
+            model_call,
+            canonical_json,
+            max_depth,
+        )? {
+            Some((turns, notes)) => result(py, build_turns(py, turns, &turn)?, notes),
+            None => py.None(),
+        },
+    )
+}
+
+/// `parse_turns` before the turns become Python objects.
+pub(crate) fn turns_turns(
+    py: Python<'_>,
+    turns_in: &PyList,
+    rel: &str,
+    call: &Slots,
+    model_call: &PyAny,
+    canonical_json: &PyAny,
+    max_depth: usize,
+) -> PyResult<Turns> {
     let mut turns = Vec::with_capacity(turns_in.len());
     let mut notes: Notes = Vec::new();
     for (k, t) in turns_in.iter().enumerate() {
         let Some(d) = exact_dict(t) else {
-            return Ok(py.None());
+            return Ok(None);
         };
         if !keys_known(d, &TURN) {
-            return Ok(py.None());
+            return Ok(None);
         }
         let tool_calls = get(d, intern!(py, "tool_calls"));
         let calls_given = get(d, intern!(py, "calls"));
         if tool_calls.is_some() && calls_given.is_some() {
-            return Ok(py.None());
+            return Ok(None);
         }
         let (key, raw) = match tool_calls {
             Some(raw) => ("tool_calls", Some(raw)),
@@ -224,12 +265,11 @@ pub fn parse_turns(
         let mut turn = TurnOut::new(py, Vec::new());
         if let Some(raw) = raw {
             if !is_exact_list(raw) {
-                return Ok(py.None());
+                return Ok(None);
             }
             let raw: &PyList = raw.downcast()?;
-            let Some((calls, malformed)) = read_list(py, raw, &call_type, model_call, max_depth)?
-            else {
-                return Ok(py.None());
+            let Some((calls, malformed)) = read_list(py, raw, call, model_call, max_depth)? else {
+                return Ok(None);
             };
             turn.calls = calls;
             turn.malformed = malformed;
@@ -242,12 +282,12 @@ pub fn parse_turns(
         match get(d, intern!(py, "answer")) {
             None => {}
             Some(a) if is_exact_str(a) => turn.answer = a.into(),
-            Some(_) => return Ok(py.None()),
+            Some(_) => return Ok(None),
         }
         if let Some(state) = get(d, intern!(py, "state")) {
             turn.state = canonical_json.call1((state,))?.into();
         }
-        turns.push(turn.build(py, &turn_type)?);
+        turns.push(turn);
     }
-    Ok(result(py, turns, notes))
+    Ok(Some((turns, notes)))
 }

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from . import diagnostics, gigpo, keys, matrix, response, summary
-from .config import ScoringConfig, presets_dict
+from .config import FormatConfig, ScoringConfig, presets_dict
 from .errors import UnknownGoldRef
 from .gold import CompiledGold
-from .limits import DEFAULT_LIMITS, Limits, check_deadline
-from .parse import parse_rollout
+from .limits import DEFAULT_LIMITS, Limits, RolloutLimits, check_deadline
+from .parse import native_group, parse_rollout
 from .request import (
     GroupMeta,
     Request,
@@ -98,20 +98,43 @@ def _parse_groups(
         group_obj, raw_rollouts = read_group(group, gi, limits)
         meta = group_golds(group_obj, path, limits, lookup, compiled, missing)
         groups.append(meta)
-        seen: dict[str | bytes, int] = {}
-        for ri, raw in enumerate(raw_rollouts):
-            key = dedupe_key(raw)
-            index = seen.get(key) if key is not None else None
-            if index is None:
-                parsed = parse_rollout(raw, fmt, rollout_limits, f"{path}.rollouts[{ri}]")
-                index = len(unique)
-                unique.append(Rollout(gi, parsed, meta.golds))
-                if key is not None:
-                    seen[key] = index
-            order.append(index)
+        _read_rollouts(raw_rollouts, gi, meta.golds, fmt, rollout_limits, unique, order)
     if missing:
         raise UnknownGoldRef(missing)
     return groups, unique, order
+
+
+def _read_rollouts(
+    raw_rollouts: list[Any],
+    gi: int,
+    golds: list[CompiledGold],
+    fmt: FormatConfig,
+    limits: RolloutLimits,
+    unique: list[Rollout],
+    order: list[int],
+) -> None:
+    """Group ``gi``'s rollouts: each distinct one parsed into ``unique``, each one's index into ``order``."""
+    path = f"groups[{gi}].rollouts"
+    got = native_group(raw_rollouts, fmt, limits, len(unique))
+    if got is not None:  # the native core read the group (identical rollouts once)
+        parsed, positions, first = got
+        for k, one in enumerate(parsed):
+            if one is None:  # a rollout it leaves to Python (which raises its error, if any)
+                ri = first[k]
+                one = parse_rollout(raw_rollouts[ri], fmt, limits, f"{path}[{ri}]")
+            unique.append(Rollout(gi, one, golds))
+        order.extend(positions)
+        return
+    seen: dict[str | bytes, int] = {}
+    for ri, raw in enumerate(raw_rollouts):
+        key = dedupe_key(raw)
+        index = seen.get(key) if key is not None else None
+        if index is None:
+            index = len(unique)
+            unique.append(Rollout(gi, parse_rollout(raw, fmt, limits, f"{path}[{ri}]"), golds))
+            if key is not None:
+                seen[key] = index
+        order.append(index)
 
 
 def score(

@@ -100,6 +100,10 @@ NATIVE_TURN_FIELDS = (
     "observation",
 )
 _NATIVE_OK = tuple(f.name for f in fields(Turn)) == NATIVE_TURN_FIELDS
+# ... and on each ParsedRollout and Note (native/src/parse_group.rs): else groups are read here
+_NATIVE_GROUP_OK = tuple(f.name for f in fields(ParsedRollout)) == ("turns", "form", "notes") and tuple(
+    f.name for f in fields(Note)
+) == ("code", "path", "count")
 _native_cache: tuple[FormatConfig | None, Any] = (None, None)  # (format, its native TextParser or None)
 
 
@@ -131,6 +135,7 @@ def text_parser(fmt: FormatConfig) -> Any:
                 Call,
                 Turn,
                 _decode_call,
+                (ParsedRollout, Note, _model_call, canonical_json) if _NATIVE_GROUP_OK else None,
             )
         except (ValueError, UnicodeEncodeError):  # tags Rust cannot hold (lone surrogates): Python
             parser = None
@@ -420,6 +425,23 @@ def parse_rollout(obj: Any, fmt: FormatConfig, limits: RolloutLimits, path: str)
         raise LimitExceeded("max_calls_per_rollout", limits.max_calls, f"{path}.{form}", structured)
     _cap_model_calls(turns, limits.max_calls - structured, notes, f".{form}")
     return ParsedRollout(turns, form, notes)
+
+
+def native_group(
+    rollouts: list[Any], fmt: FormatConfig, limits: RolloutLimits, base: int
+) -> tuple[list[ParsedRollout | None], list[int], list[int]] | None:
+    """The rollouts of one group read by the native core in one call (identical ones once, as
+    :func:`~turnscore.core.request.dedupe_key` keys them): per distinct rollout its reading, ``None`` where
+    :func:`parse_rollout` must read it (anything it refuses, with its error); per rollout ``base`` + the
+    index of its distinct one; per distinct rollout the index of its first occurrence. ``None`` when the
+    native core is off, the format is not literal tags, or the group holds more than plain JSON."""
+    parser = text_parser(fmt)
+    if parser is None:
+        return None
+    got: tuple[list[ParsedRollout | None], list[int], list[int]] | None = parser.parse_group(
+        rollouts, base, limits.max_calls, limits.max_turns, limits.max_text_chars
+    )
+    return got
 
 
 def _cap_model_calls(turns: list[Turn], room: int, notes: list[Note], path: str) -> None:
