@@ -10,8 +10,11 @@ Transport-neutral: a gRPC server records into the same objects, using its method
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any
 
+import numpy as np
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -178,33 +181,52 @@ def preset_label(preset: str | None) -> str:
     return preset if preset in _PRESETS else CUSTOM_PRESET
 
 
+def observe_many(histogram: Any, amounts: Sequence[float]) -> None:
+    """``histogram.observe(a)`` for every ``a`` of ``amounts`` (a labelled child), in one pass: the bucket
+    counts are computed together (a value goes to the first bucket whose upper bound is >= it, as
+    ``observe`` does; NaN to none) and each bucket and the sum are incremented once, not once per value."""
+    if not amounts:
+        return
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None:  # not prometheus_client's layout: one by one
+        for a in amounts:
+            histogram.observe(a)
+        return
+    values = np.asarray(amounts, dtype=np.float64)
+    index = np.searchsorted(np.asarray(bounds, dtype=np.float64), values, side="left")
+    for i, count in enumerate(np.bincount(index, minlength=len(bounds) + 1)[: len(bounds)].tolist()):
+        if count:
+            buckets[i].inc(count)
+    total.inc(float(values.sum()))
+
+
 def observe_rewards(preset: str, rollouts: Any) -> None:
-    """Record the tool-use counts and returns of scored rollouts (``core.summary.RolloutStats``)."""
-    predicted = matched = exact = malformed = gold = covered = 0
-    returns = ROLLOUT_RETURN.labels(preset)
-    precision = ROLLOUT_CALL_PRECISION.labels(preset)
-    for r in rollouts:
-        returns.observe(r.ret)
-        malformed += r.malformed
-        calls = r.calls or 0
-        predicted += calls
-        if r.counts is not None:
-            matched += r.counts.matched
-            exact += r.counts.exact
-            gold += r.counts.gold_calls
-            covered += r.counts.covered
-        if calls:
-            precision.observe(r.precision)
+    """Record the tool-use counts and returns of scored rollouts (``core.summary.RolloutStats``): each
+    bucket and counter is incremented once per request (``map``/``attrgetter`` over the rollouts)."""
+    observe_many(ROLLOUT_RETURN.labels(preset), list(map(_RET, rollouts)))
+    with_calls = [r for r in rollouts if r.calls]
+    observe_many(ROLLOUT_CALL_PRECISION.labels(preset), list(map(_PRECISION, with_calls)))
+    counted = [c for c in map(_COUNTS, rollouts) if c is not None]
+    predicted = sum(map(_CALLS, with_calls))
+    matched = sum(map(_MATCHED, counted))
     for kind, value in (
         ("predicted", predicted),
         ("matched", matched),
-        ("exact", exact),
+        ("exact", sum(map(_EXACT, counted))),
         ("redundant", predicted - matched),
-        ("malformed", malformed),
+        ("malformed", sum(map(_MALFORMED, rollouts))),
     ):
         CALLS.labels(preset, kind).inc(value)
-    GOLD_CALLS.labels(preset, "total").inc(gold)
-    GOLD_CALLS.labels(preset, "covered").inc(covered)
+    GOLD_CALLS.labels(preset, "total").inc(sum(map(_GOLD, counted)))
+    GOLD_CALLS.labels(preset, "covered").inc(sum(map(_COVERED, counted)))
+
+
+_RET, _PRECISION, _COUNTS, _CALLS, _MALFORMED = map(
+    attrgetter, ("ret", "precision", "counts", "calls", "malformed")
+)
+_MATCHED, _EXACT, _GOLD, _COVERED = map(attrgetter, ("matched", "exact", "gold_calls", "covered"))
 
 
 def mark_process_dead(pid: int) -> None:

@@ -120,3 +120,14 @@ def test_gzip_inflater_roundtrip_members_and_bomb() -> None:
     with pytest.raises(ServiceError) as exc:
         truncated.finish()
     assert http_status(exc.value) == 400
+
+
+def test_value_depth_of_deep_and_wide_values() -> None:
+    """Level by level: far deeper than the recursion limit, and siblings of different depths."""
+    deep: Any = "leaf"
+    for _ in range(5000):
+        deep = [deep]
+    assert value_depth(deep) == 5000
+    wide = {"a": [1, [2, {"b": [[3]]}]], "c": [], "d": {"e": {}}, "f": "[[[["}
+    assert value_depth(wide) == depth_of(wide) == 6
+    assert value_depth([]) == value_depth({}) == 1 and value_depth("x") == value_depth(3) == 0

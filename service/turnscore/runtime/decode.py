@@ -48,24 +48,26 @@ def json_depth(data: bytes | bytearray) -> int:
 def value_depth(value: Any) -> int:
     """Nesting depth of a decoded JSON value (an object or array is 1 deeper than its members, a scalar 0).
 
-    Iterative: a value from ``orjson.loads`` (which stops at 1024 levels) never exhausts the stack. It
-    visits containers only, so text-heavy documents cost what their structure costs, not their bytes.
+    Level by level (breadth first, no recursion): a value from ``orjson.loads`` (which stops at 1024 levels)
+    never exhausts the stack. It visits containers only, so text-heavy documents cost what their structure
+    costs, not their bytes.
     """
-    t = type(value)
-    if t is not dict and t is not list:
+    d, lst = dict, list
+    if value.__class__ is not d and value.__class__ is not lst:
         return 0
-    deepest = 1
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    pop, push = stack.pop, stack.append
-    while stack:
-        obj, d = pop()
-        if d > deepest:
-            deepest = d
-        for v in obj.values() if type(obj) is dict else obj:
-            t = type(v)
-            if t is dict or t is list:
-                push((v, d + 1))
-    return deepest
+    depth = 0
+    level = [value]
+    while level:
+        depth += 1
+        below: list[Any] = []
+        push = below.append
+        for obj in level:
+            for v in obj.values() if obj.__class__ is d else obj:
+                c = v.__class__
+                if c is d or c is lst:
+                    push(v)
+        level = below
+    return depth
 
 
 def loads_within_depth(data: bytes | bytearray, max_depth: int, path: str = "body", offset: int = 0) -> Any:
