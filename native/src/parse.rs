@@ -16,7 +16,7 @@ mod group;
 #[path = "parse_json.rs"]
 mod json;
 #[path = "parse_scan.rs"]
-mod scan;
+pub(crate) mod scan;
 #[path = "parse_slots.rs"]
 mod slots;
 #[path = "parse_calls.rs"]

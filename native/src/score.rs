@@ -20,6 +20,8 @@ mod text;
 
 use text::{lowered, outcome, tokens, GoldTokens, Metric};
 
+use crate::sinkhorn::pairwise;
+
 /// The calls of the turns that enter matching, and their (turn, call) positions.
 #[pyfunction]
 fn collect_calls<'py>(
@@ -39,38 +41,6 @@ fn collect_calls<'py>(
         }
     }
     Ok((calls, place))
-}
-
-/// numpy's pairwise summation of a contiguous float64 array (`np.add.reduce`), so sums match bit for bit.
-fn pairwise(a: &[f64]) -> f64 {
-    let n = a.len();
-    if n < 8 {
-        let mut res = 0.0;
-        for &x in a {
-            res += x;
-        }
-        res
-    } else if n <= 128 {
-        let mut r = [0.0f64; 8];
-        r.copy_from_slice(&a[..8]);
-        let mut i = 8;
-        while i < n - (n % 8) {
-            for j in 0..8 {
-                r[j] += a[i + j];
-            }
-            i += 8;
-        }
-        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        while i < n {
-            res += a[i];
-            i += 1;
-        }
-        res
-    } else {
-        let mut n2 = n / 2;
-        n2 -= n2 % 8;
-        pairwise(&a[..n2]) + pairwise(&a[n2..])
-    }
 }
 
 /// `float(np.sum(a))`.

@@ -55,8 +55,9 @@ struct Params {
 }
 
 /// numpy's pairwise summation (`pairwise_sum` of its add loops): below 8 terms in order from 0, up to
-/// 128 with 8 accumulators, above that halves at a multiple of 8.
-fn pairwise(a: &[f64]) -> f64 {
+/// 128 with 8 accumulators, above that halves at a multiple of 8. Sums match numpy's bit for bit (also
+/// used by score.rs).
+pub(crate) fn pairwise(a: &[f64]) -> f64 {
     let n = a.len();
     if n < 8 {
         let mut res = 0.0;

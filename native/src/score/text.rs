@@ -8,29 +8,12 @@ use std::hash::{BuildHasherDefault, Hasher};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
-/// `str.split()`'s whitespace (Py_UNICODE_ISSPACE): ASCII \t \n \v \f \r \x1c-\x1f and space, and the
-/// Unicode characters of bidirectional class WS/B/S or category Zs.
-fn is_py_space(c: char) -> bool {
-    matches!(
-        c,
-        '\t'..='\r'
-            | '\x1c'..='\x1f'
-            | ' '
-            | '\u{85}'
-            | '\u{a0}'
-            | '\u{1680}'
-            | '\u{2000}'..='\u{200a}'
-            | '\u{2028}'
-            | '\u{2029}'
-            | '\u{202f}'
-            | '\u{205f}'
-            | '\u{3000}'
-    )
-}
+// `str.split()`'s whitespace (Py_UNICODE_ISSPACE) is `str.isspace`'s.
+use crate::parse::scan::py_space;
 
 /// `string.punctuation`: the 32 ASCII punctuation characters.
 fn is_separator(c: char) -> bool {
-    c.is_ascii_punctuation() || is_py_space(c)
+    c.is_ascii_punctuation() || py_space(c)
 }
 
 /// A fast hasher for short tokens (FxHash's mixing): sets of tokens need no DoS resistance here.
