@@ -35,6 +35,14 @@ _OTHER_PROJECTS = {
     "Scripts/run.sh": "the MatchTIR reference code's training script",
     "verifiers/trainers/mt_grpo_env_trainer.py": "MT-GRPO's reference trainer",
     "gigpo/core_gigpo.py": "GiGPO's reference functions (verl-agent)",
+    "Code/verl/utils/reward_score/tool.py": "the MatchTIR reference reward functions",
+    "Code/verl/workers/reward_manager/tool.py": "the MatchTIR reference reward manager",
+    "Code/utils/parse_output.py": "the MatchTIR reference output parser",
+    "Code/utils/utils.py": "the MatchTIR reference helpers",
+    # the bench's MatchTIR reference directory, outside the repository (docs/PERFORMANCE.md)
+    "utils/parse_output.py": "a file of the bench's reference directory",
+    "utils/__init__.py": "a file of the bench's reference directory",
+    "utils/utils.py": "a shim of the bench's reference directory",
 }
 
 

@@ -51,7 +51,7 @@ def test_overload_answers_503_with_retry_after(service_factory: ServiceFactory) 
     heavy: list[int] = []
     worker = threading.Thread(
         target=lambda: heavy.append(
-            svc.post("/v1/score", json=heavy_request(groups=24, rollouts=16)).status_code
+            svc.post("/v1/score", json=heavy_request(groups=96, rollouts=16)).status_code
         )
     )
     worker.start()
