@@ -51,6 +51,21 @@ def restore_core() -> Iterator[None]:
     native.select(before)
 
 
+@pytest.fixture
+def compiled_runs(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """One entry per call of ``rewards._score_native``: whether the compiled scoring answered (not None)."""
+    ran: list[bool] = []
+    compiled = rewards._score_native
+
+    def spy(*args: Any) -> Any:
+        got = compiled(*args)
+        ran.append(got is not None)
+        return got
+
+    monkeypatch.setattr(rewards, "_score_native", spy)
+    return ran
+
+
 def _python_tokens(s: str) -> list[str] | None:
     try:
         s.encode("utf-8")
@@ -123,26 +138,17 @@ def _request(seed: int) -> dict[str, Any]:
     "config", OVERRIDES, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()) or "km"
 )
 def test_score_bodies_match_python(
-    ext: Any, config: dict[str, Any], explain: bool, monkeypatch: pytest.MonkeyPatch, restore_core: None
+    ext: Any, config: dict[str, Any], explain: bool, compiled_runs: list[bool], restore_core: None
 ) -> None:
     """Without ``explain`` the compiled path builds no assignment arrays: the summaries' call counts come
     from the extension alone."""
     request = {**_request(18), "preset": "matchtir-km", "config": config, "explain": explain}
-    ran: list[bool] = []
-    compiled = rewards._score_native
-
-    def spy(*args: Any) -> Any:
-        got = compiled(*args)
-        ran.append(got is not None)
-        return got
-
-    monkeypatch.setattr(rewards, "_score_native", spy)
     native.select("python")
     ref = engine.score(request)
-    assert not ran  # the Python core never calls the extension
+    assert not compiled_runs  # the Python core never calls the extension
     native.select("native")
     got = engine.score(request)
-    assert ran == [True]
+    assert compiled_runs == [True]
     found = list(differences(ref.body, got.body, "body"))
     assert not found, f"{len(found)} differences, first: {found[:5]}"
     assert got.stats.malformed_calls == ref.stats.malformed_calls > 0
@@ -155,7 +161,7 @@ def test_score_bodies_match_python(
 
 
 def test_answers_python_must_decide_fall_back(
-    ext: Any, monkeypatch: pytest.MonkeyPatch, restore_core: None
+    ext: Any, compiled_runs: list[bool], restore_core: None
 ) -> None:
     """A predicted answer that is not UTF-8 (a lone surrogate: possible in a request built in Python) is
     handed back: the request is scored by the Python path, with the Python core's body."""
@@ -163,18 +169,9 @@ def test_answers_python_must_decide_fall_back(
     rollouts = request["groups"][0]["rollouts"]
     rollouts.append({"turns": [{"tool_calls": []}, {"answer": "caf\ud800 AU lait"}]})
     request = {**request, "preset": "matchtir-km"}
-    ran: list[bool] = []
-    compiled = rewards._score_native
-
-    def spy(*args: Any) -> Any:
-        got = compiled(*args)
-        ran.append(got is not None)
-        return got
-
-    monkeypatch.setattr(rewards, "_score_native", spy)
     native.select("python")
     ref = engine.score(request)
     native.select("native")
     got = engine.score(request)
-    assert ran == [False]
+    assert compiled_runs == [False]
     assert not list(differences(ref.body, got.body, "body"))
