@@ -10,7 +10,7 @@
 # The trainer environments (.venv-trainers, .venv-verl) do not get the extension: they test the trainer
 # integrations, whose numbers are the same on both cores (tests/native checks that in the main suite).
 NATIVE_DIR := native
-NATIVE_SOURCES := $(wildcard $(NATIVE_DIR)/src/*.rs) $(NATIVE_DIR)/Cargo.toml $(NATIVE_DIR)/Cargo.lock \
+NATIVE_SOURCES := $(wildcard $(NATIVE_DIR)/src/*.rs $(NATIVE_DIR)/src/*/*.rs) $(NATIVE_DIR)/Cargo.toml $(NATIVE_DIR)/Cargo.lock \
 	$(NATIVE_DIR)/pyproject.toml $(NATIVE_DIR)/.cargo/config.toml
 NATIVE_STAMP := $(VENV)/.native-installed
 # Debian's crate directory (what native/.cargo/config.toml points cargo at)

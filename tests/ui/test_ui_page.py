@@ -211,8 +211,11 @@ def test_open_a_kept_request(page: Any, keyed_service: ServeProcess) -> None:
     newest = listing["samples"][0]["id"]
 
     page.goto(keyed_service.url + "/ui")
+    # the presets read without a key fail (401) and the page says so until the key is entered
+    page.wait_for_selector("body[data-state=failed]", state="attached")
     page.get_by_test_id("api-key").fill(KEY)
     page.get_by_test_id("api-key").press("Tab")
+    assert page.locator("body").get_attribute("data-state") == "idle", "entering the key clears the failure"
     page.get_by_test_id("samples-button").click()
     items = page.get_by_test_id("samples-list").get_by_test_id("sample-item")
     items.first.wait_for()

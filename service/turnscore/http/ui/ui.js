@@ -126,6 +126,9 @@
   }
 
   function clearError() {
+    // a new action starts from idle: a past failure (e.g. the presets read before the key was entered)
+    // must not stand for the outcome of what comes next
+    if (document.body.dataset.state === "failed") document.body.dataset.state = "idle";
     $("error").hidden = true;
     $("error").replaceChildren();
   }
@@ -450,6 +453,7 @@
 
   async function openSample(id) {
     clearError();
+    document.body.dataset.state = "loading";
     try {
       const sample = await api("v1/inspect/samples/" + encodeURIComponent(id));
       setRequest(sample.request, [sample.request.preset || sample.preset]);
