@@ -16,7 +16,7 @@ import numpy as np
 import ot
 
 from . import sparse
-from .assign import cost_in_place, ot_cost
+from .assign import cost_in_place, exp_in_place, ot_cost
 from .limits import check_deadline
 
 
@@ -118,8 +118,8 @@ def _build_system(
     kj[kp[1:-1]] = row_col[1:] - row_col[:-1] - row_len[:-1] + 1
     np.cumsum(kj, out=kj)
     _flat_cost(s, cost, tau, kp, kj, row_len, ncols)
-    np.divide(s, -reg, out=s)  # K = exp(M / -reg), as POT computes it
-    np.exp(s, out=s)
+    np.divide(s, -reg, out=s)  # K = exp(M / -reg) as POT has it; exp: exp_in_place
+    exp_in_place(s)
     return _System(
         kp=kp,
         kj=kj,
