@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from . import keys
+from . import keys, native
 from .calls import Call, TooDeep, call_from_obj
 from .errors import InvalidRequest, LimitExceeded, TurnScoreError
 from .limits import MAX_GOLD_CALLS, MAX_NESTED_JSON_DEPTH
@@ -57,7 +57,7 @@ class CompiledGold:
         self.nbytes = 4 * len(self.canonical) + 512
         self.arg_keys: tuple[frozenset[str], ...] = tuple(frozenset(c.arguments) for c in calls)
         self.answer_tokens: frozenset[str] | None = (
-            frozenset(answer_tokens(answer)) if answer is not None else None
+            frozenset(_answer_tokens(answer)) if answer is not None else None
         )
         self._value_sets: dict[str, tuple[dict[str, frozenset[Hashable]], ...]] = {}
         self._name_index: dict[bool, dict[str, tuple[int, ...]]] = {}
@@ -125,6 +125,57 @@ class CompiledGold:
         if gold.canonical != orjson.dumps(obj, option=orjson.OPT_SORT_KEYS):
             raise ValueError("trace is not in normalized form")
         return gold
+
+
+def _answer_tokens(answer: str) -> list[str]:
+    """:func:`~turnscore.core.text.answer_tokens`, compiled when the native core is on and decides it."""
+    m = native.module()
+    got = m.answer_tokens(answer) if m is not None else None
+    return answer_tokens(answer) if got is None else got
+
+
+def _call_or_none(obj: Any) -> Call | None:
+    """``call_from_obj`` with over-deep arguments as ``None`` (the native reader's per-call fallback)."""
+    try:
+        return call_from_obj(obj)
+    except TooDeep:
+        return None
+
+
+def _native_calls(sources: list[tuple[str, list[Any]]]) -> list[Call] | None:
+    """The calls of ``sources`` read by the native core (``parse.structured_calls``: the same key checks
+    and reading), or ``None`` when it is off or any call is not valid: Python then reads them and raises
+    the error of the first bad one."""
+    m = native.module()
+    if m is None:
+        return None
+    flat = sources[0][1] if len(sources) == 1 else [c for _, part in sources for c in part]
+    if type(flat) is not list:
+        return None
+    got = m.structured_calls(flat, Call, _call_or_none, MAX_NESTED_JSON_DEPTH)
+    if got is None or got[1]:
+        return None
+    calls: list[Call] = got[0]
+    return calls
+
+
+def _python_calls(sources: list[tuple[str, list[Any]]]) -> list[Call]:
+    """The calls of ``sources`` (each a JSON path and its list of call objects), validated."""
+    calls: list[Call] = []
+    for prefix, part in sources:
+        for j, call_obj in enumerate(part):
+            cpath = f"{prefix}[{j}]"
+            keys.check_call(call_obj, cpath)
+            try:
+                call = call_from_obj(call_obj)
+            except TooDeep:
+                raise InvalidRequest(
+                    f"{cpath}.arguments", f"arguments nested deeper than {MAX_NESTED_JSON_DEPTH}"
+                ) from None
+            if call is None:
+                raise InvalidRequest(cpath, "expected an object with a string 'name' and 'arguments'")
+            calls.append(call)
+    return calls
 
 
 def _accepted_from_dotted(
@@ -216,12 +267,12 @@ def compile_gold(obj: Any, path: str = "gold", max_calls: int | None = MAX_GOLD_
     if trace.get("calls") is not None and trace.get("turns") is not None:
         raise InvalidRequest(path, "expected one of calls, turns (got both)")
     turn_sizes: list[int] | None = None
-    raw_calls: list[tuple[str, Any]] = []
+    sources: list[tuple[str, list[Any]]] = []  # (JSON path, call objects) in call order
     if trace.get("calls") is not None:
         calls_obj = trace["calls"]
         if not isinstance(calls_obj, list):
             raise InvalidRequest(f"{path}.calls", "expected a list of calls")
-        raw_calls = [(f"{path}.calls[{j}]", c) for j, c in enumerate(calls_obj)]
+        sources.append((f"{path}.calls", calls_obj))
         if trace.get("turn_sizes") is not None:
             ts = trace["turn_sizes"]
             if (
@@ -242,21 +293,12 @@ def compile_gold(obj: Any, path: str = "gold", max_calls: int | None = MAX_GOLD_
             if not isinstance(turn, list):
                 raise InvalidRequest(f"{path}.turns[{t}]", "expected a list of calls")
             turn_sizes.append(len(turn))
-            raw_calls.extend((f"{path}.turns[{t}][{c}]", call) for c, call in enumerate(turn))
-    if max_calls is not None and len(raw_calls) > max_calls:
-        raise LimitExceeded("max_gold_calls", max_calls, path, len(raw_calls))
-    calls: list[Call] = []
-    for cpath, call_obj in raw_calls:
-        keys.check_call(call_obj, cpath)
-        try:
-            call = call_from_obj(call_obj)
-        except TooDeep:
-            raise InvalidRequest(
-                f"{cpath}.arguments", f"arguments nested deeper than {MAX_NESTED_JSON_DEPTH}"
-            ) from None
-        if call is None:
-            raise InvalidRequest(cpath, "expected an object with a string 'name' and 'arguments'")
-        calls.append(call)
+            sources.append((f"{path}.turns[{t}]", turn))
+    n_calls = sum(len(part) for _, part in sources)
+    if max_calls is not None and n_calls > max_calls:
+        raise LimitExceeded("max_gold_calls", max_calls, path, n_calls)
+    got = _native_calls(sources) if n_calls else None
+    calls = got if got is not None else _python_calls(sources)
     answer = trace.get("answer")
     if answer is not None and not isinstance(answer, str):
         raise InvalidRequest(f"{path}.answer", "expected a string or null")
