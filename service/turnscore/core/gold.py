@@ -57,7 +57,7 @@ class CompiledGold:
         self.nbytes = 4 * len(self.canonical) + 512
         self.arg_keys: tuple[frozenset[str], ...] = tuple(frozenset(c.arguments) for c in calls)
         self.answer_tokens: frozenset[str] | None = (
-            frozenset(_answer_tokens(answer)) if answer is not None else None
+            frozenset(answer_tokens(answer)) if answer is not None else None
         )
         self._value_sets: dict[str, tuple[dict[str, frozenset[Hashable]], ...]] = {}
         self._name_index: dict[bool, dict[str, tuple[int, ...]]] = {}
@@ -125,13 +125,6 @@ class CompiledGold:
         if gold.canonical != orjson.dumps(obj, option=orjson.OPT_SORT_KEYS):
             raise ValueError("trace is not in normalized form")
         return gold
-
-
-def _answer_tokens(answer: str) -> list[str]:
-    """:func:`~turnscore.core.text.answer_tokens`, compiled when the native core is on and decides it."""
-    m = native.module()
-    got = m.answer_tokens(answer) if m is not None else None
-    return answer_tokens(answer) if got is None else got
 
 
 def _call_or_none(obj: Any) -> Call | None:
