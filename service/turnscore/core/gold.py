@@ -21,13 +21,13 @@ class CompiledGold:
     """A normalized gold trace plus the tables matching needs, built once and cached by ``ref``."""
 
     __slots__ = (
+        "_answer_tokens",
+        "_arg_keys",
         "_name_index",
         "_native",
         "_value_sets",
         "accepted",
         "answer",
-        "answer_tokens",
-        "arg_keys",
         "calls",
         "canonical",
         "nbytes",
@@ -55,13 +55,28 @@ class CompiledGold:
         self.canonical: bytes = orjson.dumps(norm, option=orjson.OPT_SORT_KEYS)
         self.ref = "sha256:" + hashlib.sha256(self.canonical).hexdigest()
         self.nbytes = 4 * len(self.canonical) + 512
-        self.arg_keys: tuple[frozenset[str], ...] = tuple(frozenset(c.arguments) for c in calls)
-        self.answer_tokens: frozenset[str] | None = (
-            frozenset(answer_tokens(answer)) if answer is not None else None
-        )
+        # what only the Python core's matching and outcome read: built on first use (see the properties)
+        self._arg_keys: tuple[frozenset[str], ...] | None = None
+        self._answer_tokens: frozenset[str] | None = None
         self._value_sets: dict[str, tuple[dict[str, frozenset[Hashable]], ...]] = {}
         self._name_index: dict[bool, dict[str, tuple[int, ...]]] = {}
         self._native: dict[tuple[str, bool], Any] = {}
+
+    @property
+    def arg_keys(self) -> tuple[frozenset[str], ...]:
+        """Each call's argument names."""
+        got = self._arg_keys
+        if got is None:
+            got = self._arg_keys = tuple(frozenset(c.arguments) for c in self.calls)
+        return got
+
+    @property
+    def answer_tokens(self) -> frozenset[str] | None:
+        """The answer's tokens (``None`` without an answer)."""
+        got = self._answer_tokens
+        if got is None and self.answer is not None:
+            got = self._answer_tokens = frozenset(answer_tokens(self.answer))
+        return got
 
     # -- tables -----------------------------------------------------------------------------------
     def value_sets(self, mode: str) -> tuple[dict[str, frozenset[Hashable]], ...]:
