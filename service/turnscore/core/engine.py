@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from types import ModuleType
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from . import diagnostics, gigpo, keys, matrix, native, response, summary
@@ -81,7 +80,7 @@ def gold_refs_in(request: Any, limits: Limits | None = None) -> list[str]:
 _rollouts_ok: bool | None = None  # whether the native group_rollouts builds rewards.Rollout (checked once)
 
 
-def _native_rollouts(m: ModuleType) -> bool:
+def _native_rollouts(m: Any) -> bool:
     """Whether ``rewards.Rollout`` has the fields, in order, and the defaults that the extension's
     ``group_rollouts`` builds (native/src/rollouts.rs); else Python builds each one."""
     global _rollouts_ok
@@ -90,7 +89,7 @@ def _native_rollouts(m: ModuleType) -> bool:
         r = Rollout(0, ParsedRollout([], "turns"), [])
         _rollouts_ok = (
             names is not None
-            and tuple(f.name for f in fields(Rollout)) == tuple(names)
+            and tuple(Rollout.__dataclass_fields__) == tuple(names)
             and (r.calls, r.where, r.tables, r.assignments, r.toolrl) == ([], [], None, [], [])
         )
     return _rollouts_ok
