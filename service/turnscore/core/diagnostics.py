@@ -66,18 +66,22 @@ def _message(code: str, cfg: ScoringConfig) -> str:
     return text[0].upper() + text[1:]
 
 
-def _rollout_notes(rollout: Rollout, cfg: ScoringConfig) -> list[Note]:
-    """The notes that need the gold or the settings, besides those parsing made."""
+def _rollout_notes(rollout: Rollout, cfg: ScoringConfig, gold_answer: bool) -> list[Note]:
+    """The notes that need the gold or the settings, besides those parsing made (``gold_answer``: a
+    reference of the rollout's group has an answer)."""
     notes: list[Note] = []
     parsed = rollout.parsed
     wants_answer = cfg.reward == "toolrl" or cfg.outcome != "none"
-    if wants_answer and any(g.answer is not None for g in rollout.golds) and final_answer(parsed) is None:
+    if wants_answer and gold_answer and final_answer(parsed) is None:
         notes.append(Note("answer_missing", ""))
     if cfg.reward == "toolrl":
         missing = toolrl.turns_missing_think(parsed, cfg.format.turn_end)
         if missing:
             notes.append(Note("toolrl_format_missing_think", f".{parsed.form}", missing))
     return notes
+
+
+_NO_NOTES: list[Note] = []  # shared, never changed
 
 
 @dataclass(slots=True)
@@ -99,18 +103,41 @@ def collect(rollouts: list[Rollout], cfg: ScoringConfig) -> Diagnostics:
     per_rollout: list[int] = []
     index: dict[int, int] = {}  # group -> its rollouts seen so far
     extra: dict[int, list[Note]] = {}  # by id of the parsed rollout (identical rollouts share it)
+    answered: dict[int, bool] = {}  # by id of a group's list of references: one of them has an answer
+    # notes beyond parsing's can occur only when the outcome reads answers or the reward is ToolRL's
+    toolrl_on = cfg.reward == "toolrl"
+    more_notes = toolrl_on or cfg.outcome != "none"
     for rollout in rollouts:
-        ri = index.get(rollout.group, 0)
-        index[rollout.group] = ri + 1
-        key = id(rollout.parsed)
-        if key not in extra:
-            extra[key] = _rollout_notes(rollout, cfg)
+        group = rollout.group
+        ri = index.get(group, 0)
+        index[group] = ri + 1
+        notes = rollout.parsed.notes
+        if more_notes:
+            key = id(rollout.parsed)
+            more = extra.get(key)
+            if more is None:
+                golds = rollout.golds
+                gold_answer = answered.get(id(golds))
+                if gold_answer is None:
+                    gold_answer = answered[id(golds)] = any(g.answer is not None for g in golds)
+                if toolrl_on:
+                    more = _rollout_notes(rollout, cfg, gold_answer)
+                elif gold_answer and final_answer(rollout.parsed) is None:  # _rollout_notes, inline
+                    more = [Note("answer_missing", "")]
+                else:
+                    more = _NO_NOTES
+                extra[key] = more
+            if more:
+                notes = [*notes, *more]
+        if not notes:
+            per_rollout.append(0)
+            continue
         n = 0
-        for note in (*rollout.parsed.notes, *extra[key]):
+        for note in notes:
             n += note.count
             entry = entries.get(note.code)
             if entry is None:
-                path = f"groups[{rollout.group}].rollouts[{ri}]{note.path}"
+                path = f"groups[{group}].rollouts[{ri}]{note.path}"
                 entries[note.code] = _Entry(path, note.count)
             else:
                 entry.count += note.count

@@ -13,12 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from . import diagnostics, gigpo, keys, matrix, response, summary
+from . import diagnostics, gigpo, keys, matrix, native, response, summary
 from .config import FormatConfig, ScoringConfig, presets_dict
 from .errors import UnknownGoldRef
 from .gold import CompiledGold
 from .limits import DEFAULT_LIMITS, Limits, RolloutLimits, check_deadline
-from .parse import native_group, parse_rollout
+from .parse import ParsedRollout, native_group, parse_rollout
 from .request import (
     GroupMeta,
     Request,
@@ -77,6 +77,24 @@ def gold_refs_in(request: Any, limits: Limits | None = None) -> list[str]:
     return list(seen)
 
 
+_rollouts_ok: bool | None = None  # whether the native group_rollouts builds rewards.Rollout (checked once)
+
+
+def _native_rollouts(m: Any) -> bool:
+    """Whether ``rewards.Rollout`` has the fields, in order, and the defaults that the extension's
+    ``group_rollouts`` builds (native/src/rollouts.rs); else Python builds each one."""
+    global _rollouts_ok
+    if _rollouts_ok is None:
+        names = getattr(m, "ROLLOUT_FIELDS", None)
+        r = Rollout(0, ParsedRollout([], "turns"), [])
+        _rollouts_ok = (
+            names is not None
+            and tuple(Rollout.__dataclass_fields__) == tuple(names)
+            and (r.calls, r.where, r.tables, r.assignments, r.toolrl) == ([], [], None, [], [])
+        )
+    return _rollouts_ok
+
+
 def _parse_groups(
     request: Request,
     limits: Limits,
@@ -118,11 +136,15 @@ def _read_rollouts(
     got = native_group(raw_rollouts, fmt, limits, len(unique))
     if got is not None:  # the native core read the group (identical rollouts once)
         parsed, positions, first = got
-        for k, one in enumerate(parsed):
-            if one is None:  # a rollout it leaves to Python (which raises its error, if any)
-                ri = first[k]
-                one = parse_rollout(raw_rollouts[ri], fmt, limits, f"{path}[{ri}]")
-            unique.append(Rollout(gi, one, golds))
+        done: list[ParsedRollout] = [
+            one if one is not None else parse_rollout(raw_rollouts[ri], fmt, limits, f"{path}[{ri}]")
+            for one, ri in zip(parsed, first, strict=True)
+        ]  # None: a rollout it leaves to Python (which raises its error, if any)
+        m = native.module()
+        if m is not None and _native_rollouts(m):
+            unique.extend(m.group_rollouts(Rollout, gi, done, golds))
+        else:
+            unique.extend([Rollout(gi, one, golds) for one in done])
         order.extend(positions)
         return
     seen: dict[str | bytes, int] = {}

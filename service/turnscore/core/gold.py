@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from . import keys
+from . import keys, native
 from .calls import Call, TooDeep, call_from_obj
 from .errors import InvalidRequest, LimitExceeded, TurnScoreError
 from .limits import MAX_GOLD_CALLS, MAX_NESTED_JSON_DEPTH
@@ -21,13 +21,13 @@ class CompiledGold:
     """A normalized gold trace plus the tables matching needs, built once and cached by ``ref``."""
 
     __slots__ = (
+        "_answer_tokens",
+        "_arg_keys",
         "_name_index",
         "_native",
         "_value_sets",
         "accepted",
         "answer",
-        "answer_tokens",
-        "arg_keys",
         "calls",
         "canonical",
         "nbytes",
@@ -55,13 +55,28 @@ class CompiledGold:
         self.canonical: bytes = orjson.dumps(norm, option=orjson.OPT_SORT_KEYS)
         self.ref = "sha256:" + hashlib.sha256(self.canonical).hexdigest()
         self.nbytes = 4 * len(self.canonical) + 512
-        self.arg_keys: tuple[frozenset[str], ...] = tuple(frozenset(c.arguments) for c in calls)
-        self.answer_tokens: frozenset[str] | None = (
-            frozenset(answer_tokens(answer)) if answer is not None else None
-        )
+        # what only the Python core's matching and outcome read: built on first use (see the properties)
+        self._arg_keys: tuple[frozenset[str], ...] | None = None
+        self._answer_tokens: frozenset[str] | None = None
         self._value_sets: dict[str, tuple[dict[str, frozenset[Hashable]], ...]] = {}
         self._name_index: dict[bool, dict[str, tuple[int, ...]]] = {}
         self._native: dict[tuple[str, bool], Any] = {}
+
+    @property
+    def arg_keys(self) -> tuple[frozenset[str], ...]:
+        """Each call's argument names."""
+        got = self._arg_keys
+        if got is None:
+            got = self._arg_keys = tuple(frozenset(c.arguments) for c in self.calls)
+        return got
+
+    @property
+    def answer_tokens(self) -> frozenset[str] | None:
+        """The answer's tokens (``None`` without an answer)."""
+        got = self._answer_tokens
+        if got is None and self.answer is not None:
+            got = self._answer_tokens = frozenset(answer_tokens(self.answer))
+        return got
 
     # -- tables -----------------------------------------------------------------------------------
     def value_sets(self, mode: str) -> tuple[dict[str, frozenset[Hashable]], ...]:
@@ -125,6 +140,50 @@ class CompiledGold:
         if gold.canonical != orjson.dumps(obj, option=orjson.OPT_SORT_KEYS):
             raise ValueError("trace is not in normalized form")
         return gold
+
+
+def _call_or_none(obj: Any) -> Call | None:
+    """``call_from_obj`` with over-deep arguments as ``None`` (the native reader's per-call fallback)."""
+    try:
+        return call_from_obj(obj)
+    except TooDeep:
+        return None
+
+
+def _native_calls(sources: list[tuple[str, list[Any]]]) -> list[Call] | None:
+    """The calls of ``sources`` read by the native core (``parse.structured_calls``: the same key checks
+    and reading), or ``None`` when it is off or any call is not valid: Python then reads them and raises
+    the error of the first bad one."""
+    m = native.module()
+    if m is None:
+        return None
+    flat = sources[0][1] if len(sources) == 1 else [c for _, part in sources for c in part]
+    if type(flat) is not list:
+        return None
+    got = m.structured_calls(flat, Call, _call_or_none, MAX_NESTED_JSON_DEPTH)
+    if got is None or got[1]:
+        return None
+    calls: list[Call] = got[0]
+    return calls
+
+
+def _python_calls(sources: list[tuple[str, list[Any]]]) -> list[Call]:
+    """The calls of ``sources`` (each a JSON path and its list of call objects), validated."""
+    calls: list[Call] = []
+    for prefix, part in sources:
+        for j, call_obj in enumerate(part):
+            cpath = f"{prefix}[{j}]"
+            keys.check_call(call_obj, cpath)
+            try:
+                call = call_from_obj(call_obj)
+            except TooDeep:
+                raise InvalidRequest(
+                    f"{cpath}.arguments", f"arguments nested deeper than {MAX_NESTED_JSON_DEPTH}"
+                ) from None
+            if call is None:
+                raise InvalidRequest(cpath, "expected an object with a string 'name' and 'arguments'")
+            calls.append(call)
+    return calls
 
 
 def _accepted_from_dotted(
@@ -216,12 +275,12 @@ def compile_gold(obj: Any, path: str = "gold", max_calls: int | None = MAX_GOLD_
     if trace.get("calls") is not None and trace.get("turns") is not None:
         raise InvalidRequest(path, "expected one of calls, turns (got both)")
     turn_sizes: list[int] | None = None
-    raw_calls: list[tuple[str, Any]] = []
+    sources: list[tuple[str, list[Any]]] = []  # (JSON path, call objects) in call order
     if trace.get("calls") is not None:
         calls_obj = trace["calls"]
         if not isinstance(calls_obj, list):
             raise InvalidRequest(f"{path}.calls", "expected a list of calls")
-        raw_calls = [(f"{path}.calls[{j}]", c) for j, c in enumerate(calls_obj)]
+        sources.append((f"{path}.calls", calls_obj))
         if trace.get("turn_sizes") is not None:
             ts = trace["turn_sizes"]
             if (
@@ -242,21 +301,12 @@ def compile_gold(obj: Any, path: str = "gold", max_calls: int | None = MAX_GOLD_
             if not isinstance(turn, list):
                 raise InvalidRequest(f"{path}.turns[{t}]", "expected a list of calls")
             turn_sizes.append(len(turn))
-            raw_calls.extend((f"{path}.turns[{t}][{c}]", call) for c, call in enumerate(turn))
-    if max_calls is not None and len(raw_calls) > max_calls:
-        raise LimitExceeded("max_gold_calls", max_calls, path, len(raw_calls))
-    calls: list[Call] = []
-    for cpath, call_obj in raw_calls:
-        keys.check_call(call_obj, cpath)
-        try:
-            call = call_from_obj(call_obj)
-        except TooDeep:
-            raise InvalidRequest(
-                f"{cpath}.arguments", f"arguments nested deeper than {MAX_NESTED_JSON_DEPTH}"
-            ) from None
-        if call is None:
-            raise InvalidRequest(cpath, "expected an object with a string 'name' and 'arguments'")
-        calls.append(call)
+            sources.append((f"{path}.turns[{t}]", turn))
+    n_calls = sum(len(part) for _, part in sources)
+    if max_calls is not None and n_calls > max_calls:
+        raise LimitExceeded("max_gold_calls", max_calls, path, n_calls)
+    got = _native_calls(sources) if n_calls else None
+    calls = got if got is not None else _python_calls(sources)
     answer = trace.get("answer")
     if answer is not None and not isinstance(answer, str):
         raise InvalidRequest(f"{path}.answer", "expected a string or null")

@@ -5,15 +5,27 @@ from __future__ import annotations
 import string
 
 _PUNCT_TO_SPACE = str.maketrans({c: " " for c in string.punctuation})
+# the same for ASCII text, as one byte table (str.translate with a dict costs ~4 ns a character)
+_ASCII_FOLD = bytes.maketrans(
+    (string.ascii_uppercase + string.punctuation).encode(),
+    (string.ascii_lowercase + " " * len(string.punctuation)).encode(),
+)
+
+
+def _folded(s: str) -> str:
+    """``s`` lower-cased, every ASCII punctuation character to a space."""
+    if s.isascii():
+        return s.encode().translate(_ASCII_FOLD).decode()
+    return s.lower().translate(_PUNCT_TO_SPACE)
 
 
 def normalize_answer(s: str) -> str:
     """Lower-case, every ASCII punctuation character to a space, whitespace collapsed and trimmed."""
-    return " ".join(s.lower().translate(_PUNCT_TO_SPACE).split())
+    return " ".join(_folded(s).split())
 
 
 def answer_tokens(s: str) -> list[str]:
-    return normalize_answer(s).split()
+    return _folded(s).split()
 
 
 def f1_tokens(pred: frozenset[str] | set[str], gold: frozenset[str] | set[str]) -> float:
