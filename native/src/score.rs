@@ -17,6 +17,7 @@ use pyo3::types::{PyList, PyString, PyTuple};
 use pyo3::{intern, AsPyPointer};
 
 mod fused;
+mod ot_layout;
 mod text;
 
 use text::{lowered, outcome, tokens, GoldTokens, Metric};
@@ -356,5 +357,6 @@ pub fn register(m: &PyModule) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(collect_calls, m)?)?;
     m.add_function(wrap_pyfunction!(score_hard, m)?)?;
     fused::register(m)?;
+    ot_layout::register(m)?;
     text::register(m)
 }

@@ -8,7 +8,9 @@
 - the ``max_match_cells`` budget: the same error (limit, maximum, path, count) as the Python core, raised
   before any matching, and the boundary (cells == maximum) scored;
 - what it cannot key or read (a value that is not UTF-8) hands the whole request back to the per-stage
-  path, with the Python core's body; a deadline already past raises ``DeadlineExceeded`` from it.
+  path, with the Python core's body; a deadline already past raises ``DeadlineExceeded`` from it;
+- OT without ``explain`` (``ot_layout``): ``ot_solve``'s buffer laid out byte for byte as the assignment
+  views concatenate (pairs without predicted or gold calls included), and the same bodies.
 """
 
 from __future__ import annotations
@@ -200,3 +202,54 @@ def test_unkeyable_values_fall_back(where: str, fused_runs: list[bool]) -> None:
     got = engine.score(request)
     assert fused_runs == [False]
     _same(ref, got)
+
+
+def _ot_request() -> dict[str, Any]:
+    """OT groups with pairs of every kind: problems, a rollout without calls (m = 0), a reference without
+    calls (n = 0)."""
+    request = copy.deepcopy(_request(11))
+    group = request["groups"][0]
+    group["rollouts"].append({"turns": [{"answer": "no calls"}]})
+    group["references"].append({"turns": [], "answer": "nothing to call"})
+    return {**request, "preset": "matchtir-ot"}
+
+
+def test_ot_layout_is_the_assignment_buffer(fused_runs: list[bool]) -> None:
+    """``ot_layout`` of ``ot_solve``'s buffer is byte for byte what ``_assignment_buffer`` concatenates from
+    the :class:`Assignment` views (m = 0 and n = 0 pairs included)."""
+    native.select("native")
+    req = read_request(_ot_request(), DEFAULT_LIMITS)
+    _, unique, _ = engine._parse_groups(req, DEFAULT_LIMITS, {}, {}, None)
+    cfg = req.config
+    assert {len(g.calls) == 0 for r in unique for g in r.golds} == {True, False}
+    for r in unique:
+        rewards._collect_calls(r, cfg)
+    assert {r.num_calls == 0 for r in unique} == {True, False}
+    laid = rewards._match(unique, cfg, cfg.penalty_at(0), 0, None, want_assignments=False)
+    assert laid is not None
+    assert rewards._match(unique, cfg, cfg.penalty_at(0), 0, None, want_assignments=True) is None
+    assert laid == rewards._assignment_buffer(unique)
+
+
+@pytest.mark.parametrize("config", [{}, {"row_normalize": True, "reward_scheme": "trajectory+outcome"}])
+def test_ot_bodies_with_layout(
+    config: dict[str, Any], monkeypatch: pytest.MonkeyPatch, fused_runs: list[bool]
+) -> None:
+    """Without ``explain`` the OT path scores from ``ot_layout``'s buffer: the same bodies as from the
+    assignment views (the per-stage path), with ``explain`` too."""
+    import turnscore_native
+
+    laid: list[bool] = []
+    real = turnscore_native.ot_layout
+    monkeypatch.setattr(turnscore_native, "ot_layout", lambda *a: laid.append(True) or real(*a))
+    for explain in (False, True):
+        request = {**_ot_request(), "config": config, "explain": explain}
+        native.select("native")
+        got = engine.score(request)
+        assert laid == ([True] if not explain else [])
+        laid.clear()
+        monkeypatch.setattr(rewards, "LAYOUT", False)
+        ref = engine.score(request)
+        monkeypatch.setattr(rewards, "LAYOUT", True)
+        assert not laid
+        _same(ref, got)

@@ -74,7 +74,7 @@ def score_rollouts(
     for rollout in rollouts:
         _collect_calls(rollout, cfg)
     check_budget(rollouts, cfg, limits)
-    solved = _match(rollouts, cfg, penalty, step, deadline)
+    solved = _match(rollouts, cfg, penalty, step, deadline, assignments)
     malformed = cfg.malformed_at(step)
     if solved is not None:
         scores = _score_native(solved, rollouts, cfg, malformed)
@@ -151,8 +151,10 @@ def _collect_calls(rollout: Rollout, cfg: ScoringConfig) -> None:
 
 
 #: whether :func:`score_rollouts` tries the compiled one-call path (tests and benchmarks turn it off to
-#: compare with the per-stage path)
+#: compare with the per-stage path), and whether OT without ``explain`` hands ``ot_solve``'s buffer to
+#: ``score_hard`` (``ot_layout``) instead of :class:`~turnscore.core.assign.Assignment` views
 FUSED = True
+LAYOUT = True
 
 
 def _match_score_native(
@@ -211,13 +213,19 @@ def _match_score_native(
 
 
 def _match(
-    rollouts: list[Rollout], cfg: ScoringConfig, penalty: float, step: int, deadline: float | None
+    rollouts: list[Rollout],
+    cfg: ScoringConfig,
+    penalty: float,
+    step: int,
+    deadline: float | None,
+    want_assignments: bool = True,
 ) -> bytes | None:
     """Fill ``assignments`` (or ``toolrl`` scores) of every rollout against each of its references.
 
     Returns the extension's ``assign_many`` output when it solved every (rollout, reference) pair, in
     order (what :func:`_score_native` reads; ``assignments`` are then left to :func:`_fill_assignments`),
-    else ``None``."""
+    else ``None``. For ``ot`` without ``want_assignments`` (no ``explain``): ``ot_solve``'s output laid out
+    the same way (``ot_layout``), when it solved every problem."""
     if cfg.reward == "toolrl":
         bounds = toolrl.bounds(cfg, step)
         calls_scan, answers_scan = cfg.format.scanners()
@@ -240,6 +248,7 @@ def _match(
     slots: list[tuple[Rollout, int]] = []
     hard: list[tuple[Any, Any]] = []  # the extension's (predicted, gold) tables, solved in one call below
     hard_slots: list[tuple[Rollout, int]] = []
+    sizes: list[int] = []  # ot: each pair's rows, as ``ot_layout`` reads them
     for r in rollouts:
         check_deadline(deadline)
         m = len(r.calls)
@@ -256,14 +265,17 @@ def _match(
                 hard_slots.append((r, k))
             elif m == 0:
                 r.assignments[k] = assign.Assignment(np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0))
+                sizes.append(0)
             elif n == 0:
                 fill = 0.0 if cfg.assignment == "ot" else -penalty
                 r.assignments[k] = assign.Assignment(
                     np.full(m, fill), np.full(m, -1, dtype=np.int64), np.zeros(m)
                 )
+                sizes.append(-m)
             elif cfg.assignment == "ot":
                 problems.append(similarity.matrix(r.tables, gold, mode, case_sensitive))
                 slots.append((r, k))
+                sizes.append(m)
             else:
                 entries = similarity.entries(r.tables, gold, mode, case_sensitive)
                 solve = assign.hungarian if hungarian else assign.greedy
@@ -279,16 +291,13 @@ def _match(
         for (r, k), a in zip(hard_slots, assign.from_native_many(buf, sizes), strict=True):
             r.assignments[k] = a
     if problems:
-        solved = soft.ot_assignments(
-            problems,
-            cfg.cost,
-            cfg.tau,
-            cfg.reg,
-            cfg.ot_max_iter,
-            cfg.ot_stop_thr,
-            cfg.row_normalize,
-            deadline=deadline,
-        )
+        ot = (cfg.cost, cfg.tau, cfg.reg, cfg.ot_max_iter, cfg.ot_stop_thr, cfg.row_normalize)
+        raw = soft.solve(problems, *ot, deadline=deadline)
+        if raw is not None and not raw[1] and not want_assignments and ext is not None and LAYOUT:
+            laid = ext.ot_layout(raw[0], sum(s.size for s in problems), sizes)
+            if laid is not None:
+                return laid
+        solved = soft.assignments(raw, problems, *ot, deadline=deadline)
         for (r, k), a in zip(slots, solved, strict=True):
             r.assignments[k] = a
     return None
