@@ -24,7 +24,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
 use pyo3::{intern, AsPyPointer, PyTypeInfo};
 
-use keys::{cast, dict_items, key, str_of, KResult, Key, KeyError, Mode};
+pub(crate) use keys::Mode;
+use keys::{cast, dict_items, key, str_of, KResult, Key, KeyError};
 use sstr::SStr;
 
 struct GoldCall {
@@ -32,7 +33,7 @@ struct GoldCall {
     args: Vec<(SStr, Vec<Key>)>,
 }
 
-struct PredCall {
+pub(crate) struct PredCall {
     name: SStr,
     /// (argument, value key), sorted by argument
     args: Vec<(SStr, Key)>,
@@ -48,12 +49,19 @@ pub struct GoldTable {
 
 #[pyclass(module = "turnscore_native")]
 pub struct PredTable {
-    mode: Mode,
-    case_sensitive: bool,
-    calls: Vec<PredCall>,
+    pub(crate) mode: Mode,
+    pub(crate) case_sensitive: bool,
+    pub(crate) calls: Vec<PredCall>,
 }
 
-fn unwrap_unsupported<T>(r: KResult<T>) -> PyResult<Option<T>> {
+impl GoldTable {
+    /// The number of gold calls.
+    pub(crate) fn n_calls(&self) -> usize {
+        self.calls.len()
+    }
+}
+
+pub(crate) fn unwrap_unsupported<T>(r: KResult<T>) -> PyResult<Option<T>> {
     match r {
         Ok(x) => Ok(Some(x)),
         Err(KeyError::Unsupported) => Ok(None),
@@ -147,18 +155,22 @@ fn build_gold(
     })
 }
 
+/// One predicted `Call`'s name and value keys (`Unsupported`: the rollout needs the Python path).
+pub(crate) fn pred_call(py: Python<'_>, call: &PyAny, mode: Mode, cs: bool) -> KResult<PredCall> {
+    let name = name_of(call, cs)?;
+    let d = arguments_of(call)?;
+    let mut args = Vec::with_capacity(d.len());
+    for (k, v) in dict_items(d) {
+        args.push((arg_name(k)?, key(py, v, mode)?));
+    }
+    args.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(PredCall { name, args })
+}
+
 fn build_pred(py: Python<'_>, calls: &PyAny, mode: Mode, cs: bool) -> KResult<PredTable> {
     let mut out = Vec::with_capacity(calls.len().unwrap_or(0));
     for call in calls.iter()? {
-        let call = call?;
-        let name = name_of(call, cs)?;
-        let d = arguments_of(call)?;
-        let mut args = Vec::with_capacity(d.len());
-        for (k, v) in dict_items(d) {
-            args.push((arg_name(k)?, key(py, v, mode)?));
-        }
-        args.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        out.push(PredCall { name, args });
+        out.push(pred_call(py, call?, mode, cs)?);
     }
     Ok(PredTable {
         mode,
@@ -224,7 +236,7 @@ fn pair_similarity(p: &PredCall, g: &GoldCall) -> f64 {
     (1.0 + s_pn + s_pc as f64) / ((2 + g.args.len()) as f64)
 }
 
-fn check(p: &PredTable, g: &GoldTable) -> PyResult<()> {
+pub(crate) fn check(p: &PredTable, g: &GoldTable) -> PyResult<()> {
     if p.mode != g.mode || p.case_sensitive != g.case_sensitive {
         return Err(PyValueError::new_err(
             "predicted and gold tables of different value_match/case modes",
@@ -274,7 +286,7 @@ fn matrix<'py>(
     Ok(PyByteArray::new(py, as_bytes(&s)))
 }
 
-fn as_bytes(v: &[f64]) -> &[u8] {
+pub(crate) fn as_bytes(v: &[f64]) -> &[u8] {
     unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) }
 }
 
@@ -322,7 +334,7 @@ fn hard_pairs(
 }
 
 /// Write the assignment of one problem at `off` of the three sections (rewards, gold, similarity) of `buf`.
-fn assign_into(
+pub(crate) fn assign_into(
     buf: &mut [f64],
     total: usize,
     off: usize,

@@ -16,6 +16,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
 use pyo3::{intern, AsPyPointer};
 
+mod fused;
+mod ot_layout;
 mod text;
 
 use text::{lowered, outcome, tokens, GoldTokens, Metric};
@@ -354,5 +356,7 @@ fn score_hard(
 pub fn register(m: &PyModule) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(collect_calls, m)?)?;
     m.add_function(wrap_pyfunction!(score_hard, m)?)?;
+    fused::register(m)?;
+    ot_layout::register(m)?;
     text::register(m)
 }

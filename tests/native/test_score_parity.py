@@ -53,7 +53,11 @@ def restore_core() -> Iterator[None]:
 
 @pytest.fixture
 def compiled_runs(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """One entry per call of ``rewards._score_native``: whether the compiled scoring answered (not None)."""
+    """One entry per call of ``rewards._score_native``: whether the compiled scoring answered (not None).
+
+    The per-stage compiled path is what these tests check (the fallback of the one-call hard assignment,
+    which tests/native/test_fused_parity.py checks): the one-call path is turned off."""
+    monkeypatch.setattr(rewards, "FUSED", False)
     ran: list[bool] = []
     compiled = rewards._score_native
 

@@ -23,7 +23,7 @@ from .rewards import Rollout, RolloutScore
 
 def check_cells(rollouts: list[Rollout], scores: list[RolloutScore], limits: Limits) -> None:
     """The matrices of the response (every rollout, duplicates included) within ``max_match_cells``."""
-    cells = sum(len(r.calls) * len(r.golds[s.reference].calls) for r, s in zip(rollouts, scores, strict=True))
+    cells = sum(r.num_calls * len(r.golds[s.reference].calls) for r, s in zip(rollouts, scores, strict=True))
     if cells > limits.max_match_cells:
         raise LimitExceeded("max_match_cells", limits.max_match_cells, "explain", cells)
 

@@ -119,7 +119,7 @@ def score_groups(
     for rollout, score, row in zip(rollouts, scores, rows, strict=True):
         malformed = rollout.parsed.malformed
         malformed_total += malformed
-        row["num_calls"] = len(rollout.calls)
+        row["num_calls"] = rollout.num_calls
         row["malformed_calls"] = malformed
         row["reference"] = score.reference
         if score.toolrl is not None:

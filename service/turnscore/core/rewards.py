@@ -33,6 +33,7 @@ class Rollout:
     # predicted calls used for matching, with their (turn, call) position
     calls: list[Call] = field(default_factory=list)
     where: list[tuple[int, int]] = field(default_factory=list)
+    num_calls: int = 0  # len(calls), also when the compiled path left ``calls`` unbuilt
     tables: similarity.PredTables | None = None
     assignments: list[assign.Assignment | None] = field(default_factory=list)  # per reference
     toolrl: list[tuple[float, float]] = field(default_factory=list)  # (format, correctness) per reference
@@ -66,10 +67,14 @@ def score_rollouts(
     ``time.monotonic()`` value) between rollouts and problems. ``assignments=False``: the scores need not
     carry their :class:`~turnscore.core.assign.Assignment` (no ``explain``) when the compiled path gives
     their call counts, so it builds none."""
+    limits = limits or DEFAULT_LIMITS
+    fused = _match_score_native(rollouts, cfg, penalty, step, limits, deadline, assignments)
+    if fused is not None:
+        return fused
     for rollout in rollouts:
         _collect_calls(rollout, cfg)
-    check_budget(rollouts, cfg, limits or DEFAULT_LIMITS)
-    solved = _match(rollouts, cfg, penalty, step, deadline)
+    check_budget(rollouts, cfg, limits)
+    solved = _match(rollouts, cfg, penalty, step, deadline, assignments)
     malformed = cfg.malformed_at(step)
     if solved is not None:
         scores = _score_native(solved, rollouts, cfg, malformed)
@@ -133,25 +138,94 @@ def _collect_calls(rollout: Rollout, cfg: ScoringConfig) -> None:
     turns = rollout.parsed.turns
     if ext is not None and type(turns) is list:
         rollout.calls, rollout.where = ext.collect_calls(turns, matchable_answers)
-        rollout.tables = similarity.PredTables(rollout.calls, cfg.name_case_sensitive)
-        return
-    for t, turn in enumerate(turns):
-        if matchable_answers and turn.answer is not None:
-            continue
-        for c, call in enumerate(turn.calls):
-            rollout.calls.append(call)
-            rollout.where.append((t, c))
+    else:
+        rollout.calls, rollout.where = [], []
+        for t, turn in enumerate(turns):
+            if matchable_answers and turn.answer is not None:
+                continue
+            for c, call in enumerate(turn.calls):
+                rollout.calls.append(call)
+                rollout.where.append((t, c))
+    rollout.num_calls = len(rollout.calls)
     rollout.tables = similarity.PredTables(rollout.calls, cfg.name_case_sensitive)
 
 
+#: whether :func:`score_rollouts` tries the compiled one-call path (tests and benchmarks turn it off to
+#: compare with the per-stage path), and whether OT without ``explain`` hands ``ot_solve``'s buffer to
+#: ``score_hard`` (``ot_layout``) instead of :class:`~turnscore.core.assign.Assignment` views
+FUSED = True
+LAYOUT = True
+
+
+def _match_score_native(
+    rollouts: list[Rollout],
+    cfg: ScoringConfig,
+    penalty: float,
+    step: int,
+    limits: Limits,
+    deadline: float | None,
+    assignments: bool,
+) -> list[RolloutScore] | None:
+    """Hard assignment of the whole request in one call of the extension (``match_score_hard``: calls,
+    value keys, similarity, assignment and :func:`_score`'s rows, with :func:`check_budget`'s budget);
+    ``None`` when it does not apply or hands the request back (the per-stage path then runs).
+
+    ``calls``/``where``/``tables``/``assignments`` are built only when ``assignments`` (``explain``);
+    ``num_calls`` always."""
+    ext = native.module()
+    if not FUSED or ext is None or cfg.reward == "toolrl" or cfg.assignment not in ("hungarian", "greedy"):
+        return None
+    got = ext.match_score_hard(
+        rollouts,
+        ext,
+        cfg.value_match,
+        cfg.name_case_sensitive,
+        cfg.assignment == "hungarian",
+        float(penalty),
+        cfg.turn_reward == "gold_share",
+        float(cfg.malformed_at(step)),
+        cfg.outcome,
+        cfg.outcome_placement == "answer_turn",
+        cfg.reward_scheme.startswith("trajectory"),
+        limits.max_match_cells,
+        None if deadline is None else lambda: check_deadline(deadline),
+        assignments,
+    )
+    if got is None:
+        return None
+    if isinstance(got, int):
+        raise LimitExceeded("max_match_cells", limits.max_match_cells, "groups", got)
+    rows, ms, buf = got
+    out = []
+    for r, m, (k, turn_rewards, outcome, trajectory, matched, exact, covered) in zip(
+        rollouts, ms, rows, strict=True
+    ):
+        r.num_calls = m
+        counts = CallCounts(len(r.golds[k].calls), matched, exact, covered)
+        out.append(RolloutScore(k, turn_rewards, outcome, trajectory, None, None, counts))
+    if assignments:
+        for r in rollouts:
+            _collect_calls(r, cfg)
+        _fill_assignments(buf, rollouts)
+        for r, sc in zip(rollouts, out, strict=True):
+            sc.assignment = r.assignments[sc.reference]
+    return out
+
+
 def _match(
-    rollouts: list[Rollout], cfg: ScoringConfig, penalty: float, step: int, deadline: float | None
+    rollouts: list[Rollout],
+    cfg: ScoringConfig,
+    penalty: float,
+    step: int,
+    deadline: float | None,
+    want_assignments: bool = True,
 ) -> bytes | None:
     """Fill ``assignments`` (or ``toolrl`` scores) of every rollout against each of its references.
 
     Returns the extension's ``assign_many`` output when it solved every (rollout, reference) pair, in
     order (what :func:`_score_native` reads; ``assignments`` are then left to :func:`_fill_assignments`),
-    else ``None``."""
+    else ``None``. For ``ot`` without ``want_assignments`` (no ``explain``): ``ot_solve``'s output laid out
+    the same way (``ot_layout``), when it solved every problem."""
     if cfg.reward == "toolrl":
         bounds = toolrl.bounds(cfg, step)
         calls_scan, answers_scan = cfg.format.scanners()
@@ -174,6 +248,7 @@ def _match(
     slots: list[tuple[Rollout, int]] = []
     hard: list[tuple[Any, Any]] = []  # the extension's (predicted, gold) tables, solved in one call below
     hard_slots: list[tuple[Rollout, int]] = []
+    sizes: list[int] = []  # ot: each pair's rows, as ``ot_layout`` reads them
     for r in rollouts:
         check_deadline(deadline)
         m = len(r.calls)
@@ -190,14 +265,17 @@ def _match(
                 hard_slots.append((r, k))
             elif m == 0:
                 r.assignments[k] = assign.Assignment(np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0))
+                sizes.append(0)
             elif n == 0:
                 fill = 0.0 if cfg.assignment == "ot" else -penalty
                 r.assignments[k] = assign.Assignment(
                     np.full(m, fill), np.full(m, -1, dtype=np.int64), np.zeros(m)
                 )
+                sizes.append(-m)
             elif cfg.assignment == "ot":
                 problems.append(similarity.matrix(r.tables, gold, mode, case_sensitive))
                 slots.append((r, k))
+                sizes.append(m)
             else:
                 entries = similarity.entries(r.tables, gold, mode, case_sensitive)
                 solve = assign.hungarian if hungarian else assign.greedy
@@ -213,16 +291,13 @@ def _match(
         for (r, k), a in zip(hard_slots, assign.from_native_many(buf, sizes), strict=True):
             r.assignments[k] = a
     if problems:
-        solved = soft.ot_assignments(
-            problems,
-            cfg.cost,
-            cfg.tau,
-            cfg.reg,
-            cfg.ot_max_iter,
-            cfg.ot_stop_thr,
-            cfg.row_normalize,
-            deadline=deadline,
-        )
+        ot = (cfg.cost, cfg.tau, cfg.reg, cfg.ot_max_iter, cfg.ot_stop_thr, cfg.row_normalize)
+        raw = soft.solve(problems, *ot, deadline=deadline)
+        if raw is not None and not raw[1] and not want_assignments and ext is not None and LAYOUT:
+            laid = ext.ot_layout(raw[0], sum(s.size for s in problems), sizes)
+            if laid is not None:
+                return laid
+        solved = soft.assignments(raw, problems, *ot, deadline=deadline)
         for (r, k), a in zip(slots, solved, strict=True):
             r.assignments[k] = a
     return None

@@ -17,6 +17,10 @@ from . import native, sinkhorn
 from .assign import Assignment, ot_assignment
 from .limits import check_deadline
 
+#: ``ot_solve``'s buffer (plans, then every problem's rewards, gold indices, similarities) and the problems
+#: it handed back (non-finite plans)
+Solved = tuple[bytearray, list[int]]
+
 
 def ot_assignments(
     problems: list[np.ndarray],
@@ -34,17 +38,11 @@ def ot_assignments(
     :class:`~turnscore.core.errors.DeadlineExceeded` stops the work."""
     if not problems:
         return []
-    ext = native.module()
-    if ext is not None:
-        out = _native(ext, problems, cost, tau, reg, max_iter, stop_thr, row_normalize, deadline)
-        if out is not None:
-            return out
-    plans = sinkhorn.ot_plans(problems, cost, tau, reg, max_iter, stop_thr, deadline=deadline)
-    return [ot_assignment(s, z, row_normalize) for s, z in zip(problems, plans, strict=True)]
+    solved = solve(problems, cost, tau, reg, max_iter, stop_thr, row_normalize, deadline)
+    return assignments(solved, problems, cost, tau, reg, max_iter, stop_thr, row_normalize, deadline)
 
 
-def _native(
-    ext: ModuleType,
+def solve(
     problems: list[np.ndarray],
     cost: str,
     tau: float,
@@ -52,17 +50,33 @@ def _native(
     max_iter: int,
     stop_thr: float,
     row_normalize: bool,
-    deadline: float | None,
-) -> list[Assignment] | None:
-    """``ot_solve``'s assignments; ``None`` when it hands the call back (raises when past ``deadline``)."""
-    budget = None if deadline is None else deadline - time.monotonic()
-    res = ext.ot_solve(
-        problems, cost, float(tau), float(reg), int(max_iter), float(stop_thr), bool(row_normalize), budget
-    )
-    if res is None:
-        check_deadline(deadline)
+    deadline: float | None = None,
+) -> Solved | None:
+    """The extension's solution of every problem (m, n >= 1); ``None`` without the compiled core or when it
+    hands the call back (raises when past ``deadline``)."""
+    ext = native.module()
+    if ext is None or not problems:
         return None
-    buf, fallback, _iterations = res
+    return _native(ext, problems, cost, tau, reg, max_iter, stop_thr, row_normalize, deadline)
+
+
+def assignments(
+    solved: Solved | None,
+    problems: list[np.ndarray],
+    cost: str,
+    tau: float,
+    reg: float,
+    max_iter: int,
+    stop_thr: float,
+    row_normalize: bool,
+    deadline: float | None = None,
+) -> list[Assignment]:
+    """Each problem's :class:`Assignment` from :func:`solve`'s result: views of its buffer, the problems it
+    handed back (or all of them, for ``None``) solved by the Python path."""
+    if solved is None:
+        plans = sinkhorn.ot_plans(problems, cost, tau, reg, max_iter, stop_thr, deadline=deadline)
+        return [ot_assignment(s, z, row_normalize) for s, z in zip(problems, plans, strict=True)]
+    buf, fallback = solved
     x = np.frombuffer(buf, dtype=np.float64)  # a bytearray: writable, as the Python plans are
     shapes = [s.shape for s in problems]
     total = m_total = 0
@@ -86,3 +100,27 @@ def _native(
         for k, s, z in zip(fallback, redo, plans, strict=True):
             out[k] = ot_assignment(s, z, row_normalize)
     return out
+
+
+def _native(
+    ext: ModuleType,
+    problems: list[np.ndarray],
+    cost: str,
+    tau: float,
+    reg: float,
+    max_iter: int,
+    stop_thr: float,
+    row_normalize: bool,
+    deadline: float | None,
+) -> Solved | None:
+    """``ot_solve``'s buffer and fallback; ``None`` when it hands the call back (raises when past
+    ``deadline``)."""
+    budget = None if deadline is None else deadline - time.monotonic()
+    res = ext.ot_solve(
+        problems, cost, float(tau), float(reg), int(max_iter), float(stop_thr), bool(row_normalize), budget
+    )
+    if res is None:
+        check_deadline(deadline)
+        return None
+    buf, fallback, _iterations = res
+    return buf, fallback
