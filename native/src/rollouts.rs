@@ -2,8 +2,8 @@
 //! `_read_rollouts`), instead of one dataclass `__init__` per distinct rollout.
 //!
 //! Python API: `group_rollouts(rollout_type, group, parsed, golds) -> list`: per item of `parsed` a
-//! `rollout_type(group, item, golds)` with the defaults of its other fields (fresh empty lists, `None` for
-//! `tables`), in the field order of `ROLLOUT_FIELDS` (engine.py checks that order and those defaults, else
+//! `rollout_type(group, item, golds)` with the defaults of its other fields (fresh empty lists, 0 for
+//! `num_calls`, `None` for `tables`), in the field order of `ROLLOUT_FIELDS` (engine.py checks that order and those defaults, else
 //! Python builds them). The objects stay tracked by the cyclic GC, like those Python builds: the scoring
 //! stages hang arrays and tables on them.
 
@@ -15,12 +15,13 @@ use pyo3::AsPyPointer;
 use crate::parse::Slots;
 
 /// The fields of `rewards.Rollout`, in order (`engine.NATIVE_ROLLOUT_FIELDS`).
-const ROLLOUT_FIELDS: [&str; 8] = [
+const ROLLOUT_FIELDS: [&str; 9] = [
     "group",
     "parsed",
     "golds",
     "calls",
     "where",
+    "num_calls",
     "tables",
     "assignments",
     "toolrl",
@@ -44,6 +45,7 @@ fn group_rollouts<'py>(
             golds.clone_ref(py),
             PyList::empty(py).into(),
             PyList::empty(py).into(),
+            0i64.into_py(py),
             py.None(),
             PyList::empty(py).into(),
             PyList::empty(py).into(),

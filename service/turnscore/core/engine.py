@@ -90,7 +90,7 @@ def _native_rollouts(m: Any) -> bool:
         _rollouts_ok = (
             names is not None
             and tuple(Rollout.__dataclass_fields__) == tuple(names)
-            and (r.calls, r.where, r.tables, r.assignments, r.toolrl) == ([], [], None, [], [])
+            and (r.calls, r.where, r.num_calls, r.tables, r.assignments, r.toolrl) == ([], [], 0, None, [], [])
         )
     return _rollouts_ok
 
