@@ -28,6 +28,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+NATIVE_CALLS = gold._native_calls
+
+
 def snapshot(g: CompiledGold) -> tuple[Any, ...]:
     return (
         g.ref,
@@ -52,7 +55,7 @@ def outcome(obj: Any) -> Any:
 def both(obj: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any, list[bool]]:
     """(python, native) outcomes of ``obj``, and whether the native reading answered, per call of it."""
     answered: list[bool] = []
-    reader: Callable[..., Any] = gold._native_calls
+    reader: Callable[..., Any] = NATIVE_CALLS  # never an earlier call's spy: spies would nest, one per trace
 
     def spy(sources: Any) -> Any:
         got = reader(sources)
@@ -83,7 +86,7 @@ def test_every_gold_trace_compiles_the_same_on_both_cores(monkeypatch: pytest.Mo
         for obj in (record, as_calls(record)):
             py, nat, answered = both(obj, monkeypatch)
             assert nat == py, record["id"]
-            assert py[0] == "ok"
+            assert py[0] == "ok", (record["id"], py)
             native_read += sum(answered)
     with_calls = sum(1 for r in records if any(r["gold"]["turns"]))
     assert native_read == 2 * with_calls  # the native reading answered for every trace with calls
