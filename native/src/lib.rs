@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 
 mod matching;
 mod parse;
+mod rows;
 mod score;
 mod sinkhorn;
 
@@ -16,6 +17,7 @@ fn turnscore_native(_py: Python, m: &PyModule) -> PyResult<()> {
     parse::register(m)?;
     matching::register(m)?;
     score::register(m)?;
+    rows::register(m)?;
     sinkhorn::register(m)?;
     Ok(())
 }
