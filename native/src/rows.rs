@@ -16,6 +16,7 @@
 //!   Python raises), for the parity tests.
 
 mod fsum;
+mod pyobj;
 mod summary;
 
 use pyo3::prelude::*;
@@ -23,6 +24,7 @@ use pyo3::types::{PyByteArray, PyDict, PyFloat, PyList, PyTuple};
 use pyo3::{intern, PyTypeInfo};
 
 use fsum::{fsum, Fsum};
+use pyobj::{attr, bytes_of, set_any, set_f64, set_i64};
 use summary::{summarize, Stat};
 
 /// response._scheme's schemes, by the index Python passes.
@@ -81,24 +83,18 @@ fn read_one(
     scheme: usize,
     discounted: bool,
 ) -> PyResult<Option<Unique>> {
-    let group: usize = rollout.getattr(intern!(py, "group"))?.extract()?;
-    let num_calls = rollout.getattr(intern!(py, "calls"))?.len()? as i64;
-    let Ok(turns) = rollout
-        .getattr(intern!(py, "parsed"))?
-        .getattr(intern!(py, "turns"))?
-        .downcast::<PyList>()
-    else {
+    let group: usize = attr(rollout, intern!(py, "group"))?.extract()?;
+    let num_calls = attr(rollout, intern!(py, "calls"))?.len()? as i64;
+    let parsed = attr(rollout, intern!(py, "parsed"))?;
+    let Ok(turns) = attr(parsed, intern!(py, "turns"))?.downcast::<PyList>() else {
         return Ok(None);
     };
     let (mut malformed, mut answered) = (0i64, false);
     for turn in turns.iter() {
-        malformed += turn.getattr(intern!(py, "malformed"))?.extract::<i64>()?;
-        answered |= !turn.getattr(intern!(py, "answer"))?.is_none();
+        malformed += attr(turn, intern!(py, "malformed"))?.extract::<i64>()?;
+        answered |= !attr(turn, intern!(py, "answer"))?.is_none();
     }
-    let Ok(raw) = score
-        .getattr(intern!(py, "turn_rewards"))?
-        .downcast::<PyList>()
-    else {
+    let Ok(raw) = attr(score, intern!(py, "turn_rewards"))?.downcast::<PyList>() else {
         return Ok(None);
     };
     let mut turn_rewards = Vec::with_capacity(raw.len());
@@ -108,10 +104,10 @@ fn read_one(
         };
         turn_rewards.push(v);
     }
-    let Some(outcome) = exact_float(score.getattr(intern!(py, "outcome"))?) else {
+    let Some(outcome) = exact_float(attr(score, intern!(py, "outcome"))?) else {
         return Ok(None);
     };
-    let trajectory = score.getattr(intern!(py, "trajectory"))?;
+    let trajectory = attr(score, intern!(py, "trajectory"))?;
     let trajectory = if trajectory.is_none() {
         None
     } else {
@@ -120,8 +116,8 @@ fn read_one(
         };
         Some(t)
     };
-    let reference: i64 = score.getattr(intern!(py, "reference"))?.extract()?;
-    let toolrl = score.getattr(intern!(py, "toolrl"))?;
+    let reference: i64 = attr(score, intern!(py, "reference"))?.extract()?;
+    let toolrl = attr(score, intern!(py, "toolrl"))?;
     let toolrl = if toolrl.is_none() {
         None
     } else {
@@ -140,7 +136,7 @@ fn read_one(
         intern!(py, "exact"),
         intern!(py, "covered"),
     ]) {
-        *slot = counts.getattr(name)?.extract()?;
+        *slot = attr(counts, name)?.extract()?;
     }
     // response._scheme: (turn rewards used, r^o in turn returns, R)
     let outcome_in_turns = if discounted { outcome } else { 0.0 };
@@ -175,15 +171,6 @@ fn read_one(
         toolrl,
         counts: c,
     }))
-}
-
-fn bytes_of<T: Copy, const W: usize>(
-    py: Python<'_>,
-    values: impl Iterator<Item = T>,
-    to: fn(T) -> [u8; W],
-) -> &PyByteArray {
-    let buf: Vec<u8> = values.flat_map(to).collect();
-    PyByteArray::new(py, &buf)
 }
 
 type Arrays<'py> = (
@@ -331,33 +318,37 @@ fn score_rows<'py>(
         let span = pos..pos + t;
         let row = PyDict::new(py);
         let turn_rewards = u.turn_rewards.iter().map(|&v| finite(v));
-        row.set_item(intern!(py, "turn_rewards"), PyList::new(py, turn_rewards))?;
-        row.set_item(intern!(py, "outcome_reward"), finite(u.outcome))?;
-        row.set_item(intern!(py, "return"), finite(u.ret))?;
-        row.set_item(intern!(py, "trajectory_advantage"), trajectory[i])?;
-        row.set_item(
-            intern!(py, "turn_advantages"),
-            PyList::new(py, &turn[span.clone()]),
+        set_any(
+            row,
+            intern!(py, "turn_rewards"),
+            PyList::new(py, turn_rewards),
         )?;
-        row.set_item(
-            intern!(py, "advantages"),
-            PyList::new(py, &combined[span.clone()]),
-        )?;
-        row.set_item(intern!(py, "num_turns"), t)?;
+        set_f64(row, intern!(py, "outcome_reward"), finite(u.outcome))?;
+        set_f64(row, intern!(py, "return"), finite(u.ret))?;
+        set_f64(row, intern!(py, "trajectory_advantage"), trajectory[i])?;
+        let turn_adv = PyList::new(py, &turn[span.clone()]);
+        set_any(row, intern!(py, "turn_advantages"), turn_adv)?;
+        let adv = PyList::new(py, &combined[span.clone()]);
+        set_any(row, intern!(py, "advantages"), adv)?;
+        set_i64(row, intern!(py, "num_turns"), t as i64)?;
         if let Some(v) = u.trajectory {
-            row.set_item(intern!(py, "trajectory_reward"), finite(v))?;
+            set_f64(row, intern!(py, "trajectory_reward"), finite(v))?;
         }
         if let Some(s) = &sizes {
-            row.set_item(intern!(py, "step_group_sizes"), PyList::new(py, &s[span]))?;
+            set_any(
+                row,
+                intern!(py, "step_group_sizes"),
+                PyList::new(py, &s[span]),
+            )?;
         }
-        row.set_item(intern!(py, "num_calls"), u.num_calls)?;
-        row.set_item(intern!(py, "malformed_calls"), u.malformed)?;
-        row.set_item(intern!(py, "reference"), u.reference)?;
+        set_i64(row, intern!(py, "num_calls"), u.num_calls)?;
+        set_i64(row, intern!(py, "malformed_calls"), u.malformed)?;
+        set_i64(row, intern!(py, "reference"), u.reference)?;
         if let Some((format, correctness)) = &u.toolrl {
             let d = PyDict::new(py);
             d.set_item(intern!(py, "format"), format)?;
             d.set_item(intern!(py, "correctness"), correctness)?;
-            row.set_item(intern!(py, "toolrl"), d)?;
+            set_any(row, intern!(py, "toolrl"), d)?;
         }
         entries
             .get_item(u.group)?
@@ -375,32 +366,23 @@ fn score_rows<'py>(
     for s in &summaries {
         group_summaries.append(s.to_dict(py)?)?;
     }
-    let fl = bytes_of(
-        py,
-        [0, 1, 2]
-            .into_iter()
-            .flat_map(|c| stats.iter().map(move |s| [s.outcome, s.ret, s.abs_sum][c])),
-        f64::to_le_bytes,
-    );
-    let ints = |s: &Stat| {
-        let [g, m, e, c] = s.counts;
-        [
-            s.turns,
-            s.count,
-            s.calls,
-            s.malformed,
-            s.answered as i64,
-            g,
-            m,
-            e,
-            c,
-        ]
-    };
-    let it = bytes_of(
-        py,
-        (0..9).flat_map(|c| stats.iter().map(move |s| ints(s)[c])),
-        i64::to_le_bytes,
-    );
+    let mut fl = Vec::with_capacity(3 * n);
+    fl.extend(stats.iter().map(|s| s.outcome));
+    fl.extend(stats.iter().map(|s| s.ret));
+    fl.extend(stats.iter().map(|s| s.abs_sum));
+    let mut it = Vec::with_capacity(9 * n);
+    for c in 0..9 {
+        it.extend(stats.iter().map(|s| match c {
+            0 => s.turns,
+            1 => s.count,
+            2 => s.calls,
+            3 => s.malformed,
+            4 => s.answered as i64,
+            k => s.counts[k - 5],
+        }));
+    }
+    let fl = bytes_of(py, fl.into_iter(), f64::to_le_bytes);
+    let it = bytes_of(py, it.into_iter(), i64::to_le_bytes);
     Ok(Some((rows, malformed, group_summaries, total, fl, it)))
 }
 
