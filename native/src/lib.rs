@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 mod matching;
 mod parse;
 mod rollouts;
+mod rows;
 mod score;
 mod sinkhorn;
 
@@ -18,6 +19,7 @@ fn turnscore_native(_py: Python, m: &PyModule) -> PyResult<()> {
     matching::register(m)?;
     score::register(m)?;
     rollouts::register(m)?;
+    rows::register(m)?;
     sinkhorn::register(m)?;
     Ok(())
 }

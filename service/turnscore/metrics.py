@@ -27,6 +27,7 @@ from prometheus_client import (
 
 from turnscore.core.config import preset_names
 from turnscore.core.diagnostics import CODES as WARNING_CODES
+from turnscore.core.summary import RolloutColumns
 
 _LATENCY_BUCKETS = (
     0.0005,
@@ -202,25 +203,40 @@ def observe_many(histogram: Any, amounts: Sequence[float]) -> None:
     total.inc(float(values.sum()))
 
 
+def reward_inputs(rollouts: Any) -> tuple[list[float], list[float], list[int]]:
+    """What :func:`observe_rewards` records of some ``RolloutStats``: every return, the call precision of
+    each rollout with calls, and the totals of predicted, matched, exact, malformed, gold and covered
+    calls (``core.summary.RolloutColumns``, the compiled path's columns, give the same values)."""
+    if isinstance(rollouts, RolloutColumns):
+        return rollouts.metric_inputs()
+    with_calls = [r for r in rollouts if r.calls]
+    counted = [c for c in map(_COUNTS, rollouts) if c is not None]
+    totals = [
+        sum(map(_CALLS, with_calls)),
+        *(sum(map(get, counted)) for get in (_MATCHED, _EXACT)),
+        sum(map(_MALFORMED, rollouts)),
+        *(sum(map(get, counted)) for get in (_GOLD, _COVERED)),
+    ]
+    return list(map(_RET, rollouts)), list(map(_PRECISION, with_calls)), totals
+
+
 def observe_rewards(preset: str, rollouts: Any) -> None:
     """Record the tool-use counts and returns of scored rollouts (``core.summary.RolloutStats``): each
-    bucket and counter is incremented once per request (``map``/``attrgetter`` over the rollouts)."""
-    observe_many(ROLLOUT_RETURN.labels(preset), list(map(_RET, rollouts)))
-    with_calls = [r for r in rollouts if r.calls]
-    observe_many(ROLLOUT_CALL_PRECISION.labels(preset), list(map(_PRECISION, with_calls)))
-    counted = [c for c in map(_COUNTS, rollouts) if c is not None]
-    predicted = sum(map(_CALLS, with_calls))
-    matched = sum(map(_MATCHED, counted))
+    bucket and counter is incremented once per request (:func:`reward_inputs`)."""
+    returns, precisions, totals = reward_inputs(rollouts)
+    predicted, matched, exact, malformed, gold, covered = totals
+    observe_many(ROLLOUT_RETURN.labels(preset), returns)
+    observe_many(ROLLOUT_CALL_PRECISION.labels(preset), precisions)
     for kind, value in (
         ("predicted", predicted),
         ("matched", matched),
-        ("exact", sum(map(_EXACT, counted))),
+        ("exact", exact),
         ("redundant", predicted - matched),
-        ("malformed", sum(map(_MALFORMED, rollouts))),
+        ("malformed", malformed),
     ):
         CALLS.labels(preset, kind).inc(value)
-    GOLD_CALLS.labels(preset, "total").inc(sum(map(_GOLD, counted)))
-    GOLD_CALLS.labels(preset, "covered").inc(sum(map(_COVERED, counted)))
+    GOLD_CALLS.labels(preset, "total").inc(gold)
+    GOLD_CALLS.labels(preset, "covered").inc(covered)
 
 
 _RET, _PRECISION, _COUNTS, _CALLS, _MALFORMED = map(

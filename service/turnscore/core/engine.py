@@ -9,7 +9,7 @@ assignment, per-turn rewards) -> :mod:`response` (advantages, body).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -52,7 +52,8 @@ class ScoreStats:
     warnings: dict[str, int] = field(default_factory=dict)  # occurrences per warning code
     rollout_warnings: list[int] = field(default_factory=list)  # occurrences per rollout, request order
     preset: str | None = None  # the preset's name; None when config overrides it (or /v1/advantages)
-    rollout_stats: list[summary.RolloutStats] = field(default_factory=list)  # per response rollout (score)
+    # per response rollout (score; the compiled path gives summary.RolloutColumns)
+    rollout_stats: Sequence[summary.RolloutStats] = field(default_factory=list)
 
 
 class ScoreResult(NamedTuple):
@@ -184,19 +185,33 @@ def score(
     scores = [unique_scores[k] for k in order]
     t_match = time.perf_counter()
 
-    reward_input = [
-        (r.group, rs.turn_rewards, rs.outcome, rs.trajectory) for r, rs in zip(rollouts, scores, strict=True)
-    ]
     anchors = None
     if cfg.advantage == "gigpo":
         anchors = [gigpo.anchor_keys(r.parsed, cfg.format.turn_end) for r in rollouts]
-    rows, _ = response.advantage_rows(reward_input, cfg, anchors)
-    out_groups, malformed, rollout_stats = response.score_groups(groups, rollouts, scores, rows, req.explain)
+    fast = response.native_rows(groups, unique, unique_scores, order, cfg, anchors)
+    rollout_stats: Sequence[summary.RolloutStats]
+    if fast is not None:
+        rows, out_groups, malformed, rollout_stats = fast.rows, fast.groups, fast.malformed, fast.stats
+        if req.explain:
+            for r, rs, row in zip(rollouts, scores, rows, strict=True):
+                row["matches"] = response.explain_matches(r, rs)
+    else:
+        reward_input = [
+            (r.group, rs.turn_rewards, rs.outcome, rs.trajectory)
+            for r, rs in zip(rollouts, scores, strict=True)
+        ]
+        rows, _ = response.advantage_rows(reward_input, cfg, anchors)
+        out_groups, malformed, rollout_stats = response.score_groups(
+            groups, rollouts, scores, rows, req.explain
+        )
     if req.matrix:
         _add_matrices(rollouts, scores, rows, cfg, limits)
     found = diagnostics.collect(rollouts, cfg)
     body = response.body(req, penalty, out_groups, found.warnings)
-    summary.add_summaries(body, [r.group for r in rollouts], rollout_stats)
+    if fast is not None:
+        summary.attach(body, fast.group_summaries, fast.summary)
+    else:
+        summary.add_summaries(body, [r.group for r in rollouts], list(rollout_stats))
     t_end = time.perf_counter()
     stats = ScoreStats(
         groups=len(groups),

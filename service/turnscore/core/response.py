@@ -7,17 +7,20 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import advantages as adv
-from . import gigpo, toolrl
+from . import gigpo, native, toolrl
 from .advantages import RewardRow
 from .config import ScoringConfig
 from .request import GroupMeta, Request
 from .rewards import Rollout, RolloutScore, final_answer
-from .summary import RolloutStats, call_counts, call_matches, scored_stats
+from .summary import RolloutColumns, RolloutStats, call_counts, call_matches, scored_stats
+
+#: The reward schemes in the order the extension numbers them (native/src/rows.rs).
+SCHEMES = ("outcome", "turn", "turn+outcome", "trajectory", "trajectory+outcome")
 
 
 def finite(x: float) -> float:
@@ -96,6 +99,87 @@ def advantage_rows(
     return result, elapsed
 
 
+class NativeRows(NamedTuple):
+    """What :func:`native_rows` gives: :func:`score_groups`' three values and the summaries."""
+
+    groups: list[dict[str, Any]]
+    malformed: int
+    stats: RolloutColumns
+    rows: list[dict[str, Any]]
+    group_summaries: list[dict[str, Any]]
+    summary: dict[str, Any]
+
+
+def _f64(x: np.ndarray) -> bytes:
+    return np.ascontiguousarray(x, dtype=np.float64).tobytes()
+
+
+def native_rows(
+    groups: list[GroupMeta],
+    unique: list[Rollout],
+    unique_scores: list[RolloutScore],
+    order: list[int],
+    cfg: ScoringConfig,
+    anchors: list[list[Hashable]] | None,
+) -> NativeRows | None:
+    """:func:`advantage_rows`, :func:`score_groups` (without ``matches``) and the summaries
+    (:func:`summary.add_summaries`) in the extension, from the distinct rollouts, their scores and each
+    response rollout's index among them (``order``); the advantages in between are :func:`adv.compute`'s.
+    ``None`` without the extension or when it hands the request back to Python (which then raises what it
+    raises: an fsum overflow, say)."""
+    ext = native.module()
+    if ext is None:
+        return None
+    counts = [
+        sc.counts or call_counts(sc.assignment, len(r.golds[sc.reference].calls))
+        for r, sc in zip(unique, unique_scores, strict=True)
+    ]
+    discounted = cfg.outcome_placement == "discounted"
+    got = ext.rows_input(unique, unique_scores, counts, order, SCHEMES.index(cfg.reward_scheme), discounted)
+    if got is None:
+        return None
+    state, (returns, outcome, group, num_turns, turn_rewards) = got
+    inp = adv.AdvantageInput(
+        returns=np.frombuffer(returns),
+        outcome=np.frombuffer(outcome),
+        group=np.frombuffer(group, dtype=np.int64),
+        num_turns=np.frombuffer(num_turns, dtype=np.int64),
+        turn_rewards=np.frombuffer(turn_rewards),
+    )
+    if cfg.advantage == "gigpo" and anchors is not None:
+        inp.anchor = gigpo.anchor_ids(inp.group.tolist(), anchors)
+    out = adv.compute(inp, cfg)
+    sizes = out.step_group_sizes
+    if sizes is not None and sizes.dtype.kind not in "iu":
+        return None  # the Python rows would carry floats
+    out_groups = group_entries(groups)
+    built = ext.score_rows(
+        state,
+        _f64(out.trajectory),
+        _f64(out.turn),
+        _f64(out.combined),
+        None if sizes is None else np.ascontiguousarray(sizes, dtype=np.int64).tobytes(),
+        [entry["rollouts"] for entry in out_groups],
+    )
+    if built is None:
+        return None
+    rows, malformed, group_summaries, total, floats, ints = built
+    return NativeRows(out_groups, malformed, RolloutColumns(floats, ints), rows, group_summaries, total)
+
+
+def group_entries(groups: list[GroupMeta]) -> list[dict[str, Any]]:
+    """Each response group without its rollouts yet: ``id`` and its references."""
+    out_groups: list[dict[str, Any]] = []
+    for group in groups:
+        entry: dict[str, Any] = {"id": group.id, "rollouts": []}
+        if group.gold_key in ("gold", "gold_ref"):
+            entry["gold_ref"] = group.golds[0].ref
+        else:
+            entry["gold_refs"] = [gold.ref for gold in group.golds]
+        out_groups.append(entry)
+    return out_groups
+
+
 def score_groups(
     groups: list[GroupMeta],
     rollouts: list[Rollout],
@@ -108,14 +192,7 @@ def score_groups(
     for the summaries (:mod:`summary`), read from its row and the assignment its ``matches`` show."""
     malformed_total = 0
     stats: list[RolloutStats] = []
-    out_groups: list[dict[str, Any]] = []
-    for group in groups:
-        entry: dict[str, Any] = {"id": group.id, "rollouts": []}
-        if group.gold_key in ("gold", "gold_ref"):
-            entry["gold_ref"] = group.golds[0].ref
-        else:
-            entry["gold_refs"] = [gold.ref for gold in group.golds]
-        out_groups.append(entry)
+    out_groups = group_entries(groups)
     for rollout, score, row in zip(rollouts, scores, rows, strict=True):
         malformed = rollout.parsed.malformed
         malformed_total += malformed

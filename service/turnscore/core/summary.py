@@ -10,9 +10,11 @@ denominator is 0.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
+
+import numpy as np
 
 from .assign import Assignment
 
@@ -79,6 +81,46 @@ class RolloutStats:
         if not self.calls or self.counts is None:
             return 0.0
         return self.counts.matched / self.calls
+
+
+class RolloutColumns(Sequence[RolloutStats]):
+    """The :class:`RolloutStats` of a request's rollouts as columns (what the compiled path gives: no object
+    per rollout; an item is built when asked for). ``floats``: float64 outcome, return, advantage_abs_sum;
+    ``ints``: int64 turns, advantage count, calls, malformed, answered, gold calls, matched, exact, covered;
+    each a column of one value per rollout, in request order."""
+
+    __slots__ = ("floats", "ints")
+
+    def __init__(self, floats: bytes | bytearray, ints: bytes | bytearray) -> None:
+        self.floats = np.frombuffer(floats, dtype=np.float64).reshape(3, -1)
+        self.ints = np.frombuffer(ints, dtype=np.int64).reshape(9, -1)
+
+    def __len__(self) -> int:
+        return int(self.floats.shape[1])
+
+    @overload
+    def __getitem__(self, i: int) -> RolloutStats: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[RolloutStats]: ...
+    def __getitem__(self, i: int | slice) -> RolloutStats | list[RolloutStats]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        outcome, ret, abs_sum = self.floats[:, i].tolist()
+        turns, count, calls, malformed, answered, gold, matched, exact, covered = self.ints[:, i].tolist()
+        counts = CallCounts(gold, matched, exact, covered)
+        return RolloutStats(turns, outcome, ret, abs_sum, count, calls, malformed, bool(answered), counts)
+
+    def __iter__(self) -> Iterator[RolloutStats]:
+        return (self[i] for i in range(len(self)))
+
+    def metric_inputs(self) -> tuple[list[float], list[float], list[int]]:
+        """What metrics.observe_rewards records: every return, the precision of each rollout with calls,
+        and the totals of calls, matched, exact, malformed, gold and covered calls."""
+        calls, malformed, gold, matched, exact, covered = self.ints[[2, 3, 5, 6, 7, 8]]
+        some = calls > 0
+        precision = matched[some] / calls[some]  # int / int as Python divides them: two doubles
+        totals = [int(c.sum()) for c in (calls, matched, exact, malformed, gold, covered)]
+        return self.floats[1].tolist(), precision.tolist(), totals
 
 
 def call_matches(a: Assignment | None) -> tuple[list[int | None], list[float]]:
@@ -186,6 +228,13 @@ def summarize(stats: Iterable[RolloutStats], calls: bool = True) -> dict[str, An
         if not math.isfinite(out[key]):
             out[key] = 0.0
     return out
+
+
+def attach(body: dict[str, Any], group_summaries: list[dict[str, Any]], total: dict[str, Any]) -> None:
+    """The summaries :func:`add_summaries` would add, already computed (the compiled path)."""
+    for group, one in zip(body["groups"], group_summaries, strict=True):
+        group["summary"] = one
+    body["summary"] = total
 
 
 def add_summaries(
