@@ -84,7 +84,7 @@ fn read_one(
     discounted: bool,
 ) -> PyResult<Option<Unique>> {
     let group: usize = attr(rollout, intern!(py, "group"))?.extract()?;
-    let num_calls = attr(rollout, intern!(py, "calls"))?.len()? as i64;
+    let num_calls: i64 = attr(rollout, intern!(py, "num_calls"))?.extract()?;
     let parsed = attr(rollout, intern!(py, "parsed"))?;
     let Ok(turns) = attr(parsed, intern!(py, "turns"))?.downcast::<PyList>() else {
         return Ok(None);
