@@ -76,7 +76,7 @@ def _same(ref: Any, got: Any) -> None:
     assert got.stats.malformed_calls == ref.stats.malformed_calls
     assert got.stats.warnings == ref.stats.warnings
     assert got.stats.rollout_warnings == ref.stats.rollout_warnings
-    assert got.stats.rollout_stats == ref.stats.rollout_stats
+    assert list(got.stats.rollout_stats) == list(ref.stats.rollout_stats)
 
 
 @pytest.fixture(scope="module")
