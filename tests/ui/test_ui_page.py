@@ -243,6 +243,8 @@ def test_upload(page: Any, open_service: ServeProcess, tmp_path: Any) -> None:
     path.write_text(json.dumps(doc), encoding="utf-8")
     page.goto(open_service.url + "/ui")
     page.get_by_test_id("request-file").set_input_files(str(path))
+    # the page reads the file asynchronously (File.text()): wait until it is in the request box
+    page.wait_for_function("() => document.querySelector('[data-testid=request-input]').value !== ''")
     assert json.loads(page.get_by_test_id("request-input").input_value()) == doc
     assert page.get_by_test_id("preset-select-0").input_value() == "matchtir-ot"
     assert score(page) == "scored"
