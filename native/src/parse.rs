@@ -9,12 +9,18 @@
 
 #[path = "parse_call_json.rs"]
 mod call_json;
+#[path = "parse_ffi.rs"]
+mod ffi;
 #[path = "parse_forms.rs"]
 mod forms;
 #[path = "parse_group.rs"]
 mod group;
+#[path = "parse_hash.rs"]
+mod hash;
 #[path = "parse_json.rs"]
 mod json;
+#[path = "parse_keys.rs"]
+mod keys;
 #[path = "parse_scan.rs"]
 pub(crate) mod scan;
 #[path = "parse_slots.rs"]

@@ -8,6 +8,7 @@
 //! (`parse._model_call`).
 
 use super::call_json::arguments_from_text;
+use super::ffi::{dict_get, items, list_items, str_bytes};
 use super::json::Fail;
 use super::{Slots, CALL_FIELDS};
 use pyo3::ffi;
@@ -57,12 +58,9 @@ fn plain_scalar_or_list(v: &PyAny) -> bool {
 
 /// `keys.check`: every key a plain string among `known`.
 pub(crate) fn keys_known(d: &PyDict, known: &[&str]) -> bool {
-    d.iter().all(|(k, _)| {
+    items(d).all(|(k, _)| {
         (unsafe { ffi::PyUnicode_CheckExact(k.as_ptr()) } != 0)
-            && k.downcast::<PyString>()
-                .ok()
-                .and_then(|s| s.to_str().ok())
-                .is_some_and(|s| known.contains(&s))
+            && str_bytes(k).is_some_and(|s| known.iter().any(|n| n.as_bytes() == s))
     })
 }
 
@@ -77,16 +75,16 @@ fn within_depth(v: &PyAny, depth: usize) -> bool {
         !container || within_depth(item, depth - 1)
     };
     if let Some(d) = exact_dict(v) {
-        d.iter().all(|(_, item)| nested(item))
+        items(d).all(|(_, item)| nested(item))
     } else if let Ok(l) = v.downcast::<PyList>() {
-        l.iter().all(nested)
+        list_items(l).all(nested)
     } else {
         true
     }
 }
 
 fn get<'p>(d: &'p PyDict, key: &PyString) -> Option<&'p PyAny> {
-    d.get_item(key)
+    dict_get(d, key)
 }
 
 /// `keys.check_call` then `parse._model_call` on one call object.
@@ -158,7 +156,7 @@ pub(crate) fn read_list(
 ) -> PyResult<Option<(Vec<PyObject>, usize)>> {
     let mut calls: Vec<PyObject> = Vec::with_capacity(raw.len());
     let mut malformed = 0usize;
-    for obj in raw.iter() {
+    for obj in list_items(raw) {
         match read_one(py, obj, max_depth)? {
             Outcome::Call(name, arguments) => calls.push(call.build(py, vec![name, arguments])?),
             Outcome::Malformed => malformed += 1,

@@ -4,6 +4,7 @@
 //! API does not know, a role that is not a string, ...) or that is not a plain JSON type returns `None`,
 //! and the Python reference reads the rollout again and raises its error with its JSON path.
 
+use super::ffi::{dict_get, list_items};
 use super::structured::{exact_dict, keys_known, read_list};
 use super::{build_turns, py_strip, Slots, TextParser, TurnOut, CALL_FIELDS, TURN_FIELDS};
 use pyo3::ffi;
@@ -44,7 +45,7 @@ pub(crate) fn is_exact_list(v: &PyAny) -> bool {
 
 /// A value of `d` where `None` and a missing key are the same (`d.get(key)`).
 pub(crate) fn get<'p>(d: &'p pyo3::types::PyDict, key: &PyString) -> Option<&'p PyAny> {
-    d.get_item(key).filter(|v| !v.is_none())
+    dict_get(d, key).filter(|v| !v.is_none())
 }
 
 fn result(py: Python<'_>, turns: Vec<PyObject>, notes: Notes) -> PyObject {
@@ -79,9 +80,9 @@ fn content_text(v: Option<&PyAny>) -> Option<Cow<'_, str>> {
         return None;
     }
     let mut out = String::new();
-    for part in v.downcast::<PyList>().ok()?.iter() {
+    for part in list_items(v.downcast::<PyList>().ok()?) {
         if let Some(d) = exact_dict(part) {
-            match d.get_item("text") {
+            match dict_get(d, intern!(v.py(), "text")) {
                 Some(t) if is_exact_str(t) => {
                     out.push_str(t.downcast::<PyString>().ok()?.to_str().ok()?)
                 }
@@ -121,14 +122,14 @@ pub(crate) fn messages_turns(
     let mut turns: Vec<TurnOut> = Vec::new();
     let mut notes: Notes = Vec::new();
     let mut last_head = String::new();
-    for (k, msg) in messages.iter().enumerate() {
+    for (k, msg) in list_items(messages).enumerate() {
         let Some(d) = exact_dict(msg) else {
             return Ok(None);
         };
         if !keys_known(d, &MESSAGE) {
             return Ok(None);
         }
-        let role = match d.get_item(intern!(py, "role")) {
+        let role = match dict_get(d, intern!(py, "role")) {
             Some(r) if is_exact_str(r) => r,
             _ => return Ok(None),
         };
@@ -137,9 +138,8 @@ pub(crate) fn messages_turns(
         };
         if role_text != "assistant" {
             if let Some(last) = turns.last_mut() {
-                let content: PyObject = d
-                    .get_item(intern!(py, "content"))
-                    .map_or_else(|| py.None(), |c| c.into());
+                let content: PyObject =
+                    dict_get(d, intern!(py, "content")).map_or_else(|| py.None(), |c| c.into());
                 let seen = PyTuple::new(py, [role.into(), content]).into();
                 last.observation.get_or_insert_with(Vec::new).push(seen);
             }
@@ -246,7 +246,7 @@ pub(crate) fn turns_turns(
 ) -> PyResult<Turns> {
     let mut turns = Vec::with_capacity(turns_in.len());
     let mut notes: Notes = Vec::new();
-    for (k, t) in turns_in.iter().enumerate() {
+    for (k, t) in list_items(turns_in).enumerate() {
         let Some(d) = exact_dict(t) else {
             return Ok(None);
         };

@@ -14,7 +14,9 @@
 //! limit, an unknown key; or one whose text is not UTF-8) comes back as `None` in its slot, and Python
 //! reads it (and raises its error with its JSON path).
 
+use super::ffi::list_items;
 use super::forms::{get, is_exact_list, is_exact_str, messages_turns, turns_turns, Notes};
+use super::hash::str_hash;
 use super::structured::{exact_dict, keys_known};
 use super::{build_turns, Slots, TextParser, TurnOut};
 use pyo3::ffi;
@@ -71,12 +73,7 @@ fn mix(h: u64, x: u64) -> u64 {
 /// nothing here runs Python code or changes the value.
 unsafe fn key_hash(p: *mut ffi::PyObject, depth: usize, h: u64) -> Option<u64> {
     if ffi::PyUnicode_CheckExact(p) != 0 {
-        let x = ffi::PyObject_Hash(p); // cached by the string
-        if x == -1 {
-            ffi::PyErr_Clear();
-            return None;
-        }
-        return Some(mix(mix(h, 1), x as u64));
+        return Some(mix(mix(h, 1), str_hash(p)?));
     }
     if ffi::PyLong_CheckExact(p) != 0 {
         // beyond 64 bits orjson fails, so Python does not key the rollout: leave it to Python
@@ -111,7 +108,13 @@ unsafe fn key_hash(p: *mut ffi::PyObject, depth: usize, h: u64) -> Option<u64> {
             if ffi::PyUnicode_CheckExact(k) == 0 {
                 return None;
             }
-            h = key_hash(v, depth - 1, key_hash(k, depth, h)?)?;
+            // a key's hash is cached by the string (decoders hash keys): Python's own, not `str_hash`
+            let x = ffi::PyObject_Hash(k);
+            if x == -1 {
+                ffi::PyErr_Clear();
+                return None;
+            }
+            h = key_hash(v, depth - 1, mix(mix(h, 9), x as u64))?;
         }
         return Some(h);
     }
@@ -291,7 +294,7 @@ pub(crate) fn parse_group(
     let Some(g) = &p.group else {
         return Ok(py.None());
     };
-    let raws: Vec<&PyAny> = rollouts.iter().collect();
+    let raws: Vec<&PyAny> = list_items(rollouts).collect();
     let mut buckets: HashMap<u64, Vec<usize>> = HashMap::with_capacity(raws.len());
     let mut first: Vec<usize> = Vec::new();
     let mut order: Vec<usize> = Vec::with_capacity(raws.len());

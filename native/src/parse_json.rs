@@ -11,6 +11,7 @@
 //! anywhere in the text (the bound applies to the decoded value, where a duplicate key may have dropped the
 //! deep part), and integers beyond 64 bits (orjson reads them as floats).
 
+use super::keys::{key_str, new_str};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::AsPyPointer;
@@ -32,12 +33,6 @@ fn owned(py: Python<'_>, ptr: *mut ffi::PyObject) -> Res<PyObject> {
     unsafe { PyObject::from_owned_ptr_or_err(py, ptr) }.map_err(Fail::Py)
 }
 
-pub(crate) fn py_str(py: Python<'_>, s: &str) -> Res<PyObject> {
-    owned(py, unsafe {
-        ffi::PyUnicode_FromStringAndSize(s.as_ptr() as *const _, s.len() as ffi::Py_ssize_t)
-    })
-}
-
 /// Where a decoded string is: a range of the input (no escapes) or the scratch buffer.
 #[derive(Clone, Copy)]
 pub(crate) enum Str {
@@ -51,6 +46,7 @@ pub(crate) struct Json<'a> {
     pub(crate) depth: usize,
     limit: usize,
     scratch: Vec<u8>,
+    ascii: bool, // the whole input is ASCII
 }
 
 impl<'a> Json<'a> {
@@ -61,7 +57,27 @@ impl<'a> Json<'a> {
             depth: 0,
             limit,
             scratch: Vec::new(),
+            ascii: text.is_ascii(),
         }
+    }
+
+    /// Whether the string `s` is ASCII, from what is known of the input.
+    #[inline]
+    fn is_ascii(&self, s: Str) -> bool {
+        match s {
+            Str::Input(..) => self.ascii,
+            Str::Scratch => self.scratch.is_ascii(),
+        }
+    }
+
+    /// A new `str` of the decoded string `s`.
+    pub(crate) fn py_string(&self, py: Python<'_>, s: Str) -> Res<PyObject> {
+        owned(py, new_str(self.str_of(s), self.is_ascii(s)))
+    }
+
+    /// A `str` of the decoded key (or name) `s`, shared through the key cache (parse_keys.rs).
+    pub(crate) fn py_key(&self, py: Python<'_>, s: Str) -> Res<PyObject> {
+        owned(py, key_str(py, self.str_of(s), self.is_ascii(s)))
     }
 
     #[inline]
@@ -305,7 +321,7 @@ impl<'a> Json<'a> {
             b'[' => self.array(py),
             b'"' => {
                 let s = self.string()?;
-                py_str(py, self.str_of(s))
+                self.py_string(py, s)
             }
             b't' => {
                 self.literal(b"true")?;
@@ -396,7 +412,7 @@ impl<'a> Json<'a> {
         } else {
             loop {
                 let k = self.key()?;
-                let key = py_str(py, self.str_of(k))?;
+                let key = self.py_key(py, k)?;
                 let v = self.value(py)?;
                 if unsafe { ffi::PyDict_SetItem(dict.as_ptr(), key.as_ptr(), v.as_ptr()) } < 0 {
                     return Err(Fail::Py(PyErr::fetch(py)));
