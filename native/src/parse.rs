@@ -97,7 +97,7 @@ pub struct TextParser {
 
 impl TextParser {
     fn call(&self, py: Python<'_>, name: PyObject, arguments: PyObject) -> PyResult<PyObject> {
-        self.call.build(py, vec![name, arguments])
+        self.call.build(py, [name, arguments])
     }
 
     /// One block (stripped) to a call, `None` when malformed.
@@ -288,13 +288,13 @@ impl TurnOut {
     /// The `Turn` (the values in the order of [`TURN_FIELDS`]).
     pub(crate) fn build(self, py: Python<'_>, turn: &Slots) -> PyResult<PyObject> {
         let observation = match self.observation {
-            Some(seen) => slots::list(py, seen),
+            Some(seen) => slots::list(py, seen)?,
             None => py.None(),
         };
         turn.build(
             py,
-            vec![
-                slots::list(py, self.calls),
+            [
+                slots::list(py, self.calls)?,
                 self.answer,
                 self.malformed.into_py(py),
                 self.blocks.into_py(py),

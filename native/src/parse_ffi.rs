@@ -40,11 +40,19 @@ pub(crate) fn list_items(l: &PyList) -> impl Iterator<Item = &PyAny> {
     })
 }
 
-/// `d.get(key)` for a `str` key (exact dicts of `str` keys: no Python code runs), borrowed.
+/// `d.get(key)` for an exact `str` key, borrowed. `PyDict_GetItemWithError`: `PyDict_GetItem` saves and
+/// restores the pending exception around every lookup; comparing `str` keys cannot fail (an error would
+/// be a failed comparison with a key of another type: cleared, and the key taken as absent, as before).
 pub(crate) fn dict_get<'p>(d: &'p PyDict, key: &PyString) -> Option<&'p PyAny> {
     unsafe {
-        let v = ffi::PyDict_GetItem(d.as_ptr(), key.as_ptr());
-        (!v.is_null()).then(|| d.py().from_borrowed_ptr(v))
+        let v = ffi::PyDict_GetItemWithError(d.as_ptr(), key.as_ptr());
+        if v.is_null() {
+            if !ffi::PyErr_Occurred().is_null() {
+                ffi::PyErr_Clear();
+            }
+            return None;
+        }
+        Some(d.py().from_borrowed_ptr(v))
     }
 }
 

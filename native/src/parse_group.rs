@@ -15,14 +15,15 @@
 //! reads it (and raises its error with its JSON path).
 
 use super::ffi::list_items;
-use super::forms::{get, is_exact_list, is_exact_str, messages_turns, turns_turns, Notes};
+use super::forms::{is_exact_list, is_exact_str, messages_turns, turns_turns, Notes};
 use super::hash::str_hash;
-use super::structured::{exact_dict, keys_known};
+use super::keys::{key_str, new_str};
+use super::structured::{exact_dict, given, known_fields};
 use super::{build_turns, Slots, TextParser, TurnOut};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyType};
-use pyo3::{intern, AsPyPointer};
+use pyo3::AsPyPointer;
 use std::collections::HashMap;
 
 /// `keys.ROLLOUT`, and the fields of `parse.ParsedRollout` and `parse.Note` in the order built here.
@@ -195,12 +196,9 @@ fn read_rollout(
     let Some(d) = exact_dict(raw) else {
         return Ok(None);
     };
-    if !keys_known(d, &ROLLOUT) {
+    let Some([text, messages, turns_in]) = known_fields(d, &ROLLOUT).map(|f| f.map(given)) else {
         return Ok(None);
-    }
-    let text = get(d, intern!(py, "text"));
-    let messages = get(d, intern!(py, "messages"));
-    let turns_in = get(d, intern!(py, "turns"));
+    };
     if text.is_some() as u8 + messages.is_some() as u8 + turns_in.is_some() as u8 != 1 {
         return Ok(None);
     }
@@ -255,28 +253,21 @@ fn read_rollout(
     if over > 0 {
         notes.push(("calls_over_limit", format!(".{form}"), over));
     }
-    let turns = super::slots::list(py, build_turns(py, turns, &p.turn)?);
+    let turns = super::slots::list(py, build_turns(py, turns, &p.turn)?)?;
+    // the codes and forms: a few names, shared through the key cache
+    let name =
+        |s: &str| unsafe { PyObject::from_owned_ptr_or_err(py, key_str(py, s, s.is_ascii())) };
     let notes = notes
         .into_iter()
         .map(|(code, path, count)| {
-            g.note.build(
-                py,
-                vec![
-                    PyString::new(py, code).into(),
-                    PyString::new(py, &path).into(),
-                    count.into_py(py),
-                ],
-            )
+            let path =
+                unsafe { PyObject::from_owned_ptr_or_err(py, new_str(&path, path.is_ascii()))? };
+            g.note.build(py, [name(code)?, path, count.into_py(py)])
         })
         .collect::<PyResult<Vec<_>>>()?;
-    let parsed = g.parsed.build(
-        py,
-        vec![
-            turns.into(),
-            PyString::new(py, form).into(),
-            super::slots::list(py, notes),
-        ],
-    )?;
+    let parsed = g
+        .parsed
+        .build(py, [turns, name(form)?, super::slots::list(py, notes)?])?;
     Ok(Some(parsed))
 }
 
