@@ -199,18 +199,18 @@ impl TextParser {
                 r.notes.push(("no_calls_parsed_from_text", 1));
             }
         }
-        r.answer = answer.map(|a| PyString::new(py, a).into());
+        r.answer = answer.map(|a| keys::text(py, a)).transpose()?;
         Ok((r, head))
     }
 
-    fn turn(&self, py: Python<'_>, r: Read, text: &str) -> TurnOut {
+    fn turn(&self, py: Python<'_>, r: Read, text: &str) -> PyResult<TurnOut> {
         let mut t = TurnOut::new(py, r.calls);
         t.answer = r.answer.unwrap_or_else(|| py.None());
         t.malformed = r.malformed;
         t.blocks = r.blocks;
-        t.text = PyString::new(py, text).into();
+        t.text = keys::text(py, text)?;
         t.attempted = r.attempted;
-        t
+        Ok(t)
     }
 
     /// `parse_text` before the turns become Python objects: the turns and the notes `(code, count)`.
@@ -243,7 +243,7 @@ impl TextParser {
                 if last.blocks == 0 && !last.attempted && last.answer.is_none() {
                     let t = py_strip(&last_head);
                     if !t.is_empty() {
-                        last.answer = Some(PyString::new(py, t).into());
+                        last.answer = Some(keys::text(py, t)?);
                     }
                 }
             }
@@ -252,7 +252,7 @@ impl TextParser {
             .into_iter()
             .zip(pieces)
             .map(|(r, piece)| self.turn(py, r, piece))
-            .collect();
+            .collect::<PyResult<_>>()?;
         Ok((turns, notes))
     }
 }

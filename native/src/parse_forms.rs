@@ -188,7 +188,7 @@ pub(crate) fn messages_turns(
             if last.blocks == 0 && !last.attempted && last.answer.is_none(py) {
                 let t = py_strip(&last_head);
                 if !t.is_empty() {
-                    last.answer = PyString::new(py, t).into();
+                    last.answer = super::keys::text(py, t)?;
                 }
             }
         }

@@ -73,8 +73,20 @@ fn mix(h: u64, x: u64) -> u64 {
 /// `float`, `bool`, `None`), with its types and order; `None` for anything else. Borrowed pointers only:
 /// nothing here runs Python code or changes the value.
 unsafe fn key_hash(p: *mut ffi::PyObject, depth: usize, h: u64) -> Option<u64> {
-    if ffi::PyUnicode_CheckExact(p) != 0 {
+    let tp = ffi::Py_TYPE(p);
+    if tp == std::ptr::addr_of_mut!(ffi::PyUnicode_Type) {
         return Some(mix(mix(h, 1), str_hash(p)?));
+    }
+    if depth > 0 && tp == std::ptr::addr_of_mut!(ffi::PyDict_Type) {
+        return dict_hash(p, depth, h);
+    }
+    if depth > 0 && tp == std::ptr::addr_of_mut!(ffi::PyList_Type) {
+        let n = ffi::PyList_GET_SIZE(p);
+        let mut h = mix(mix(h, 8), n as u64);
+        for i in 0..n {
+            h = key_hash(ffi::PyList_GET_ITEM(p, i), depth - 1, h)?;
+        }
+        return Some(h);
     }
     if ffi::PyLong_CheckExact(p) != 0 {
         // beyond 64 bits orjson fails, so Python does not key the rollout: leave it to Python
@@ -99,35 +111,26 @@ unsafe fn key_hash(p: *mut ffi::PyObject, depth: usize, h: u64) -> Option<u64> {
     if p == ffi::Py_False() {
         return Some(mix(h, 6));
     }
-    if depth == 0 {
-        return None;
-    }
-    if ffi::PyDict_CheckExact(p) != 0 {
-        let mut h = mix(mix(h, 7), ffi::PyDict_Size(p) as u64);
-        let (mut pos, mut k, mut v) = (0, std::ptr::null_mut(), std::ptr::null_mut());
-        while ffi::PyDict_Next(p, &mut pos, &mut k, &mut v) != 0 {
-            if ffi::PyUnicode_CheckExact(k) == 0 {
-                return None;
-            }
-            // a key's hash is cached by the string (decoders hash keys): Python's own, not `str_hash`
-            let x = ffi::PyObject_Hash(k);
-            if x == -1 {
-                ffi::PyErr_Clear();
-                return None;
-            }
-            h = key_hash(v, depth - 1, mix(mix(h, 9), x as u64))?;
+    None // a subclass, another type, or nested past the depth bound
+}
+
+/// [`key_hash`] of an exact dict (`depth` > 0).
+unsafe fn dict_hash(p: *mut ffi::PyObject, depth: usize, h: u64) -> Option<u64> {
+    let mut h = mix(mix(h, 7), ffi::PyDict_Size(p) as u64);
+    let (mut pos, mut k, mut v) = (0, std::ptr::null_mut(), std::ptr::null_mut());
+    while ffi::PyDict_Next(p, &mut pos, &mut k, &mut v) != 0 {
+        if ffi::PyUnicode_CheckExact(k) == 0 {
+            return None;
         }
-        return Some(h);
-    }
-    if ffi::PyList_CheckExact(p) != 0 {
-        let n = ffi::PyList_GET_SIZE(p);
-        let mut h = mix(mix(h, 8), n as u64);
-        for i in 0..n {
-            h = key_hash(ffi::PyList_GET_ITEM(p, i), depth - 1, h)?;
+        // a key's hash is cached by the string (decoders hash keys): Python's own, not `str_hash`
+        let x = ffi::PyObject_Hash(k);
+        if x == -1 {
+            ffi::PyErr_Clear();
+            return None;
         }
-        return Some(h);
+        h = key_hash(v, depth - 1, mix(mix(h, 9), x as u64))?;
     }
-    None
+    Some(h)
 }
 
 /// Whether two values [`key_hash`] accepted are the same JSON value, types and key order included.

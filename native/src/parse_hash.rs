@@ -34,24 +34,40 @@ fn fold(a: u64, b: u64) -> u64 {
 }
 
 #[inline]
-fn word(b: &[u8]) -> u64 {
-    u64::from_le_bytes(b[..8].try_into().expect("8 bytes"))
+fn word(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
 
-/// The keyed hash of `data`.
+#[inline]
+fn half(b: &[u8], at: usize) -> u64 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes")) as u64
+}
+
+/// The keyed hash of `data` (its length included). The last 16 bytes (or, shorter, the whole text in
+/// two overlapping reads) are read without a copy, as wyhash does.
 pub(crate) fn bytes_hash(data: &[u8]) -> u64 {
     let s = seeds();
-    let mut h = s[0] ^ fold(data.len() as u64 ^ s[1], s[2]);
-    let mut chunks = data.chunks_exact(16);
-    for c in &mut chunks {
-        h = fold(word(c) ^ s[1], word(&c[8..]) ^ h);
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut buf = [0u8; 16];
-        buf[..rest.len()].copy_from_slice(rest);
-        h = fold(word(&buf) ^ s[2], word(&buf[8..]) ^ h);
-    }
+    let n = data.len();
+    let mut h = s[0] ^ fold(n as u64 ^ s[1], s[2]);
+    let (a, b) = if n > 16 {
+        let mut i = 0;
+        while n - i > 16 {
+            h = fold(word(data, i) ^ s[1], word(data, i + 8) ^ h);
+            i += 16;
+        }
+        (word(data, n - 16), word(data, n - 8))
+    } else if n >= 8 {
+        (word(data, 0), word(data, n - 8))
+    } else if n >= 4 {
+        (half(data, 0), half(data, n - 4))
+    } else if n > 0 {
+        // every byte of up to three
+        let v = (data[0] as u64) << 16 | (data[n / 2] as u64) << 8 | data[n - 1] as u64;
+        (v, 0)
+    } else {
+        (0, 0)
+    };
+    h = fold(a ^ s[2], b ^ h);
     fold(h ^ s[3], s[1])
 }
 

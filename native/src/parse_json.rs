@@ -34,9 +34,30 @@ fn owned(py: Python<'_>, ptr: *mut ffi::PyObject) -> Res<PyObject> {
 }
 
 /// The index of the first byte at or after `i` that ends a run of plain string bytes (a quote, a
-/// backslash or a control character), or `b.len()`: eight bytes at a time, then one by one.
+/// backslash or a control character), or `b.len()`: sixteen bytes at a time (SSE2, part of every x86-64),
+/// then eight, then one by one.
 #[inline]
 fn plain_run(b: &[u8], mut i: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        use std::arch::x86_64::*;
+        let quote = _mm_set1_epi8(b'"' as i8);
+        let slash = _mm_set1_epi8(b'\\' as i8);
+        let ctl = _mm_set1_epi8(0x1f);
+        while i + 16 <= b.len() {
+            let x = _mm_loadu_si128(b.as_ptr().add(i) as *const __m128i);
+            let low = _mm_cmpeq_epi8(_mm_max_epu8(x, ctl), ctl); // unsigned x <= 0x1f
+            let m = _mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, slash)),
+                low,
+            );
+            let bits = _mm_movemask_epi8(m) as u32;
+            if bits != 0 {
+                return i + bits.trailing_zeros() as usize;
+            }
+            i += 16;
+        }
+    }
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     while i + 8 <= b.len() {

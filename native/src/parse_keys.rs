@@ -45,6 +45,11 @@ pub(crate) fn new_str(s: &str, ascii: bool) -> *mut ffi::PyObject {
     }
 }
 
+/// A new `str` of model text (ASCII copied, as [`new_str`]).
+pub(crate) fn text(py: Python<'_>, s: &str) -> PyResult<PyObject> {
+    unsafe { PyObject::from_owned_ptr_or_err(py, new_str(s, s.is_ascii())) }
+}
+
 /// A `str` of the key `s` (a new reference, null on a Python error): from the cache when it holds it.
 pub(crate) fn key_str(_py: Python<'_>, s: &str, ascii: bool) -> *mut ffi::PyObject {
     if s.len() > MAX_KEY || s.is_empty() {
