@@ -99,11 +99,11 @@ def test_string_scan_at_every_offset(special: str) -> None:
             assert_text_parity(call_text('{"v": "' + value + '", "w": "' + value + value + '"}'), QWEN)
 
 
+VALUES = st.text(max_size=40) | st.integers(-(2**63), 2**64 - 1)
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.dictionaries(st.text(max_size=70), st.text(max_size=40) | st.integers(-(2**63), 2**64 - 1), max_size=6),
-    st.booleans(),
-)
+@given(st.dictionaries(st.text(max_size=70), VALUES, max_size=6), st.booleans())
 def test_any_keys_and_strings(arguments: dict[str, Any], ascii_only: bool) -> None:
     body = json.dumps({"name": "f", "arguments": arguments}, ensure_ascii=ascii_only)
     assert_text_parity(block(body), QWEN)
