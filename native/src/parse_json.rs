@@ -11,7 +11,7 @@
 //! anywhere in the text (the bound applies to the decoded value, where a duplicate key may have dropped the
 //! deep part), and integers beyond 64 bits (orjson reads them as floats).
 
-use super::keys::{key_str, new_str};
+use super::scan::plain_run;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::AsPyPointer;
@@ -29,52 +29,8 @@ pub(crate) enum Fail {
 pub(crate) type Res<T> = Result<T, Fail>;
 
 /// An owned reference from a C-API call; a null is the pending Python error.
-fn owned(py: Python<'_>, ptr: *mut ffi::PyObject) -> Res<PyObject> {
+pub(crate) fn owned(py: Python<'_>, ptr: *mut ffi::PyObject) -> Res<PyObject> {
     unsafe { PyObject::from_owned_ptr_or_err(py, ptr) }.map_err(Fail::Py)
-}
-
-/// The index of the first byte at or after `i` that ends a run of plain string bytes (a quote, a
-/// backslash or a control character), or `b.len()`: sixteen bytes at a time (SSE2, part of every x86-64),
-/// then eight, then one by one.
-#[inline]
-fn plain_run(b: &[u8], mut i: usize) -> usize {
-    #[cfg(target_arch = "x86_64")]
-    unsafe {
-        use std::arch::x86_64::*;
-        let quote = _mm_set1_epi8(b'"' as i8);
-        let slash = _mm_set1_epi8(b'\\' as i8);
-        let ctl = _mm_set1_epi8(0x1f);
-        while i + 16 <= b.len() {
-            let x = _mm_loadu_si128(b.as_ptr().add(i) as *const __m128i);
-            let low = _mm_cmpeq_epi8(_mm_max_epu8(x, ctl), ctl); // unsigned x <= 0x1f
-            let m = _mm_or_si128(
-                _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, slash)),
-                low,
-            );
-            let bits = _mm_movemask_epi8(m) as u32;
-            if bits != 0 {
-                return i + bits.trailing_zeros() as usize;
-            }
-            i += 16;
-        }
-    }
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    while i + 8 <= b.len() {
-        let w = u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH; // some byte of x is 0
-        let special = zero(w ^ (ONES * b'"' as u64))
-            | zero(w ^ (ONES * b'\\' as u64))
-            | (w.wrapping_sub(ONES * 0x20) & !w & HIGH); // some byte is below 0x20
-        if special != 0 {
-            break;
-        }
-        i += 8;
-    }
-    while i < b.len() && !matches!(b[i], b'"' | b'\\' | 0..=0x1f) {
-        i += 1;
-    }
-    i
 }
 
 /// Where a decoded string is: a range of the input (no escapes) or the scratch buffer.
@@ -89,8 +45,8 @@ pub(crate) struct Json<'a> {
     pub(crate) i: usize,
     pub(crate) depth: usize,
     limit: usize,
-    scratch: Vec<u8>,
-    ascii: bool, // the whole input is ASCII
+    pub(crate) scratch: Vec<u8>,
+    pub(crate) ascii: bool, // the whole input is ASCII
 }
 
 impl<'a> Json<'a> {
@@ -103,25 +59,6 @@ impl<'a> Json<'a> {
             scratch: Vec::new(),
             ascii: text.is_ascii(),
         }
-    }
-
-    /// Whether the string `s` is ASCII, from what is known of the input.
-    #[inline]
-    fn is_ascii(&self, s: Str) -> bool {
-        match s {
-            Str::Input(..) => self.ascii,
-            Str::Scratch => self.scratch.is_ascii(),
-        }
-    }
-
-    /// A new `str` of the decoded string `s`.
-    pub(crate) fn py_string(&self, py: Python<'_>, s: Str) -> Res<PyObject> {
-        owned(py, new_str(self.str_of(s), self.is_ascii(s)))
-    }
-
-    /// A `str` of the decoded key (or name) `s`, shared through the key cache (parse_keys.rs).
-    pub(crate) fn py_key(&self, py: Python<'_>, s: Str) -> Res<PyObject> {
-        owned(py, key_str(py, self.str_of(s), self.is_ascii(s)))
     }
 
     #[inline]

@@ -10,6 +10,7 @@
 //! held wherever it is used) and holds at most [`SLOTS`] short strings for the life of the process.
 
 use super::hash::bytes_hash;
+use super::json::{owned, Json, Res, Str};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use std::cell::RefCell;
@@ -88,4 +89,26 @@ pub(crate) fn key_str(_py: Python<'_>, s: &str, ascii: bool) -> *mut ffi::PyObje
         }
         obj
     })
+}
+
+/// Decoded strings of [`Json`] as Python `str` objects.
+impl Json<'_> {
+    /// Whether the string `s` is ASCII, from what is known of the input.
+    #[inline]
+    pub(crate) fn is_ascii(&self, s: Str) -> bool {
+        match s {
+            Str::Input(..) => self.ascii,
+            Str::Scratch => self.scratch.is_ascii(),
+        }
+    }
+
+    /// A new `str` of the decoded string `s`.
+    pub(crate) fn py_string(&self, py: Python<'_>, s: Str) -> Res<PyObject> {
+        owned(py, new_str(self.str_of(s), self.is_ascii(s)))
+    }
+
+    /// A `str` of the decoded key (or name) `s`, shared through the key cache (parse_keys.rs).
+    pub(crate) fn py_key(&self, py: Python<'_>, s: Str) -> Res<PyObject> {
+        owned(py, key_str(py, self.str_of(s), self.is_ascii(s)))
+    }
 }
