@@ -9,12 +9,18 @@
 
 #[path = "parse_call_json.rs"]
 mod call_json;
+#[path = "parse_ffi.rs"]
+mod ffi;
 #[path = "parse_forms.rs"]
 mod forms;
 #[path = "parse_group.rs"]
 mod group;
+#[path = "parse_hash.rs"]
+mod hash;
 #[path = "parse_json.rs"]
 mod json;
+#[path = "parse_keys.rs"]
+mod keys;
 #[path = "parse_scan.rs"]
 pub(crate) mod scan;
 #[path = "parse_slots.rs"]
@@ -91,7 +97,7 @@ pub struct TextParser {
 
 impl TextParser {
     fn call(&self, py: Python<'_>, name: PyObject, arguments: PyObject) -> PyResult<PyObject> {
-        self.call.build(py, vec![name, arguments])
+        self.call.build(py, [name, arguments])
     }
 
     /// One block (stripped) to a call, `None` when malformed.
@@ -193,18 +199,18 @@ impl TextParser {
                 r.notes.push(("no_calls_parsed_from_text", 1));
             }
         }
-        r.answer = answer.map(|a| PyString::new(py, a).into());
+        r.answer = answer.map(|a| keys::text(py, a)).transpose()?;
         Ok((r, head))
     }
 
-    fn turn(&self, py: Python<'_>, r: Read, text: &str) -> TurnOut {
+    fn turn(&self, py: Python<'_>, r: Read, text: &str) -> PyResult<TurnOut> {
         let mut t = TurnOut::new(py, r.calls);
         t.answer = r.answer.unwrap_or_else(|| py.None());
         t.malformed = r.malformed;
         t.blocks = r.blocks;
-        t.text = PyString::new(py, text).into();
+        t.text = keys::text(py, text)?;
         t.attempted = r.attempted;
-        t
+        Ok(t)
     }
 
     /// `parse_text` before the turns become Python objects: the turns and the notes `(code, count)`.
@@ -237,7 +243,7 @@ impl TextParser {
                 if last.blocks == 0 && !last.attempted && last.answer.is_none() {
                     let t = py_strip(&last_head);
                     if !t.is_empty() {
-                        last.answer = Some(PyString::new(py, t).into());
+                        last.answer = Some(keys::text(py, t)?);
                     }
                 }
             }
@@ -246,7 +252,7 @@ impl TextParser {
             .into_iter()
             .zip(pieces)
             .map(|(r, piece)| self.turn(py, r, piece))
-            .collect();
+            .collect::<PyResult<_>>()?;
         Ok((turns, notes))
     }
 }
@@ -282,13 +288,13 @@ impl TurnOut {
     /// The `Turn` (the values in the order of [`TURN_FIELDS`]).
     pub(crate) fn build(self, py: Python<'_>, turn: &Slots) -> PyResult<PyObject> {
         let observation = match self.observation {
-            Some(seen) => slots::list(py, seen),
+            Some(seen) => slots::list(py, seen)?,
             None => py.None(),
         };
         turn.build(
             py,
-            vec![
-                slots::list(py, self.calls),
+            [
+                slots::list(py, self.calls)?,
                 self.answer,
                 self.malformed.into_py(py),
                 self.blocks.into_py(py),

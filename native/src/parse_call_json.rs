@@ -2,7 +2,7 @@
 //! JSON text, building Python objects only for what makes the call (its `name`, its arguments), checking
 //! and dropping the rest, with the grammar and limits of parse_json.rs.
 
-use super::json::{py_str, Fail, Json, Res};
+use super::json::{Fail, Json, Res};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -77,7 +77,7 @@ impl<'a> Json<'a> {
                     self.ws();
                     own.name = if self.peek() == b'"' {
                         let s = self.string()?;
-                        Some(py_str(py, self.str_of(s))?)
+                        Some(self.py_key(py, s)?)
                     } else {
                         self.skip()?;
                         None

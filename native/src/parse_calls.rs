@@ -8,12 +8,13 @@
 //! (`parse._model_call`).
 
 use super::call_json::arguments_from_text;
+use super::ffi::{items, list_items, str_bytes};
 use super::json::Fail;
 use super::{Slots, CALL_FIELDS};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyType};
-use pyo3::{intern, AsPyPointer};
+use pyo3::AsPyPointer;
 
 /// `keys.TOOL_CALL` and `keys.FUNCTION`.
 pub(super) const TOOL_CALL: [&str; 7] = [
@@ -55,15 +56,28 @@ fn plain_scalar_or_list(v: &PyAny) -> bool {
     }
 }
 
-/// `keys.check`: every key a plain string among `known`.
-pub(crate) fn keys_known(d: &PyDict, known: &[&str]) -> bool {
-    d.iter().all(|(k, _)| {
-        (unsafe { ffi::PyUnicode_CheckExact(k.as_ptr()) } != 0)
-            && k.downcast::<PyString>()
-                .ok()
-                .and_then(|s| s.to_str().ok())
-                .is_some_and(|s| known.contains(&s))
-    })
+/// `keys.check` and the values of the keys in one pass over the items: per name of `known` its value
+/// (`None`: absent); `None` when a key is not a plain string among `known`. The keys of an exact dict
+/// are distinct, and an exact `str` equals a name exactly when its UTF-8 text does, so each value is
+/// what `d.get(name)` returns.
+pub(crate) fn known_fields<'p, const N: usize>(
+    d: &'p PyDict,
+    known: &[&str; N],
+) -> Option<[Option<&'p PyAny>; N]> {
+    let mut out = [None; N];
+    for (k, v) in items(d) {
+        if unsafe { ffi::PyUnicode_CheckExact(k.as_ptr()) } == 0 {
+            return None;
+        }
+        let s = str_bytes(k)?;
+        out[known.iter().position(|n| n.as_bytes() == s)?] = Some(v);
+    }
+    Some(out)
+}
+
+/// A value given and not `null` (`d.get(key)` where `None` and a missing key are the same).
+pub(crate) fn given(v: Option<&PyAny>) -> Option<&PyAny> {
+    v.filter(|v| !v.is_none())
 }
 
 /// `calls.within_depth` on decoded JSON (exact dicts and lists nest).
@@ -77,16 +91,12 @@ fn within_depth(v: &PyAny, depth: usize) -> bool {
         !container || within_depth(item, depth - 1)
     };
     if let Some(d) = exact_dict(v) {
-        d.iter().all(|(_, item)| nested(item))
+        items(d).all(|(_, item)| nested(item))
     } else if let Ok(l) = v.downcast::<PyList>() {
-        l.iter().all(nested)
+        list_items(l).all(nested)
     } else {
         true
     }
-}
-
-fn get<'p>(d: &'p PyDict, key: &PyString) -> Option<&'p PyAny> {
-    d.get_item(key)
 }
 
 /// `keys.check_call` then `parse._model_call` on one call object.
@@ -98,32 +108,33 @@ fn read_one(py: Python<'_>, obj: &PyAny, limit: usize) -> PyResult<Outcome> {
             Outcome::Refuse
         });
     };
-    if !keys_known(d, &TOOL_CALL) {
+    let Some(top) = known_fields(d, &TOOL_CALL) else {
         return Ok(Outcome::Refuse);
-    }
-    let fn_obj = get(d, intern!(py, "function"));
-    let mut fields = d;
-    if let Some(f) = fn_obj {
+    };
+    // name, arguments, parameters: the first three of both TOOL_CALL and FUNCTION
+    let mut fields = [top[0], top[1], top[2]];
+    if let Some(f) = top[5] {
         match exact_dict(f) {
             Some(fd) => {
-                if !keys_known(fd, &FUNCTION) {
+                let Some(inner) = known_fields(fd, &FUNCTION) else {
                     return Ok(Outcome::Refuse);
-                }
-                if fd.contains(intern!(py, "name"))? {
-                    fields = fd;
+                };
+                if inner[0].is_some() {
+                    fields = inner;
                 }
             }
             None if plain_scalar_or_list(f) => {}
             None => return Ok(Outcome::Refuse),
         }
     }
-    let name = match get(fields, intern!(py, "name")) {
+    let [name, arguments, parameters] = fields;
+    let name = match name {
         Some(n) if unsafe { ffi::PyUnicode_Check(n.as_ptr()) } != 0 => n,
         _ => return Ok(Outcome::Malformed),
     };
-    let raw = match get(fields, intern!(py, "arguments")) {
+    let raw = match arguments {
         Some(a) if !a.is_none() => Some(a),
-        _ => get(fields, intern!(py, "parameters")),
+        _ => parameters,
     };
     let arguments: PyObject = match raw {
         Some(a) if exact_dict(a).is_some() => {
@@ -158,9 +169,9 @@ pub(crate) fn read_list(
 ) -> PyResult<Option<(Vec<PyObject>, usize)>> {
     let mut calls: Vec<PyObject> = Vec::with_capacity(raw.len());
     let mut malformed = 0usize;
-    for obj in raw.iter() {
+    for obj in list_items(raw) {
         match read_one(py, obj, max_depth)? {
-            Outcome::Call(name, arguments) => calls.push(call.build(py, vec![name, arguments])?),
+            Outcome::Call(name, arguments) => calls.push(call.build(py, [name, arguments])?),
             Outcome::Malformed => malformed += 1,
             Outcome::Python => {
                 let got = model_call.call1((obj,))?;

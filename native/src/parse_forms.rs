@@ -4,7 +4,8 @@
 //! API does not know, a role that is not a string, ...) or that is not a plain JSON type returns `None`,
 //! and the Python reference reads the rollout again and raises its error with its JSON path.
 
-use super::structured::{exact_dict, keys_known, read_list};
+use super::ffi::{dict_get, list_items};
+use super::structured::{exact_dict, given, known_fields, read_list};
 use super::{build_turns, py_strip, Slots, TextParser, TurnOut, CALL_FIELDS, TURN_FIELDS};
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -42,11 +43,6 @@ pub(crate) fn is_exact_list(v: &PyAny) -> bool {
     unsafe { ffi::PyList_CheckExact(v.as_ptr()) != 0 }
 }
 
-/// A value of `d` where `None` and a missing key are the same (`d.get(key)`).
-pub(crate) fn get<'p>(d: &'p pyo3::types::PyDict, key: &PyString) -> Option<&'p PyAny> {
-    d.get_item(key).filter(|v| !v.is_none())
-}
-
 fn result(py: Python<'_>, turns: Vec<PyObject>, notes: Notes) -> PyObject {
     let notes: PyObject = if notes.is_empty() {
         py.None()
@@ -79,9 +75,9 @@ fn content_text(v: Option<&PyAny>) -> Option<Cow<'_, str>> {
         return None;
     }
     let mut out = String::new();
-    for part in v.downcast::<PyList>().ok()?.iter() {
+    for part in list_items(v.downcast::<PyList>().ok()?) {
         if let Some(d) = exact_dict(part) {
-            match d.get_item("text") {
+            match dict_get(d, intern!(v.py(), "text")) {
                 Some(t) if is_exact_str(t) => {
                     out.push_str(t.downcast::<PyString>().ok()?.to_str().ok()?)
                 }
@@ -121,14 +117,14 @@ pub(crate) fn messages_turns(
     let mut turns: Vec<TurnOut> = Vec::new();
     let mut notes: Notes = Vec::new();
     let mut last_head = String::new();
-    for (k, msg) in messages.iter().enumerate() {
+    for (k, msg) in list_items(messages).enumerate() {
         let Some(d) = exact_dict(msg) else {
             return Ok(None);
         };
-        if !keys_known(d, &MESSAGE) {
+        let Some(fields) = known_fields(d, &MESSAGE) else {
             return Ok(None);
-        }
-        let role = match d.get_item(intern!(py, "role")) {
+        };
+        let role = match fields[0] {
             Some(r) if is_exact_str(r) => r,
             _ => return Ok(None),
         };
@@ -137,18 +133,16 @@ pub(crate) fn messages_turns(
         };
         if role_text != "assistant" {
             if let Some(last) = turns.last_mut() {
-                let content: PyObject = d
-                    .get_item(intern!(py, "content"))
-                    .map_or_else(|| py.None(), |c| c.into());
+                let content: PyObject = fields[1].map_or_else(|| py.None(), |c| c.into());
                 let seen = PyTuple::new(py, [role.into(), content]).into();
                 last.observation.get_or_insert_with(Vec::new).push(seen);
             }
             continue;
         }
-        let Some(content) = content_text(get(d, intern!(py, "content"))) else {
+        let Some(content) = content_text(given(fields[1])) else {
             return Ok(None);
         };
-        let raw = get(d, intern!(py, "tool_calls"));
+        let raw = given(fields[3]);
         let mut turn = TurnOut::new(py, Vec::new());
         let mut read_calls = true;
         if let Some(raw) = raw {
@@ -194,7 +188,7 @@ pub(crate) fn messages_turns(
             if last.blocks == 0 && !last.attempted && last.answer.is_none(py) {
                 let t = py_strip(&last_head);
                 if !t.is_empty() {
-                    last.answer = PyString::new(py, t).into();
+                    last.answer = super::keys::text(py, t)?;
                 }
             }
         }
@@ -246,15 +240,15 @@ pub(crate) fn turns_turns(
 ) -> PyResult<Turns> {
     let mut turns = Vec::with_capacity(turns_in.len());
     let mut notes: Notes = Vec::new();
-    for (k, t) in turns_in.iter().enumerate() {
+    for (k, t) in list_items(turns_in).enumerate() {
         let Some(d) = exact_dict(t) else {
             return Ok(None);
         };
-        if !keys_known(d, &TURN) {
+        let Some(fields) = known_fields(d, &TURN) else {
             return Ok(None);
-        }
-        let tool_calls = get(d, intern!(py, "tool_calls"));
-        let calls_given = get(d, intern!(py, "calls"));
+        };
+        let tool_calls = given(fields[0]);
+        let calls_given = given(fields[1]);
         if tool_calls.is_some() && calls_given.is_some() {
             return Ok(None);
         }
@@ -279,12 +273,12 @@ pub(crate) fn turns_turns(
                 notes.push(("malformed_calls", format!("{rel}[{k}].{key}"), malformed));
             }
         }
-        match get(d, intern!(py, "answer")) {
+        match given(fields[2]) {
             None => {}
             Some(a) if is_exact_str(a) => turn.answer = a.into(),
             Some(_) => return Ok(None),
         }
-        if let Some(state) = get(d, intern!(py, "state")) {
+        if let Some(state) = given(fields[3]) {
             turn.state = canonical_json.call1((state,))?.into();
         }
         turns.push(turn);

@@ -14,13 +14,16 @@
 //! limit, an unknown key; or one whose text is not UTF-8) comes back as `None` in its slot, and Python
 //! reads it (and raises its error with its JSON path).
 
-use super::forms::{get, is_exact_list, is_exact_str, messages_turns, turns_turns, Notes};
-use super::structured::{exact_dict, keys_known};
+use super::ffi::list_items;
+use super::forms::{is_exact_list, is_exact_str, messages_turns, turns_turns, Notes};
+use super::hash::str_hash;
+use super::keys::{key_str, new_str};
+use super::structured::{exact_dict, given, known_fields};
 use super::{build_turns, Slots, TextParser, TurnOut};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyType};
-use pyo3::{intern, AsPyPointer};
+use pyo3::AsPyPointer;
 use std::collections::HashMap;
 
 /// `keys.ROLLOUT`, and the fields of `parse.ParsedRollout` and `parse.Note` in the order built here.
@@ -70,13 +73,20 @@ fn mix(h: u64, x: u64) -> u64 {
 /// `float`, `bool`, `None`), with its types and order; `None` for anything else. Borrowed pointers only:
 /// nothing here runs Python code or changes the value.
 unsafe fn key_hash(p: *mut ffi::PyObject, depth: usize, h: u64) -> Option<u64> {
-    if ffi::PyUnicode_CheckExact(p) != 0 {
-        let x = ffi::PyObject_Hash(p); // cached by the string
-        if x == -1 {
-            ffi::PyErr_Clear();
-            return None;
+    let tp = ffi::Py_TYPE(p);
+    if tp == std::ptr::addr_of_mut!(ffi::PyUnicode_Type) {
+        return Some(mix(mix(h, 1), str_hash(p)?));
+    }
+    if depth > 0 && tp == std::ptr::addr_of_mut!(ffi::PyDict_Type) {
+        return dict_hash(p, depth, h);
+    }
+    if depth > 0 && tp == std::ptr::addr_of_mut!(ffi::PyList_Type) {
+        let n = ffi::PyList_GET_SIZE(p);
+        let mut h = mix(mix(h, 8), n as u64);
+        for i in 0..n {
+            h = key_hash(ffi::PyList_GET_ITEM(p, i), depth - 1, h)?;
         }
-        return Some(mix(mix(h, 1), x as u64));
+        return Some(h);
     }
     if ffi::PyLong_CheckExact(p) != 0 {
         // beyond 64 bits orjson fails, so Python does not key the rollout: leave it to Python
@@ -101,29 +111,26 @@ unsafe fn key_hash(p: *mut ffi::PyObject, depth: usize, h: u64) -> Option<u64> {
     if p == ffi::Py_False() {
         return Some(mix(h, 6));
     }
-    if depth == 0 {
-        return None;
-    }
-    if ffi::PyDict_CheckExact(p) != 0 {
-        let mut h = mix(mix(h, 7), ffi::PyDict_Size(p) as u64);
-        let (mut pos, mut k, mut v) = (0, std::ptr::null_mut(), std::ptr::null_mut());
-        while ffi::PyDict_Next(p, &mut pos, &mut k, &mut v) != 0 {
-            if ffi::PyUnicode_CheckExact(k) == 0 {
-                return None;
-            }
-            h = key_hash(v, depth - 1, key_hash(k, depth, h)?)?;
+    None // a subclass, another type, or nested past the depth bound
+}
+
+/// [`key_hash`] of an exact dict (`depth` > 0).
+unsafe fn dict_hash(p: *mut ffi::PyObject, depth: usize, h: u64) -> Option<u64> {
+    let mut h = mix(mix(h, 7), ffi::PyDict_Size(p) as u64);
+    let (mut pos, mut k, mut v) = (0, std::ptr::null_mut(), std::ptr::null_mut());
+    while ffi::PyDict_Next(p, &mut pos, &mut k, &mut v) != 0 {
+        if ffi::PyUnicode_CheckExact(k) == 0 {
+            return None;
         }
-        return Some(h);
-    }
-    if ffi::PyList_CheckExact(p) != 0 {
-        let n = ffi::PyList_GET_SIZE(p);
-        let mut h = mix(mix(h, 8), n as u64);
-        for i in 0..n {
-            h = key_hash(ffi::PyList_GET_ITEM(p, i), depth - 1, h)?;
+        // a key's hash is cached by the string (decoders hash keys): Python's own, not `str_hash`
+        let x = ffi::PyObject_Hash(k);
+        if x == -1 {
+            ffi::PyErr_Clear();
+            return None;
         }
-        return Some(h);
+        h = key_hash(v, depth - 1, mix(mix(h, 9), x as u64))?;
     }
-    None
+    Some(h)
 }
 
 /// Whether two values [`key_hash`] accepted are the same JSON value, types and key order included.
@@ -192,12 +199,9 @@ fn read_rollout(
     let Some(d) = exact_dict(raw) else {
         return Ok(None);
     };
-    if !keys_known(d, &ROLLOUT) {
+    let Some([text, messages, turns_in]) = known_fields(d, &ROLLOUT).map(|f| f.map(given)) else {
         return Ok(None);
-    }
-    let text = get(d, intern!(py, "text"));
-    let messages = get(d, intern!(py, "messages"));
-    let turns_in = get(d, intern!(py, "turns"));
+    };
     if text.is_some() as u8 + messages.is_some() as u8 + turns_in.is_some() as u8 != 1 {
         return Ok(None);
     }
@@ -252,28 +256,21 @@ fn read_rollout(
     if over > 0 {
         notes.push(("calls_over_limit", format!(".{form}"), over));
     }
-    let turns = super::slots::list(py, build_turns(py, turns, &p.turn)?);
+    let turns = super::slots::list(py, build_turns(py, turns, &p.turn)?)?;
+    // the codes and forms: a few names, shared through the key cache
+    let name =
+        |s: &str| unsafe { PyObject::from_owned_ptr_or_err(py, key_str(py, s, s.is_ascii())) };
     let notes = notes
         .into_iter()
         .map(|(code, path, count)| {
-            g.note.build(
-                py,
-                vec![
-                    PyString::new(py, code).into(),
-                    PyString::new(py, &path).into(),
-                    count.into_py(py),
-                ],
-            )
+            let path =
+                unsafe { PyObject::from_owned_ptr_or_err(py, new_str(&path, path.is_ascii()))? };
+            g.note.build(py, [name(code)?, path, count.into_py(py)])
         })
         .collect::<PyResult<Vec<_>>>()?;
-    let parsed = g.parsed.build(
-        py,
-        vec![
-            turns.into(),
-            PyString::new(py, form).into(),
-            super::slots::list(py, notes),
-        ],
-    )?;
+    let parsed = g
+        .parsed
+        .build(py, [turns, name(form)?, super::slots::list(py, notes)?])?;
     Ok(Some(parsed))
 }
 
@@ -291,7 +288,7 @@ pub(crate) fn parse_group(
     let Some(g) = &p.group else {
         return Ok(py.None());
     };
-    let raws: Vec<&PyAny> = rollouts.iter().collect();
+    let raws: Vec<&PyAny> = list_items(rollouts).collect();
     let mut buckets: HashMap<u64, Vec<usize>> = HashMap::with_capacity(raws.len());
     let mut first: Vec<usize> = Vec::new();
     let mut order: Vec<usize> = Vec::with_capacity(raws.len());

@@ -11,6 +11,7 @@
 //! anywhere in the text (the bound applies to the decoded value, where a duplicate key may have dropped the
 //! deep part), and integers beyond 64 bits (orjson reads them as floats).
 
+use super::scan::plain_run;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::AsPyPointer;
@@ -28,14 +29,8 @@ pub(crate) enum Fail {
 pub(crate) type Res<T> = Result<T, Fail>;
 
 /// An owned reference from a C-API call; a null is the pending Python error.
-fn owned(py: Python<'_>, ptr: *mut ffi::PyObject) -> Res<PyObject> {
+pub(crate) fn owned(py: Python<'_>, ptr: *mut ffi::PyObject) -> Res<PyObject> {
     unsafe { PyObject::from_owned_ptr_or_err(py, ptr) }.map_err(Fail::Py)
-}
-
-pub(crate) fn py_str(py: Python<'_>, s: &str) -> Res<PyObject> {
-    owned(py, unsafe {
-        ffi::PyUnicode_FromStringAndSize(s.as_ptr() as *const _, s.len() as ffi::Py_ssize_t)
-    })
 }
 
 /// Where a decoded string is: a range of the input (no escapes) or the scratch buffer.
@@ -50,7 +45,8 @@ pub(crate) struct Json<'a> {
     pub(crate) i: usize,
     pub(crate) depth: usize,
     limit: usize,
-    scratch: Vec<u8>,
+    pub(crate) scratch: Vec<u8>,
+    pub(crate) ascii: bool, // the whole input is ASCII
 }
 
 impl<'a> Json<'a> {
@@ -61,6 +57,7 @@ impl<'a> Json<'a> {
             depth: 0,
             limit,
             scratch: Vec::new(),
+            ascii: text.is_ascii(),
         }
     }
 
@@ -139,6 +136,7 @@ impl<'a> Json<'a> {
         let start = self.i;
         let b = self.b;
         loop {
+            self.i = plain_run(b, self.i);
             if self.i >= b.len() {
                 return Err(Fail::Invalid);
             }
@@ -205,9 +203,7 @@ impl<'a> Json<'a> {
                 c if c < 0x20 => return Err(Fail::Invalid),
                 _ => {
                     let s = self.i;
-                    while self.i < b.len() && !matches!(b[self.i], b'"' | b'\\' | 0..=0x1f) {
-                        self.i += 1;
-                    }
+                    self.i = plain_run(b, self.i);
                     self.scratch.extend_from_slice(&b[s..self.i]);
                 }
             }
@@ -305,7 +301,7 @@ impl<'a> Json<'a> {
             b'[' => self.array(py),
             b'"' => {
                 let s = self.string()?;
-                py_str(py, self.str_of(s))
+                self.py_string(py, s)
             }
             b't' => {
                 self.literal(b"true")?;
@@ -396,7 +392,7 @@ impl<'a> Json<'a> {
         } else {
             loop {
                 let k = self.key()?;
-                let key = py_str(py, self.str_of(k))?;
+                let key = self.py_key(py, k)?;
                 let v = self.value(py)?;
                 if unsafe { ffi::PyDict_SetItem(dict.as_ptr(), key.as_ptr(), v.as_ptr()) } < 0 {
                     return Err(Fail::Py(PyErr::fetch(py)));

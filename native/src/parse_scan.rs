@@ -147,3 +147,47 @@ pub(crate) fn looks_like_call(model_text: &str, open: &Tag, has_answer: bool) ->
             && model_text.contains("\"name\"")
             && (model_text.contains("\"arguments\"") || model_text.contains("\"parameters\"")))
 }
+
+/// JSON strings (parse_json.rs): the index of the first byte at or after `i` that ends a run of plain string bytes (a quote, a
+/// backslash or a control character), or `b.len()`: sixteen bytes at a time (SSE2, part of every x86-64),
+/// then eight, then one by one.
+#[inline]
+pub(crate) fn plain_run(b: &[u8], mut i: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        use std::arch::x86_64::*;
+        let quote = _mm_set1_epi8(b'"' as i8);
+        let slash = _mm_set1_epi8(b'\\' as i8);
+        let ctl = _mm_set1_epi8(0x1f);
+        while i + 16 <= b.len() {
+            let x = _mm_loadu_si128(b.as_ptr().add(i) as *const __m128i);
+            let low = _mm_cmpeq_epi8(_mm_max_epu8(x, ctl), ctl); // unsigned x <= 0x1f
+            let m = _mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, slash)),
+                low,
+            );
+            let bits = _mm_movemask_epi8(m) as u32;
+            if bits != 0 {
+                return i + bits.trailing_zeros() as usize;
+            }
+            i += 16;
+        }
+    }
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while i + 8 <= b.len() {
+        let w = u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH; // some byte of x is 0
+        let special = zero(w ^ (ONES * b'"' as u64))
+            | zero(w ^ (ONES * b'\\' as u64))
+            | (w.wrapping_sub(ONES * 0x20) & !w & HIGH); // some byte is below 0x20
+        if special != 0 {
+            break;
+        }
+        i += 8;
+    }
+    while i < b.len() && !matches!(b[i], b'"' | b'\\' | 0..=0x1f) {
+        i += 1;
+    }
+    i
+}

@@ -87,8 +87,12 @@ impl Slots {
 
     /// A new instance with its fields set to `values` (in the order of the names given to [`Slots::new`]),
     /// not tracked by the cyclic GC.
-    pub(crate) fn build(&self, py: Python<'_>, values: Vec<PyObject>) -> PyResult<PyObject> {
-        debug_assert_eq!(values.len(), self.names.len());
+    pub(crate) fn build<const N: usize>(
+        &self,
+        py: Python<'_>,
+        values: [PyObject; N],
+    ) -> PyResult<PyObject> {
+        debug_assert_eq!(N, self.names.len());
         unsafe {
             let t = self.tp.as_ptr() as *mut ffi::PyTypeObject;
             let alloc = (*t).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
@@ -131,9 +135,15 @@ pub(crate) fn untrack(p: *mut ffi::PyObject) {
     }
 }
 
-/// A list of `items`, not tracked by the cyclic GC.
-pub(crate) fn list(py: Python<'_>, items: Vec<PyObject>) -> PyObject {
-    let l: PyObject = pyo3::types::PyList::new(py, items).into();
-    untrack(l.as_ptr());
-    l
+/// A list of `items` (their references moved into it), not tracked by the cyclic GC.
+pub(crate) fn list(py: Python<'_>, items: Vec<PyObject>) -> PyResult<PyObject> {
+    unsafe {
+        let l =
+            PyObject::from_owned_ptr_or_err(py, ffi::PyList_New(items.len() as ffi::Py_ssize_t))?;
+        for (k, item) in items.into_iter().enumerate() {
+            ffi::PyList_SET_ITEM(l.as_ptr(), k as ffi::Py_ssize_t, item.into_ptr());
+        }
+        untrack(l.as_ptr());
+        Ok(l)
+    }
 }
