@@ -39,7 +39,7 @@ fn group_rollouts<'py>(
     let slots = Slots::new(py, rollout_type, &ROLLOUT_FIELDS);
     let out = PyList::empty(py);
     for one in parsed.iter() {
-        let values: Vec<PyObject> = vec![
+        let values: [PyObject; 9] = [
             group.clone_ref(py),
             one.into(),
             golds.clone_ref(py),
