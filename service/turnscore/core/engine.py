@@ -91,7 +91,8 @@ def _native_rollouts(m: Any) -> bool:
         _rollouts_ok = (
             names is not None
             and tuple(Rollout.__dataclass_fields__) == tuple(names)
-            and (r.calls, r.where, r.num_calls, r.tables, r.assignments, r.toolrl) == ([], [], 0, None, [], [])
+            and (r.calls, r.where, r.num_calls, r.tables) == ([], [], 0, None)
+            and (r.assignments, r.toolrl) == ([], [])
         )
     return _rollouts_ok
 
