@@ -64,6 +64,26 @@ struct Gold {
 
 type Row = (usize, Vec<f64>, f64, Option<f64>, usize, usize, usize);
 
+/// A parsed turn's answer (a `str` or `None`) and malformed-call count; `None` when a field is not what
+/// the parser makes.
+pub(super) fn turn_head(
+    py: Python<'_>,
+    turn: &PyAny,
+) -> PyResult<Option<(Option<Py<PyString>>, i64)>> {
+    let answer = turn.getattr(intern!(py, "answer"))?;
+    let answer = if answer.is_none() {
+        None
+    } else if let Ok(s) = answer.downcast::<PyString>() {
+        Some(Py::from(s))
+    } else {
+        return Ok(None);
+    };
+    match turn.getattr(intern!(py, "malformed"))?.extract() {
+        Ok(k) => Ok(Some((answer, k))),
+        Err(_) => Ok(None),
+    }
+}
+
 /// Reads a rollout's turns; `None` when a field is not what the parser makes.
 fn read_turns(py: Python<'_>, turns: &PyAny) -> PyResult<Option<Vec<TurnInfo>>> {
     let list: &PyList = match turns.downcast() {
@@ -72,17 +92,8 @@ fn read_turns(py: Python<'_>, turns: &PyAny) -> PyResult<Option<Vec<TurnInfo>>> 
     };
     let mut out = Vec::with_capacity(list.len());
     for turn in list.iter() {
-        let answer = turn.getattr(intern!(py, "answer"))?;
-        let answer = if answer.is_none() {
-            None
-        } else if let Ok(s) = answer.downcast::<PyString>() {
-            Some(Py::from(s))
-        } else {
+        let Some((answer, malformed)) = turn_head(py, turn)? else {
             return Ok(None);
-        };
-        let malformed: i64 = match turn.getattr(intern!(py, "malformed"))?.extract() {
-            Ok(k) => k,
-            Err(_) => return Ok(None),
         };
         let calls = turn.getattr(intern!(py, "calls"))?.len()?;
         out.push(TurnInfo {

@@ -85,20 +85,24 @@ def score_with(core: str, request: dict[str, Any]) -> engine.ScoreResult:
     return engine.score(request)
 
 
-def differences(a: Any, b: Any, path: str = "") -> Iterator[str]:
-    """Where ``a`` (Python core) and ``b`` (native core) differ: types exactly, floats to ``REL``."""
+def differences(a: Any, b: Any, path: str = "", exact: bool = False) -> Iterator[str]:
+    """Where ``a`` (Python core) and ``b`` (native core) differ: types exactly, floats to ``REL`` (``exact``:
+    bit for bit, NaN equal to NaN)."""
     if type(a) is not type(b):
         yield f"{path}: {type(a).__name__} {a!r} vs {type(b).__name__} {b!r}"
     elif isinstance(a, dict):
         if list(a) != list(b):
             yield f"{path}: keys {list(a)} vs {list(b)}"
         for k in a.keys() & b.keys():
-            yield from differences(a[k], b[k], f"{path}.{k}")
+            yield from differences(a[k], b[k], f"{path}.{k}", exact)
     elif isinstance(a, list | tuple):
         if len(a) != len(b):
             yield f"{path}: length {len(a)} vs {len(b)}"
         for i, (x, y) in enumerate(zip(a, b, strict=False)):
-            yield from differences(x, y, f"{path}[{i}]")
+            yield from differences(x, y, f"{path}[{i}]", exact)
+    elif isinstance(a, float) and exact:
+        if a.hex() != b.hex() and not (math.isnan(a) and math.isnan(b)):
+            yield f"{path}: {a!r} vs {b!r}"
     elif isinstance(a, float):
         if not (a == b or math.isclose(a, b, rel_tol=REL, abs_tol=ABS)):
             yield f"{path}: {a!r} vs {b!r}"

@@ -32,30 +32,14 @@ from turnscore.core.request import GroupMeta
 from turnscore.core.rewards import Rollout, RolloutScore
 from turnscore.core.summary import CallCounts
 
-from tests.native.test_engine_parity import build
+from tests.native.test_engine_parity import build, differences
 from tests.support.gold import gold_records
 from tests.support.native import require_native
 
 
 def exact_differences(a: Any, b: Any, path: str = "") -> Iterator[str]:
     """Where ``a`` (Python rows) and ``b`` (compiled rows) differ: types, keys in order, exact floats."""
-    if type(a) is not type(b):
-        yield f"{path}: {type(a).__name__} {a!r} vs {type(b).__name__} {b!r}"
-    elif isinstance(a, dict):
-        if list(a) != list(b):
-            yield f"{path}: keys {list(a)} vs {list(b)}"
-        for k in a.keys() & b.keys():
-            yield from exact_differences(a[k], b[k], f"{path}.{k}")
-    elif isinstance(a, list | tuple):
-        if len(a) != len(b):
-            yield f"{path}: length {len(a)} vs {len(b)}"
-        for i, (x, y) in enumerate(zip(a, b, strict=False)):
-            yield from exact_differences(x, y, f"{path}[{i}]")
-    elif isinstance(a, float):
-        if a.hex() != b.hex() and not (math.isnan(a) and math.isnan(b)):
-            yield f"{path}: {a!r} vs {b!r}"
-    elif a != b:
-        yield f"{path}: {a!r} vs {b!r}"
+    return differences(a, b, path, exact=True)
 
 
 def test_exact_differences_finds_what_it_must() -> None:

@@ -19,7 +19,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString};
 use pyo3::{intern, AsPyPointer, PyTypeInfo};
 
-use super::{score_one, Cfg, Gold, Metric, Row, TokenCache, TurnInfo};
+use super::{score_one, turn_head, Cfg, Gold, Metric, Row, TokenCache, TurnInfo};
 use crate::matching::{
     as_bytes, assign_into, check, pred_call, unwrap_unsupported, GoldTable, Mode, PredTable,
 };
@@ -52,17 +52,8 @@ fn read_rollout<'py>(
     let mut out = Vec::with_capacity(list.len());
     let mut calls = Vec::new();
     for turn in list.iter() {
-        let answer = turn.getattr(intern!(py, "answer"))?;
-        let answer = if answer.is_none() {
-            None
-        } else if let Ok(s) = answer.downcast::<PyString>() {
-            Some(Py::from(s))
-        } else {
+        let Some((answer, malformed)) = turn_head(py, turn)? else {
             return Ok(None);
-        };
-        let malformed: i64 = match turn.getattr(intern!(py, "malformed"))?.extract() {
-            Ok(k) => k,
-            Err(_) => return Ok(None),
         };
         let turn_calls = turn.getattr(intern!(py, "calls"))?;
         let Ok(turn_calls) = turn_calls.downcast::<PyList>() else {
