@@ -99,13 +99,13 @@ def in_process(
 @contextmanager
 def _numpy_plans(on: bool) -> Iterator[None]:
     """With ``on``, the native core's OT goes to the numpy path (``ot_solve`` not called)."""
-    saved = soft._native
+    saved = soft.solve
     if on:
-        soft._native = lambda *args, **kwargs: None  # type: ignore[assignment]
+        soft.solve = lambda *args, **kwargs: None  # type: ignore[assignment]
     try:
         yield
     finally:
-        soft._native = saved  # type: ignore[assignment]
+        soft.solve = saved  # type: ignore[assignment]
 
 
 def ot_rows(

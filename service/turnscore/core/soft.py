@@ -9,7 +9,6 @@ which stays the reference.
 from __future__ import annotations
 
 import time
-from types import ModuleType
 
 import numpy as np
 
@@ -52,12 +51,21 @@ def solve(
     row_normalize: bool,
     deadline: float | None = None,
 ) -> Solved | None:
-    """The extension's solution of every problem (m, n >= 1); ``None`` without the compiled core or when it
-    hands the call back (raises when past ``deadline``)."""
+    """The extension's solution of every problem (m, n >= 1): ``ot_solve``'s buffer and the problems it
+    handed back; ``None`` without the compiled core or when it hands the call back (raises when past
+    ``deadline``)."""
     ext = native.module()
     if ext is None or not problems:
         return None
-    return _native(ext, problems, cost, tau, reg, max_iter, stop_thr, row_normalize, deadline)
+    budget = None if deadline is None else deadline - time.monotonic()
+    res = ext.ot_solve(
+        problems, cost, float(tau), float(reg), int(max_iter), float(stop_thr), bool(row_normalize), budget
+    )
+    if res is None:
+        check_deadline(deadline)
+        return None
+    buf, fallback, _iterations = res
+    return buf, fallback
 
 
 def assignments(
@@ -100,27 +108,3 @@ def assignments(
         for k, s, z in zip(fallback, redo, plans, strict=True):
             out[k] = ot_assignment(s, z, row_normalize)
     return out
-
-
-def _native(
-    ext: ModuleType,
-    problems: list[np.ndarray],
-    cost: str,
-    tau: float,
-    reg: float,
-    max_iter: int,
-    stop_thr: float,
-    row_normalize: bool,
-    deadline: float | None,
-) -> Solved | None:
-    """``ot_solve``'s buffer and fallback; ``None`` when it hands the call back (raises when past
-    ``deadline``)."""
-    budget = None if deadline is None else deadline - time.monotonic()
-    res = ext.ot_solve(
-        problems, cost, float(tau), float(reg), int(max_iter), float(stop_thr), bool(row_normalize), budget
-    )
-    if res is None:
-        check_deadline(deadline)
-        return None
-    buf, fallback, _iterations = res
-    return buf, fallback
