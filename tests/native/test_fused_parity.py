@@ -31,7 +31,7 @@ from turnscore.core.request import read_request
 from tests.native.test_engine_parity import build, differences
 from tests.native.test_score_parity import OVERRIDES, _request
 from tests.support.gold import gold_records
-from tests.support.native import require_native
+from tests.support.native import answers, require_native
 
 HARD = ("matchtir-km", "matchtir-reference-km")
 
@@ -40,15 +40,7 @@ HARD = ("matchtir-km", "matchtir-reference-km")
 def fused_runs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
     """One entry per call of ``rewards._match_score_native``: whether the one-call path answered."""
     require_native()
-    ran: list[bool] = []
-    real = rewards._match_score_native
-
-    def spy(*args: Any) -> Any:
-        got = real(*args)
-        ran.append(got is not None)
-        return got
-
-    monkeypatch.setattr(rewards, "_match_score_native", spy)
+    ran = answers(monkeypatch, rewards, "_match_score_native")
     before = native.active()
     yield ran
     native.select(before)

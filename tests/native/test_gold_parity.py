@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import random
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from turnscore.core.gold import CompiledGold, compile_gold
 
 from tests.native.test_parse_parity import core, strict
 from tests.support.gold import gold_records
+from tests.support.native import answers
 
 pytestmark = pytest.mark.skipif(
     not native.available(),
@@ -54,15 +54,8 @@ def outcome(obj: Any) -> Any:
 
 def both(obj: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any, list[bool]]:
     """(python, native) outcomes of ``obj``, and whether the native reading answered, per call of it."""
-    answered: list[bool] = []
-    reader: Callable[..., Any] = NATIVE_CALLS  # never an earlier call's spy: spies would nest, one per trace
-
-    def spy(sources: Any) -> Any:
-        got = reader(sources)
-        answered.append(got is not None)
-        return got
-
-    monkeypatch.setattr(gold, "_native_calls", spy)
+    # wraps the real reader, never an earlier call's spy (spies would nest, one per trace)
+    answered = answers(monkeypatch, gold, "_native_calls", NATIVE_CALLS)
     with core("python"):
         py = outcome(copy.deepcopy(obj))
     with core("native"):

@@ -24,7 +24,7 @@ from turnscore.core import engine, native, rewards, text
 from bench.workloads import long_horizon_records
 from tests.native.test_engine_parity import differences
 from tests.support.gold import gold_records
-from tests.support.native import require_native
+from tests.support.native import answers, require_native
 
 #: characters normalization treats specially, beside arbitrary Unicode: ASCII punctuation, every character
 #: ``str.split()`` calls whitespace, and some whose ``lower()`` is special (İ, final sigma, Kelvin sign)
@@ -58,16 +58,7 @@ def compiled_runs(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     The per-stage compiled path is what these tests check (the fallback of the one-call hard assignment,
     which tests/native/test_fused_parity.py checks): the one-call path is turned off."""
     monkeypatch.setattr(rewards, "FUSED", False)
-    ran: list[bool] = []
-    compiled = rewards._score_native
-
-    def spy(*args: Any) -> Any:
-        got = compiled(*args)
-        ran.append(got is not None)
-        return got
-
-    monkeypatch.setattr(rewards, "_score_native", spy)
-    return ran
+    return answers(monkeypatch, rewards, "_score_native")
 
 
 def _python_tokens(s: str) -> list[str] | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from turnscore.core import native
@@ -30,6 +31,21 @@ def require_native() -> None:
     if required():
         pytest.fail(f"{REQUIRE_ENV}=1 but {reason}")
     pytest.skip(reason)
+
+
+def answers(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, real: Any = None) -> list[bool]:
+    """Spy on ``owner.name`` (or wrap ``real``, the function itself, when ``owner.name`` may already be a
+    spy): the returned list gets, per call, whether it answered (returned something other than None)."""
+    ran: list[bool] = []
+    wrapped = getattr(owner, name) if real is None else real
+
+    def spy(*args: Any) -> Any:
+        got = wrapped(*args)
+        ran.append(got is not None)
+        return got
+
+    monkeypatch.setattr(owner, name, spy)
+    return ran
 
 
 def hiding_path(tmp: Path) -> str:
