@@ -248,7 +248,7 @@ def _match(
     slots: list[tuple[Rollout, int]] = []
     hard: list[tuple[Any, Any]] = []  # the extension's (predicted, gold) tables, solved in one call below
     hard_slots: list[tuple[Rollout, int]] = []
-    sizes: list[int] = []  # ot: each pair's rows, as ``ot_layout`` reads them
+    ot_rows: list[int] = []  # ot: each pair's rows, as ``ot_layout`` reads them
     for r in rollouts:
         check_deadline(deadline)
         m = len(r.calls)
@@ -265,17 +265,17 @@ def _match(
                 hard_slots.append((r, k))
             elif m == 0:
                 r.assignments[k] = assign.Assignment(np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0))
-                sizes.append(0)
+                ot_rows.append(0)
             elif n == 0:
                 fill = 0.0 if cfg.assignment == "ot" else -penalty
                 r.assignments[k] = assign.Assignment(
                     np.full(m, fill), np.full(m, -1, dtype=np.int64), np.zeros(m)
                 )
-                sizes.append(-m)
+                ot_rows.append(-m)
             elif cfg.assignment == "ot":
                 problems.append(similarity.matrix(r.tables, gold, mode, case_sensitive))
                 slots.append((r, k))
-                sizes.append(m)
+                ot_rows.append(m)
             else:
                 entries = similarity.entries(r.tables, gold, mode, case_sensitive)
                 solve = assign.hungarian if hungarian else assign.greedy
@@ -294,7 +294,7 @@ def _match(
         ot = (cfg.cost, cfg.tau, cfg.reg, cfg.ot_max_iter, cfg.ot_stop_thr, cfg.row_normalize)
         raw = soft.solve(problems, *ot, deadline=deadline)
         if raw is not None and not raw[1] and not want_assignments and ext is not None and LAYOUT:
-            laid = ext.ot_layout(raw[0], sum(s.size for s in problems), sizes)
+            laid = ext.ot_layout(raw[0], sum(s.size for s in problems), ot_rows)
             if laid is not None:
                 return laid
         solved = soft.assignments(raw, problems, *ot, deadline=deadline)
