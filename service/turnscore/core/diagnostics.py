@@ -105,8 +105,7 @@ def collect(rollouts: list[Rollout], cfg: ScoringConfig) -> Diagnostics:
     extra: dict[int, list[Note]] = {}  # by id of the parsed rollout (identical rollouts share it)
     answered: dict[int, bool] = {}  # by id of a group's list of references: one of them has an answer
     # notes beyond parsing's can occur only when the outcome reads answers or the reward is ToolRL's
-    toolrl_on = cfg.reward == "toolrl"
-    more_notes = toolrl_on or cfg.outcome != "none"
+    more_notes = cfg.reward == "toolrl" or cfg.outcome != "none"
     for rollout in rollouts:
         group = rollout.group
         ri = index.get(group, 0)
@@ -120,13 +119,7 @@ def collect(rollouts: list[Rollout], cfg: ScoringConfig) -> Diagnostics:
                 gold_answer = answered.get(id(golds))
                 if gold_answer is None:
                     gold_answer = answered[id(golds)] = any(g.answer is not None for g in golds)
-                if toolrl_on:
-                    more = _rollout_notes(rollout, cfg, gold_answer)
-                elif gold_answer and final_answer(rollout.parsed) is None:  # _rollout_notes, inline
-                    more = [Note("answer_missing", "")]
-                else:
-                    more = _NO_NOTES
-                extra[key] = more
+                more = extra[key] = _rollout_notes(rollout, cfg, gold_answer) or _NO_NOTES
             if more:
                 notes = [*notes, *more]
         if not notes:
