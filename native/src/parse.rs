@@ -203,21 +203,26 @@ impl TextParser {
         Ok((r, head))
     }
 
-    fn turn(&self, py: Python<'_>, r: Read, text: &str) -> PyResult<TurnOut> {
+    /// A turn of `text_turns`; its `text` a copy of the piece only with `context` (else `None`).
+    fn turn(&self, py: Python<'_>, r: Read, text: &str, context: bool) -> PyResult<TurnOut> {
         let mut t = TurnOut::new(py, r.calls);
         t.answer = r.answer.unwrap_or_else(|| py.None());
         t.malformed = r.malformed;
         t.blocks = r.blocks;
-        t.text = keys::text(py, text)?;
+        if context {
+            t.text = keys::text(py, text)?;
+        }
         t.attempted = r.attempted;
         Ok(t)
     }
 
     /// `parse_text` before the turns become Python objects: the turns and the notes `(code, count)`.
+    /// Without `context` each turn's `text` is `None` instead of a copy of its piece (see `parse_group`).
     fn text_turns(
         &self,
         py: Python<'_>,
         text: &str,
+        context: bool,
     ) -> PyResult<(Vec<TurnOut>, Vec<(&'static str, usize)>)> {
         let mut pieces: Vec<&str> = Vec::new();
         let mut pos = 0;
@@ -251,7 +256,7 @@ impl TextParser {
         let turns = reads
             .into_iter()
             .zip(pieces)
-            .map(|(r, piece)| self.turn(py, r, piece))
+            .map(|(r, piece)| self.turn(py, r, piece, context))
             .collect::<PyResult<_>>()?;
         Ok((turns, notes))
     }
@@ -397,7 +402,7 @@ impl TextParser {
         let Ok(text) = text.to_str() else {
             return Ok(py.None());
         };
-        let (turns, notes) = self.text_turns(py, text)?;
+        let (turns, notes) = self.text_turns(py, text, true)?;
         let turns = build_turns(py, turns, &self.turn)?;
         Ok((PyList::new(py, turns), notes_list(py, notes)).into_py(py))
     }
@@ -414,8 +419,11 @@ impl TextParser {
         forms::parse_messages(self, py, messages, rel, model_call)
     }
 
-    /// `parse_group(rollouts, base, max_calls, max_turns, max_text_chars)`: the rollouts of one group read
-    /// at once (parse_group.rs): `(parsed, order, first)`, or `None` when Python must read the group.
+    /// `parse_group(rollouts, base, max_calls, max_turns, max_text_chars, context=True)`: the rollouts of one
+    /// group read at once (parse_group.rs): `(parsed, order, first)`, or `None` when Python must read the
+    /// group. Without `context` the turns carry no `text` and no `observation` (`None`; parse.turn_context).
+    #[args(context = "true")]
+    #[allow(clippy::too_many_arguments)]
     fn parse_group(
         &self,
         py: Python<'_>,
@@ -424,13 +432,14 @@ impl TextParser {
         max_calls: i64,
         max_turns: i64,
         max_text_chars: i64,
+        context: bool,
     ) -> PyResult<PyObject> {
         let limits = group::Limits {
             calls: max_calls,
             turns: max_turns,
             text_chars: max_text_chars,
         };
-        group::parse_group(self, py, rollouts, base, limits)
+        group::parse_group(self, py, rollouts, base, limits, context)
     }
 
     /// Whether every result type is built by writing its slots directly (parse_slots.rs), not through

@@ -100,19 +100,23 @@ pub(crate) fn parse_messages(
     rel: &str,
     model_call: &PyAny,
 ) -> PyResult<PyObject> {
-    Ok(match messages_turns(p, py, messages, rel, model_call)? {
-        Some((turns, notes)) => result(py, build_turns(py, turns, &p.turn)?, notes),
-        None => py.None(),
-    })
+    Ok(
+        match messages_turns(p, py, messages, rel, model_call, true)? {
+            Some((turns, notes)) => result(py, build_turns(py, turns, &p.turn)?, notes),
+            None => py.None(),
+        },
+    )
 }
 
-/// `parse_messages` before the turns become Python objects.
+/// `parse_messages` before the turns become Python objects; without `context` no turn has an
+/// `observation` (`None`; see `parse_group`).
 pub(crate) fn messages_turns(
     p: &TextParser,
     py: Python<'_>,
     messages: &PyList,
     rel: &str,
     model_call: &PyAny,
+    context: bool,
 ) -> PyResult<Turns> {
     let mut turns: Vec<TurnOut> = Vec::new();
     let mut notes: Notes = Vec::new();
@@ -132,7 +136,7 @@ pub(crate) fn messages_turns(
             return Ok(None);
         };
         if role_text != "assistant" {
-            if let Some(last) = turns.last_mut() {
+            if let Some(last) = turns.last_mut().filter(|_| context) {
                 let content: PyObject = fields[1].map_or_else(|| py.None(), |c| c.into());
                 let seen = PyTuple::new(py, [role.into(), content]).into();
                 last.observation.get_or_insert_with(Vec::new).push(seen);

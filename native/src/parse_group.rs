@@ -195,6 +195,7 @@ fn read_rollout(
     py: Python<'_>,
     raw: &PyAny,
     limits: &Limits,
+    context: bool,
 ) -> PyResult<Option<PyObject>> {
     let Some(d) = exact_dict(raw) else {
         return Ok(None);
@@ -214,7 +215,7 @@ fn read_rollout(
         let Ok(s) = t.downcast::<PyString>()?.to_str() else {
             return Ok(None);
         };
-        let (turns, notes) = p.text_turns(py, s)?;
+        let (turns, notes) = p.text_turns(py, s, context)?;
         let notes: Notes = notes
             .into_iter()
             .map(|(c, n)| (c, ".text".to_owned(), n))
@@ -224,7 +225,8 @@ fn read_rollout(
         if !is_exact_list(m) {
             return Ok(None);
         }
-        let got = messages_turns(p, py, m.downcast()?, ".messages", g.model_call.as_ref(py))?;
+        let model_call = g.model_call.as_ref(py);
+        let got = messages_turns(p, py, m.downcast()?, ".messages", model_call, context)?;
         ("messages", got)
     } else {
         let t = turns_in.expect("one form is given");
@@ -274,16 +276,21 @@ fn read_rollout(
     Ok(Some(parsed))
 }
 
-/// `TextParser.parse_group(rollouts, base, max_calls, max_turns, max_text_chars)`: `(parsed, order, first)`
-/// where `parsed` holds a `ParsedRollout` (or `None`: Python reads it) per distinct rollout, `order` per
-/// rollout `base` + the index of its distinct one, and `first` per distinct rollout the index of its first
-/// occurrence; `None` when Python must read the whole group.
+/// `TextParser.parse_group(rollouts, base, max_calls, max_turns, max_text_chars, context)`: `(parsed, order,
+/// first)` where `parsed` holds a `ParsedRollout` (or `None`: Python reads it) per distinct rollout, `order`
+/// per rollout `base` + the index of its distinct one, and `first` per distinct rollout the index of its
+/// first occurrence; `None` when Python must read the whole group.
+///
+/// `context` off (what `parse.turn_context` says when no stage of the request reads them): every turn's
+/// `text` and `observation` are `None` instead of a copy of the turn's text and the list of the messages
+/// after it. Everything else is what `parse_rollout` reads.
 pub(crate) fn parse_group(
     p: &TextParser,
     py: Python<'_>,
     rollouts: &PyList,
     base: usize,
     limits: Limits,
+    context: bool,
 ) -> PyResult<PyObject> {
     let Some(g) = &p.group else {
         return Ok(py.None());
@@ -315,7 +322,8 @@ pub(crate) fn parse_group(
     }
     let mut parsed = Vec::with_capacity(first.len());
     for &ri in &first {
-        parsed.push(read_rollout(p, g, py, raws[ri], &limits)?.unwrap_or_else(|| py.None()));
+        let one = read_rollout(p, g, py, raws[ri], &limits, context)?;
+        parsed.push(one.unwrap_or_else(|| py.None()));
     }
     Ok((
         PyList::new(py, parsed),

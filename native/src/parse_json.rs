@@ -394,7 +394,16 @@ impl<'a> Json<'a> {
                 let k = self.key()?;
                 let key = self.py_key(py, k)?;
                 let v = self.value(py)?;
-                if unsafe { ffi::PyDict_SetItem(dict.as_ptr(), key.as_ptr(), v.as_ptr()) } < 0 {
+                // the dict takes its own references; ours are released here directly (a `PyObject`'s
+                // drop goes through pyo3's check of the GIL, a thread-local read, per key and value)
+                let (key, v) = (key.into_ptr(), v.into_ptr());
+                let failed = unsafe {
+                    let failed = ffi::PyDict_SetItem(dict.as_ptr(), key, v) < 0;
+                    ffi::Py_DECREF(key);
+                    ffi::Py_DECREF(v);
+                    failed
+                };
+                if failed {
                     return Err(Fail::Py(PyErr::fetch(py)));
                 }
                 if self.member_end()? {

@@ -11,8 +11,33 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyType};
 use pyo3::AsPyPointer;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 use crate::parse::Slots;
+
+thread_local! {
+    /// The `Slots` of the last `rollout_type` seen (one per process in practice), with a reference to the
+    /// type that keeps it alive, so its address cannot name another type while it is cached.
+    static LAST: RefCell<Option<(Py<PyType>, Rc<Slots>)>> = const { RefCell::new(None) };
+}
+
+/// The `Slots` of `rollout_type` (its member offsets read once, not per group).
+fn slots_of(py: Python<'_>, rollout_type: Py<PyType>) -> Rc<Slots> {
+    LAST.with(|last| {
+        let Ok(mut last) = last.try_borrow_mut() else {
+            return Rc::new(Slots::new(py, rollout_type, &ROLLOUT_FIELDS));
+        };
+        if let Some((tp, slots)) = last.as_ref() {
+            if tp.as_ptr() == rollout_type.as_ptr() {
+                return slots.clone();
+            }
+        }
+        let slots = Rc::new(Slots::new(py, rollout_type.clone_ref(py), &ROLLOUT_FIELDS));
+        *last = Some((rollout_type, slots.clone()));
+        slots
+    })
+}
 
 /// The fields of `rewards.Rollout`, in order (`engine.NATIVE_ROLLOUT_FIELDS`).
 const ROLLOUT_FIELDS: [&str; 9] = [
@@ -36,19 +61,21 @@ fn group_rollouts<'py>(
     parsed: &'py PyList,
     golds: PyObject,
 ) -> PyResult<&'py PyList> {
-    let slots = Slots::new(py, rollout_type, &ROLLOUT_FIELDS);
-    let out = PyList::empty(py);
-    for one in parsed.iter() {
+    let slots = slots_of(py, rollout_type);
+    let empty = || unsafe { PyObject::from_owned_ptr_or_err(py, ffi::PyList_New(0)) };
+    let out =
+        unsafe { PyObject::from_owned_ptr_or_err(py, ffi::PyList_New(parsed.len() as isize))? };
+    for (k, one) in parsed.iter().enumerate() {
         let values: [PyObject; 9] = [
             group.clone_ref(py),
             one.into(),
             golds.clone_ref(py),
-            PyList::empty(py).into(),
-            PyList::empty(py).into(),
+            empty()?,
+            empty()?,
             0i64.into_py(py),
             py.None(),
-            PyList::empty(py).into(),
-            PyList::empty(py).into(),
+            empty()?,
+            empty()?,
         ];
         let obj = slots.build(py, values)?;
         // `build` leaves objects untracked (parse trees); these are tracked, as Python's are
@@ -56,10 +83,11 @@ fn group_rollouts<'py>(
             if ffi::PyObject_IS_GC(obj.as_ptr()) != 0 {
                 ffi::PyObject_GC_Track(obj.as_ptr() as *mut std::ffi::c_void);
             }
+            // a fresh list of `parsed.len()` slots: each is set once
+            ffi::PyList_SET_ITEM(out.as_ptr(), k as isize, obj.into_ptr());
         }
-        out.append(obj)?;
     }
-    Ok(out)
+    Ok(out.into_ref(py).downcast()?)
 }
 
 /// `ROLLOUT_FIELDS`, for the test that keeps them equal to `rewards.Rollout`'s.

@@ -18,7 +18,7 @@ from .config import FormatConfig, ScoringConfig, presets_dict
 from .errors import UnknownGoldRef
 from .gold import CompiledGold
 from .limits import DEFAULT_LIMITS, Limits, RolloutLimits, check_deadline
-from .parse import ParsedRollout, native_group, parse_rollout
+from .parse import ParsedRollout, native_group, parse_rollout, turn_context
 from .request import (
     GroupMeta,
     Request,
@@ -109,6 +109,7 @@ def _parse_groups(
     missing: list[str] = []
     rollout_limits = limits.rollout()
     fmt = request.config.format
+    context = turn_context(request.config)
     groups: list[GroupMeta] = []
     unique: list[Rollout] = []
     order: list[int] = []
@@ -118,7 +119,7 @@ def _parse_groups(
         group_obj, raw_rollouts = read_group(group, gi, limits)
         meta = group_golds(group_obj, path, limits, lookup, compiled, missing)
         groups.append(meta)
-        _read_rollouts(raw_rollouts, gi, meta.golds, fmt, rollout_limits, unique, order)
+        _read_rollouts(raw_rollouts, gi, meta.golds, fmt, rollout_limits, unique, order, context)
     if missing:
         raise UnknownGoldRef(missing)
     return groups, unique, order
@@ -132,10 +133,12 @@ def _read_rollouts(
     limits: RolloutLimits,
     unique: list[Rollout],
     order: list[int],
+    context: bool = True,
 ) -> None:
-    """Group ``gi``'s rollouts: each distinct one parsed into ``unique``, each one's index into ``order``."""
+    """Group ``gi``'s rollouts: each distinct one parsed into ``unique``, each one's index into ``order``
+    (``context``: whether scoring reads each turn's text and observation, parse.turn_context)."""
     path = f"groups[{gi}].rollouts"
-    got = native_group(raw_rollouts, fmt, limits, len(unique))
+    got = native_group(raw_rollouts, fmt, limits, len(unique), context)
     if got is not None:  # the native core read the group (identical rollouts once)
         parsed, positions, first = got
         done: list[ParsedRollout] = [

@@ -20,7 +20,7 @@ import orjson
 
 from . import keys, native
 from .calls import Call, TooDeep, call_from_obj, loads_bounded
-from .config import FormatConfig
+from .config import FormatConfig, ScoringConfig
 from .errors import InvalidRequest, LimitExceeded
 from .limits import MAX_NESTED_JSON_DEPTH, RolloutLimits
 from .tags import Scanner, TagScanner, strip_think
@@ -41,11 +41,14 @@ class Turn:
     answer: str | None = None
     malformed: int = 0
     blocks: int = 0  # tool-call blocks (text) or calls given (structured), valid or not
-    text: str | None = None  # the raw turn text, for format checks (text form only)
+    # the raw turn text, for format checks (text form only; None from native_group when no stage reads it,
+    # turn_context)
+    text: str | None = None
     given: int = 0  # structured calls the client gave (what max_calls_per_rollout bounds)
     attempted: bool = False  # its text looks like a call, yet no call block was found
     state: bytes | None = None  # the anchor state the client sent (turns form), canonical JSON (GiGPO)
-    # messages form: (role, content) of the messages after it, as sent (text form: after turn_end in ``text``)
+    # messages form: (role, content) of the messages after it, as sent (text form: after turn_end in ``text``;
+    # None from native_group when no stage reads it, turn_context)
     observation: list[tuple[str, Any]] | None = None
 
 
@@ -430,19 +433,30 @@ def parse_rollout(obj: Any, fmt: FormatConfig, limits: RolloutLimits, path: str)
     return ParsedRollout(turns, form, notes)
 
 
+def turn_context(cfg: ScoringConfig) -> bool:
+    """Whether scoring with ``cfg`` reads the context of a turn, :attr:`Turn.text` and
+    :attr:`Turn.observation`: only toolrl's format checks (``toolrl.format_ok``, ``turns_missing_think``)
+    and GiGPO's anchor states (``gigpo.anchor_keys``) do. Without it :func:`native_group` leaves both
+    ``None`` (no copy of each turn's text, no list of the messages after it)."""
+    return cfg.reward == "toolrl" or cfg.advantage == "gigpo"
+
+
 def native_group(
-    rollouts: list[Any], fmt: FormatConfig, limits: RolloutLimits, base: int
+    rollouts: list[Any], fmt: FormatConfig, limits: RolloutLimits, base: int, context: bool = True
 ) -> tuple[list[ParsedRollout | None], list[int], list[int]] | None:
     """The rollouts of one group read by the native core in one call (identical ones once, as
     :func:`~turnscore.core.request.dedupe_key` keys them): per distinct rollout its reading, ``None`` where
     :func:`parse_rollout` must read it (anything it refuses, with its error); per rollout ``base`` + the
     index of its distinct one; per distinct rollout the index of its first occurrence. ``None`` when the
-    native core is off, the format is not literal tags, or the group holds more than plain JSON."""
+    native core is off, the format is not literal tags, or the group holds more than plain JSON.
+
+    Without ``context`` (see :func:`turn_context`) the turns it reads have ``text`` and ``observation``
+    ``None``; everything else is what :func:`parse_rollout` reads."""
     parser = text_parser(fmt)
     if parser is None:
         return None
     got: tuple[list[ParsedRollout | None], list[int], list[int]] | None = parser.parse_group(
-        rollouts, base, limits.max_calls, limits.max_turns, limits.max_text_chars
+        rollouts, base, limits.max_calls, limits.max_turns, limits.max_text_chars, context
     )
     return got
 
