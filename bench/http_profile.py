@@ -10,10 +10,11 @@ supplied as the server has them cached), ``orjson.dumps`` of the response, ``met
 
 ``--servers ROOT [ROOT ...]``: real ``turnscore serve --core native`` processes instead, one per source
 tree ``ROOT`` (its ``service/`` first on ``PYTHONPATH``: e.g. the main checkout against this worktree, for a
-before/after side by side), the request sent ``--requests`` times per repeat to each, alternated; per
-server: p50 wall latency, server CPU per request (``/proc``), and both over the in-process ``engine.score``
-CPU and a bare ``orjson.loads`` of the body measured between repeats; then each later server against the
-first, repeat by repeat (the ratio of their medians in the same repeat: min / median / max over repeats).
+before/after side by side), the request sent ``--requests`` times per repeat to each, alternated (who goes
+first too); per server: p50 wall latency, server CPU per request (``/proc``), and both over the in-process
+``engine.score`` CPU and a bare ``orjson.loads`` of the body measured between repeats; then each later
+server against the first, repeat by repeat (the ratio of their medians in the same repeat: min / median /
+max over repeats).
 """
 
 from __future__ import annotations
@@ -110,8 +111,9 @@ def _servers(roots: list[str], body: bytes, repeats: int, requests: int, rollout
             for _ in range(2):
                 client.post(srv.url + "/v1/score", content=body, headers=HEADERS).raise_for_status()
         engine.score(orjson.loads(body))
-        for _ in range(repeats):
-            for root, srv in procs.items():
+        for rep in range(repeats):
+            for root in roots if rep % 2 == 0 else roots[::-1]:  # who goes first alternates
+                srv = procs[root]
                 c0, k0 = srv.cpu_seconds(), time.process_time()
                 here = []
                 for _ in range(requests):
