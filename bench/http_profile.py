@@ -3,16 +3,18 @@
 The app (``create_app``, ``--core native`` unless told) is driven as ASGI in this process: one ``receive``
 giving the whole body, a ``send`` that keeps the bytes. Reports, per request (median of ``repeats``, CPU of
 the process, a single scoring thread so the pool is measured too): the whole ASGI call, and the same pieces
-timed alone: ``orjson.loads`` of the body, the depth check, ``engine.score`` (golds supplied as the server
-has them cached), ``orjson.dumps`` of the response, ``metrics.observe_stats``. ``http shell`` = ASGI - the
-scoring core (``engine.score``). ``python -m bench.http_profile [--core native] [--rollouts 512]
-[--repeats 20] [--cprofile]``.
+timed alone: ``orjson.loads`` of the body, the depth check (the active core's), ``engine.score`` (golds
+supplied as the server has them cached), ``orjson.dumps`` of the response, ``metrics.observe_stats``.
+``http shell`` = ASGI - the scoring core (``engine.score``). ``python -m bench.http_profile [--core native]
+[--rollouts 512] [--repeats 20] [--cprofile]``.
 
 ``--servers ROOT [ROOT ...]``: real ``turnscore serve --core native`` processes instead, one per source
 tree ``ROOT`` (its ``service/`` first on ``PYTHONPATH``: e.g. the main checkout against this worktree, for a
-before/after side by side), the request sent ``--requests`` times per repeat to each, alternated; per
-server: p50 wall latency, server CPU per request (``/proc``), and both over the in-process ``engine.score``
-CPU and a bare ``orjson.loads`` of the body measured between repeats.
+before/after side by side), the request sent ``--requests`` times per repeat to each, alternated (who goes
+first too); per server: p50 wall latency, server CPU per request (``/proc``), and both over the in-process
+``engine.score`` CPU and a bare ``orjson.loads`` of the body measured between repeats; then each later
+server against the first, repeat by repeat (the ratio of their medians in the same repeat: min / median /
+max over repeats).
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ def _servers(roots: list[str], body: bytes, repeats: int, requests: int, rollout
     doc = orjson.loads(body)
     lat: dict[str, list[float]] = {r: [] for r in roots}
     cpu: dict[str, list[float]] = {r: [] for r in roots}
+    rep_lat: dict[str, list[float]] = {r: [] for r in roots}  # median latency of each repeat
     core_cpu: list[float] = []
     core_wall: list[float] = []
     client_cpu: list[float] = []
@@ -108,14 +111,18 @@ def _servers(roots: list[str], body: bytes, repeats: int, requests: int, rollout
             for _ in range(2):
                 client.post(srv.url + "/v1/score", content=body, headers=HEADERS).raise_for_status()
         engine.score(orjson.loads(body))
-        for _ in range(repeats):
-            for root, srv in procs.items():
+        for rep in range(repeats):
+            for root in roots if rep % 2 == 0 else roots[::-1]:  # who goes first alternates
+                srv = procs[root]
                 c0, k0 = srv.cpu_seconds(), time.process_time()
+                here = []
                 for _ in range(requests):
                     t0 = time.perf_counter()
                     r = client.post(srv.url + "/v1/score", content=body, headers=HEADERS)
                     r.raise_for_status()
-                    lat[root].append(time.perf_counter() - t0)
+                    here.append(time.perf_counter() - t0)
+                lat[root] += here
+                rep_lat[root].append(statistics.median(here))
                 cpu[root].append((srv.cpu_seconds() - c0) / requests)
                 client_cpu.append((time.process_time() - k0) / requests)
             w0, c0 = time.perf_counter(), time.process_time()
@@ -141,6 +148,14 @@ def _servers(roots: list[str], body: bytes, repeats: int, requests: int, rollout
             f"server CPU/in-process {c / core:.2f}x, p50/orjson {p50 / floor:.1f}x, "
             f"shell CPU {(c - core) * 1e6 / rollouts:.1f} us/rollout"
         )
+    first = roots[0]
+    for root in roots[1:]:
+        for what, series in (("p50 latency", rep_lat), ("server CPU", cpu)):
+            ratios = sorted(b / a for a, b in zip(series[first], series[root], strict=True))
+            print(
+                f"{root} / {first}, {what} per repeat: min {ratios[0]:.3f}, "
+                f"median {statistics.median(ratios):.3f}, max {ratios[-1]:.3f} ({len(ratios)} repeats)"
+            )
 
 
 def main() -> None:
@@ -161,7 +176,7 @@ def main() -> None:
     from turnscore.core import engine
     from turnscore.http.app import create_app
     from turnscore.runtime import Runtime
-    from turnscore.runtime.decode import value_depth
+    from turnscore.runtime.decode import document_depth
     from turnscore.settings import Settings
 
     settings = Settings(core=args.core, scoring_threads=1)
@@ -183,7 +198,7 @@ def main() -> None:
     pieces: dict[str, Callable[[], Any]] = {
         "asgi (whole request)": asgi,
         "orjson.loads": lambda: orjson.loads(body),
-        "depth check": lambda: value_depth(doc),
+        "depth check": lambda: document_depth(doc),
         "gold_refs_in": lambda: engine.gold_refs_in(doc, runtime.limits),
         "engine.score": lambda: engine.score(orjson.loads(body), golds=golds, limits=runtime.limits),
         "orjson.dumps": lambda: orjson.dumps(result.body, option=orjson.OPT_SERIALIZE_NUMPY),

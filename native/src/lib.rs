@@ -5,6 +5,7 @@
 
 use pyo3::prelude::*;
 
+mod depth;
 mod matching;
 mod parse;
 mod rollouts;
@@ -15,6 +16,7 @@ mod sinkhorn;
 #[pymodule]
 fn turnscore_native(_py: Python, m: &PyModule) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    depth::register(m)?;
     parse::register(m)?;
     matching::register(m)?;
     score::register(m)?;

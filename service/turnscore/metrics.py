@@ -163,15 +163,22 @@ def render() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
+def child(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)`` (label values already strings): the child from the metric's own table when
+    it exists (the object ``labels`` returns, without its validation and lock), else ``labels`` creates it."""
+    found = metric._metrics.get(labels)
+    return found if found is not None else metric.labels(*labels)
+
+
 def observe_stats(stats: Any) -> None:
     """Record an ``engine.ScoreStats`` (groups, rollouts, malformed calls, warnings, stage seconds)."""
     GROUPS_SCORED.inc(getattr(stats, "groups", 0) or 0)
     ROLLOUTS_SCORED.inc(getattr(stats, "rollouts", 0) or 0)
     MALFORMED_CALLS.inc(getattr(stats, "malformed_calls", 0) or 0)
     for code, count in (getattr(stats, "warnings", None) or {}).items():
-        WARNINGS.labels(code if code in WARNING_CODES else "other").inc(count)
+        child(WARNINGS, code if code in WARNING_CODES else "other").inc(count)
     for stage, seconds in (getattr(stats, "stage_seconds", None) or {}).items():
-        STAGE_DURATION.labels(stage).observe(max(0.0, float(seconds)))
+        child(STAGE_DURATION, stage).observe(max(0.0, float(seconds)))
     rollouts = getattr(stats, "rollout_stats", None)
     if rollouts:
         observe_rewards(preset_label(getattr(stats, "preset", None)), rollouts)
@@ -182,11 +189,11 @@ def preset_label(preset: str | None) -> str:
     return preset if preset in _PRESETS else CUSTOM_PRESET
 
 
-def observe_many(histogram: Any, amounts: Sequence[float]) -> None:
+def observe_many(histogram: Any, amounts: Sequence[float] | np.ndarray) -> None:
     """``histogram.observe(a)`` for every ``a`` of ``amounts`` (a labelled child), in one pass: the bucket
     counts are computed together (a value goes to the first bucket whose upper bound is >= it, as
     ``observe`` does; NaN to none) and each bucket and the sum are incremented once, not once per value."""
-    if not amounts:
+    if len(amounts) == 0:
         return
     bounds = getattr(histogram, "_upper_bounds", None)
     buckets = getattr(histogram, "_buckets", None)
@@ -196,11 +203,19 @@ def observe_many(histogram: Any, amounts: Sequence[float]) -> None:
             histogram.observe(a)
         return
     values = np.asarray(amounts, dtype=np.float64)
-    index = np.searchsorted(np.asarray(bounds, dtype=np.float64), values, side="left")
-    for i, count in enumerate(np.bincount(index, minlength=len(bounds) + 1)[: len(bounds)].tolist()):
+    edges = _EDGES.get(id(bounds))
+    if edges is None or edges[0] is not bounds:
+        edges = _EDGES[id(bounds)] = (bounds, np.asarray(bounds, dtype=np.float64))
+    counts = np.bincount(edges[1].searchsorted(values, side="left"), minlength=len(bounds) + 1)
+    for i, count in enumerate(counts[: len(bounds)].tolist()):
         if count:
             buckets[i].inc(count)
     total.inc(float(values.sum()))
+
+
+#: the upper bounds of the histograms seen by :func:`observe_many` as arrays, by ``id`` of their list (kept
+#: with the list itself, so a reused id is noticed)
+_EDGES: dict[int, tuple[list[float], np.ndarray]] = {}
 
 
 def reward_inputs(rollouts: Any) -> tuple[list[float], list[float], list[int]]:
@@ -225,18 +240,20 @@ def observe_rewards(preset: str, rollouts: Any) -> None:
     bucket and counter is incremented once per request (:func:`reward_inputs`)."""
     returns, precisions, totals = reward_inputs(rollouts)
     predicted, matched, exact, malformed, gold, covered = totals
-    observe_many(ROLLOUT_RETURN.labels(preset), returns)
-    observe_many(ROLLOUT_CALL_PRECISION.labels(preset), precisions)
-    for kind, value in (
-        ("predicted", predicted),
-        ("matched", matched),
-        ("exact", exact),
-        ("redundant", predicted - matched),
-        ("malformed", malformed),
+    observe_many(child(ROLLOUT_RETURN, preset), returns)
+    observe_many(child(ROLLOUT_CALL_PRECISION, preset), precisions)
+    for metric, kind, value in (
+        (CALLS, "predicted", predicted),
+        (CALLS, "matched", matched),
+        (CALLS, "exact", exact),
+        (CALLS, "redundant", predicted - matched),
+        (CALLS, "malformed", malformed),
+        (GOLD_CALLS, "total", gold),
+        (GOLD_CALLS, "covered", covered),
     ):
-        CALLS.labels(preset, kind).inc(value)
-    GOLD_CALLS.labels(preset, "total").inc(gold)
-    GOLD_CALLS.labels(preset, "covered").inc(covered)
+        counter = child(metric, preset, kind)  # created (at 0) even when nothing is added
+        if value:
+            counter.inc(value)
 
 
 _RET, _PRECISION, _COUNTS, _CALLS, _MALFORMED = map(

@@ -17,6 +17,7 @@ finishes in its pool thread; its result is discarded).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -147,8 +148,10 @@ class RewardServicer(pb_grpc.RewardServiceServicer):
             doc = await self._decode(convert.score_doc, request)
             # the core stops at the call's deadline (or request_timeout, if sooner), freeing its thread
             deadline = self.runtime.deadline(context.time_remaining())
-            result, _ = await self.runtime.score(doc, deadline=deadline)
-            return await self.runtime.run(convert.score_response, result.body, bool(doc.get("explain")))
+            # the message is built in the scoring call's thread (its time is the stage ``encode``)
+            encode = functools.partial(convert.score_response, explain=bool(doc.get("explain")))
+            _, message = await self.runtime.score(doc, encode=encode, deadline=deadline)
+            return message
 
         return await self._scoring("Score", context, work)
 
@@ -158,8 +161,9 @@ class RewardServicer(pb_grpc.RewardServiceServicer):
         async def work() -> pb.ScoreResponse:
             _check_message(request)
             doc = await self._decode(convert.advantages_doc, request)
-            result, _ = await self.runtime.advantages(doc)
-            return await self.runtime.run(convert.score_response, result.body, False)
+            encode = functools.partial(convert.score_response, explain=False)
+            _, message = await self.runtime.advantages(doc, encode=encode)
+            return message
 
         return await self._scoring("Advantages", context, work)
 

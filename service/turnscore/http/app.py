@@ -54,6 +54,15 @@ def _json(data: bytes, status: int = 200) -> Response:
 
 async def _read_json(request: Request, runtime: Runtime) -> dict[str, Any]:
     """Bounded read + gzip + depth check + decode of the request body (stage ``decode``)."""
+    data, t0 = await _receive(request, runtime)
+    doc = await runtime.decode(data)
+    _decoded(request, t0, time.perf_counter())
+    return doc
+
+
+async def _receive(request: Request, runtime: Runtime) -> tuple[bytes | bytearray, float]:
+    """Bounded read + gzip of the request body, then the admission slot; returns (body, ``perf_counter``
+    when the read started: the start of stage ``decode``)."""
     info = request.scope.get("turnscore", {})
     t0 = time.perf_counter()
     settings = runtime.settings
@@ -93,11 +102,16 @@ async def _read_json(request: Request, runtime: Runtime) -> dict[str, Any]:
     info["bytes_decoded"] = len(data)
     metrics.REQUEST_BODY_BYTES.labels("wire").observe(wire)
     metrics.REQUEST_BODY_BYTES.labels("decoded").observe(len(data))
-    doc = await runtime.decode(data)
-    dt = time.perf_counter() - t0
+    return data, t0
+
+
+def _decoded(request: Request, t0: float, t1: float) -> None:
+    """Stage ``decode`` (read, gzip, depth check, JSON) took from ``t0`` to ``t1`` (``perf_counter``)."""
+    dt = t1 - t0
     metrics.STAGE_DURATION.labels("decode").observe(dt)
-    info["stages_ms"] = {"decode": round(dt * 1000, 3)}
-    return doc
+    info = request.scope.get("turnscore")
+    if isinstance(info, dict):
+        info["stages_ms"] = {"decode": round(dt * 1000, 3)}
 
 
 def _timeout(seconds: float) -> contextlib.AbstractAsyncContextManager[Any]:
@@ -169,8 +183,10 @@ def create_app(
         tags=["scoring"],
     )
     async def score(request: Request) -> Response:
-        doc = await _read_json(request, runtime)
-        result, data = await runtime.score(doc, sample=sampling_requested(request))
+        body, t0 = await _receive(request, runtime)
+        result, data = await runtime.score_json(
+            body, lambda t1: _decoded(request, t0, t1), sample=sampling_requested(request)
+        )
         _record(request, result.stats)
         return _json(data)
 

@@ -1,8 +1,9 @@
 """JSON documents within the nesting-depth limit (``max_json_depth``), for every transport.
 
-The depth is checked on the decoded containers, before anything else sees the document (orjson itself
-stops at 1024 levels; text that does not decode is measured on its bytes, so a too-deep document is always
-a ``LimitExceeded``, never a parse error). The caller has already bounded the size of the text.
+The depth is checked right after decoding, before anything else sees the document (orjson itself stops at
+1024 levels; text that does not decode is measured on its bytes, so a too-deep document is always a
+``LimitExceeded``, never a parse error), on the decoded containers (:func:`value_depth`; compiled when the
+native core is active). The caller has already bounded the size of the text.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from turnscore.core import native
 from turnscore.core.errors import ErrorKind, InvalidRequest, LimitExceeded
 
 from .errors import ServiceError
@@ -70,12 +72,20 @@ def value_depth(value: Any) -> int:
     return depth
 
 
+def document_depth(doc: Any) -> int:
+    """:func:`value_depth` of ``doc``: the same walk compiled (``turnscore_native.value_depth``) when the
+    native core is active, else the Python one."""
+    m = native.module()
+    fn = getattr(m, "value_depth", None)  # None: the Python core, or an extension built without it
+    return value_depth(doc) if fn is None else int(fn(doc))
+
+
 def loads_within_depth(data: bytes | bytearray, max_depth: int, path: str = "body", offset: int = 0) -> Any:
     """``orjson.loads``, then the nesting limit (counted from ``offset`` levels down): ``LimitExceeded``
     beyond it.
 
-    Parsing first is safe (the body is size-limited and orjson stops at 1024 levels) and checks the depth
-    on the decoded containers instead of on every byte. Text that does not decode raises
+    Parsing first is safe (the body is size-limited and orjson stops at 1024 levels); the depth of what
+    decoded is :func:`document_depth`. Text that does not decode raises
     ``orjson.JSONDecodeError``, unless it is too deep (measured on the bytes: that is the ``LimitExceeded``).
     """
     try:
@@ -85,7 +95,7 @@ def loads_within_depth(data: bytes | bytearray, max_depth: int, path: str = "bod
         if depth + offset > max_depth:
             raise LimitExceeded("max_json_depth", max_depth, path, depth + offset) from None
         raise
-    depth = value_depth(doc)
+    depth = document_depth(doc)
     if depth + offset > max_depth:
         raise LimitExceeded("max_json_depth", max_depth, path, depth + offset)
     return doc

@@ -119,13 +119,18 @@ class _Busy:
                 self.count -= 1
 
 
-def _timed_call(fn: Callable[..., Any], encode: bool, *args: Any, **kwargs: Any) -> tuple[Any, bytes, float]:
-    """Run a core entry point and encode its body, in a pool thread; returns (result, bytes, encode s)."""
+#: how a scoring call's body is encoded, in the pool thread: ``True`` orjson (JSON bytes), ``False`` not at
+#: all (``b""``), or a function of the body (gRPC's message; its time is the ``encode`` stage as orjson's is)
+Encode = bool | Callable[[dict[str, Any]], Any]
+
+
+def _timed_call(fn: Callable[..., Any], encode: Encode, *args: Any, **kwargs: Any) -> tuple[Any, Any, float]:
+    """Run a core entry point and encode its body, in a pool thread; returns (result, encoded, encode s)."""
     result = fn(*args, **kwargs)
-    if not encode:
+    if encode is False:
         return result, b"", 0.0
     t0 = time.perf_counter()
-    data = orjson.dumps(result.body, option=_DUMPS_OPTS)
+    data = orjson.dumps(result.body, option=_DUMPS_OPTS) if encode is True else encode(result.body)
     return result, data, time.perf_counter() - t0
 
 
@@ -255,10 +260,11 @@ class Runtime:
         return None if timeout is None else time.monotonic() + timeout
 
     async def score(
-        self, doc: dict[str, Any], encode: bool = True, deadline: float | None = None, sample: bool = True
-    ) -> tuple[Any, bytes]:
+        self, doc: dict[str, Any], encode: Encode = True, deadline: float | None = None, sample: bool = True
+    ) -> tuple[Any, Any]:
         """``engine.score`` off-loop with cached golds; new golds are cached. Returns (ScoreResult, the
-        orjson-encoded body); ``encode=False`` skips the encoding (bytes ``b""``), for non-JSON transports.
+        orjson-encoded body); ``encode=False`` skips the encoding (bytes ``b""``), a function encodes the
+        body its way in the same pool call (what it returns comes back instead of bytes).
         ``deadline`` (``time.monotonic()``; default :meth:`deadline`): past it the core stops.
         With ``--inspect-sample`` on, the request and its response go to :attr:`samples` (unless ``sample``
         is False: the inspect page's own requests)."""
@@ -268,13 +274,56 @@ class Runtime:
         result, data, enc = await self.run(
             _timed_call, engine.score, encode, doc, golds=golds, limits=self.limits, deadline=deadline
         )
-        if encode:
+        return await self._scored(doc, result, data, enc, encode, sample)
+
+    async def score_json(
+        self, data: bytes | bytearray, on_decoded: Callable[[float], None], sample: bool = True
+    ) -> tuple[Any, bytes]:
+        """:meth:`decode` then :meth:`score` (encoded): one call in the scoring pool when no group sends only
+        a ``gold_ref`` (the usual request; refs are resolved from the cache on the loop, as :meth:`score`
+        does, then scored in a second call). ``on_decoded(t)`` is called with the ``time.perf_counter()``
+        at which the document was decoded, on the loop, before any error of scoring is raised (an error of
+        decoding is raised without it)."""
+        doc, decoded, scored = await self.run(self._decode_and_score, data)
+        on_decoded(decoded)
+        if scored is None:
+            return await self.score(doc, sample=sample)
+        if isinstance(scored, Exception):
+            raise scored
+        result, body, enc = scored
+        return await self._scored(doc, result, body, enc, True, sample)
+
+    def _decode_and_score(self, data: bytes | bytearray) -> tuple[dict[str, Any], float, Any]:
+        """In a pool thread: (document, perf_counter when decoded, ``_timed_call``'s answer or the exception
+        scoring raised; ``None``: groups refer to cached golds, to be resolved on the loop)."""
+        doc = decode_json(data, self.settings.max_json_depth)
+        decoded = time.perf_counter()
+        try:
+            refs = engine.gold_refs_in(doc, self.limits)
+        except Exception:  # malformed request: engine.score reports the precise error (as resolve_golds)
+            refs = []
+        if refs:
+            return doc, decoded, None
+        try:
+            scored = _timed_call(
+                engine.score, True, doc, golds={}, limits=self.limits, deadline=self.deadline()
+            )
+        except Exception as exc:
+            return doc, decoded, exc
+        return doc, decoded, scored
+
+    async def _scored(
+        self, doc: dict[str, Any], result: Any, data: Any, enc: float, encode: Encode, sample: bool
+    ) -> tuple[Any, Any]:
+        """What follows a scoring call: the encode stage, new golds cached, the request's metrics, the
+        sample ring."""
+        if encode is not False:
             metrics.STAGE_DURATION.labels("encode").observe(enc)
         if result.golds:
             await self.cache.put_many(result.golds)
         metrics.observe_stats(result.stats)
         if sample and self.samples.enabled:
-            await self.run(self._keep_sample, doc, result, data)
+            await self.run(self._keep_sample, doc, result, data if isinstance(data, bytes) else b"")
         return result, data
 
     def _keep_sample(self, doc: dict[str, Any], result: Any, data: bytes) -> None:
@@ -286,10 +335,10 @@ class Runtime:
         preset = str(result.body.get("preset", ""))
         self.samples.add(request, response, preset, result.stats.groups, result.stats.rollouts)
 
-    async def advantages(self, doc: dict[str, Any], encode: bool = True) -> tuple[Any, bytes]:
+    async def advantages(self, doc: dict[str, Any], encode: Encode = True) -> tuple[Any, Any]:
         """``engine.advantages`` off-loop; same return and ``encode`` as :meth:`score`."""
         result, data, enc = await self.run(_timed_call, engine.advantages, encode, doc, limits=self.limits)
-        if encode:
+        if encode is not False:
             metrics.STAGE_DURATION.labels("encode").observe(enc)
         metrics.observe_stats(result.stats)
         return result, data
