@@ -5,6 +5,7 @@
 
 use pyo3::prelude::*;
 
+mod diag;
 mod matching;
 mod parse;
 mod rollouts;
@@ -17,6 +18,7 @@ fn turnscore_native(_py: Python, m: &PyModule) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     parse::register(m)?;
     matching::register(m)?;
+    diag::register(m)?;
     score::register(m)?;
     rollouts::register(m)?;
     rows::register(m)?;
