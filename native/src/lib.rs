@@ -6,6 +6,7 @@
 use pyo3::prelude::*;
 
 mod depth;
+mod diag;
 mod matching;
 mod parse;
 mod rollouts;
@@ -19,6 +20,7 @@ fn turnscore_native(_py: Python, m: &PyModule) -> PyResult<()> {
     depth::register(m)?;
     parse::register(m)?;
     matching::register(m)?;
+    diag::register(m)?;
     score::register(m)?;
     rollouts::register(m)?;
     rows::register(m)?;

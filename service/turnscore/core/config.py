@@ -174,9 +174,25 @@ class ScoringConfig:
         return p.at(step) if isinstance(p, Schedule) else float(p)  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, Any]:
-        """The resolved settings as plain JSON (what responses echo and overrides accept)."""
-        out = asdict(self)
-        return out
+        """The resolved settings as plain JSON (what responses echo and overrides accept): a fresh dict
+        each time, copied from the one ``asdict`` built once for this very object (see ``_DICTS``)."""
+        got = _DICTS.get(id(self))
+        if got is None or got[0] is not self:
+            out = asdict(self)
+            if any(
+                type(v) is dict and any(type(x) in (dict, list) for x in v.values()) for v in out.values()
+            ):
+                return out  # deeper than one nested level: not copied by the code below
+            if len(_DICTS) >= _MAX_DICTS:
+                _DICTS.clear()
+            got = _DICTS[id(self)] = (self, out)
+        return {k: v.copy() if type(v) is dict else v for k, v in got[1].items()}
+
+
+# id -> (the config, its asdict): the presets' (and a few overridden configs') dicts, built once; the entry
+# holds the config, so its id is not reused while cached.
+_DICTS: dict[int, tuple[ScoringConfig, dict[str, Any]]] = {}
+_MAX_DICTS = 64
 
 
 def _fmt(style: str) -> FormatConfig:

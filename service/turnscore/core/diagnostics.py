@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import toolrl
+from . import native, toolrl
 from .config import ScoringConfig
 from .parse import Note
 from .rewards import Rollout, final_answer
@@ -98,7 +98,25 @@ class Diagnostics:
 
 
 def collect(rollouts: list[Rollout], cfg: ScoringConfig) -> Diagnostics:
-    """Every rollout's notes (rollouts in request order), aggregated to one warning per code."""
+    """Every rollout's notes (rollouts in request order), aggregated to one warning per code.
+
+    The extension's ``diagnostics`` does it in one call for every reward but ToolRL's (whose note needs
+    ``toolrl.turns_missing_think``); :func:`collect_python` is the reference."""
+    m = native.module()
+    if m is not None and cfg.reward != "toolrl":
+        got = m.diagnostics(rollouts, cfg.outcome != "none")
+        if got is not None:
+            found, per_rollout = got
+            warnings = [
+                {"code": code, "path": path, "count": count, "message": _message(code, cfg)}
+                for code, path, count in found
+            ]
+            return Diagnostics(warnings, per_rollout, {code: count for code, _, count in found})
+    return collect_python(rollouts, cfg)
+
+
+def collect_python(rollouts: list[Rollout], cfg: ScoringConfig) -> Diagnostics:
+    """:func:`collect` in Python (the reference, and ToolRL's reward)."""
     entries: dict[str, _Entry] = {}
     per_rollout: list[int] = []
     index: dict[int, int] = {}  # group -> its rollouts seen so far

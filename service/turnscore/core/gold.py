@@ -150,15 +150,12 @@ def _call_or_none(obj: Any) -> Call | None:
         return None
 
 
-def _native_calls(sources: list[tuple[str, list[Any]]]) -> list[Call] | None:
-    """The calls of ``sources`` read by the native core (``parse.structured_calls``: the same key checks
-    and reading), or ``None`` when it is off or any call is not valid: Python then reads them and raises
-    the error of the first bad one."""
+def _native_calls(flat: list[Any]) -> list[Call] | None:
+    """The calls of ``flat`` (the trace's call objects in order) read by the native core
+    (``parse.structured_calls``: the same key checks and reading), or ``None`` when it is off or any call
+    is not valid: Python then reads them and raises the error of the first bad one."""
     m = native.module()
-    if m is None:
-        return None
-    flat = sources[0][1] if len(sources) == 1 else [c for _, part in sources for c in part]
-    if type(flat) is not list:
+    if m is None or type(flat) is not list:
         return None
     got = m.structured_calls(flat, Call, _call_or_none, MAX_NESTED_JSON_DEPTH)
     if got is None or got[1]:
@@ -268,21 +265,23 @@ def compile_gold(obj: Any, path: str = "gold", max_calls: int | None = MAX_GOLD_
     gold-data record (see :func:`gold_trace`).
 
     More than ``max_calls`` calls (``None``: no limit) is a :class:`LimitExceeded` (``max_gold_calls``),
-    raised before any call is read."""
+    raised before any call is read. The JSON paths of the call lists (:func:`_sources`) are built only
+    when Python reads the calls."""
     trace, path, av_path = gold_trace(obj, path)
-    if all(trace.get(k) is None for k in ("calls", "turns", "answer")):
+    get = trace.get
+    calls_obj, turns, answer = get("calls"), get("turns"), get("answer")
+    if calls_obj is None and turns is None and answer is None:
         raise InvalidRequest(path, "a gold trace needs calls, turns or an answer (got none of them)")
-    if trace.get("calls") is not None and trace.get("turns") is not None:
+    if calls_obj is not None and turns is not None:
         raise InvalidRequest(path, "expected one of calls, turns (got both)")
     turn_sizes: list[int] | None = None
-    sources: list[tuple[str, list[Any]]] = []  # (JSON path, call objects) in call order
-    if trace.get("calls") is not None:
-        calls_obj = trace["calls"]
+    flat: list[Any] = []  # the call objects in call order
+    if calls_obj is not None:
         if not isinstance(calls_obj, list):
             raise InvalidRequest(f"{path}.calls", "expected a list of calls")
-        sources.append((f"{path}.calls", calls_obj))
-        if trace.get("turn_sizes") is not None:
-            ts = trace["turn_sizes"]
+        flat = calls_obj
+        ts = get("turn_sizes")
+        if ts is not None:
             if (
                 not isinstance(ts, list)
                 or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in ts)
@@ -290,25 +289,29 @@ def compile_gold(obj: Any, path: str = "gold", max_calls: int | None = MAX_GOLD_
             ):
                 raise InvalidRequest(f"{path}.turn_sizes", "expected call counts per turn summing to calls")
             turn_sizes = list(ts)
-    elif trace.get("turns") is not None:
-        if trace.get("turn_sizes") is not None:
+    elif turns is not None:
+        if get("turn_sizes") is not None:
             raise InvalidRequest(f"{path}.turn_sizes", "only with calls (turns give their own sizes)")
-        turns = trace["turns"]
         if not isinstance(turns, list):
             raise InvalidRequest(f"{path}.turns", "expected a list of turns (each a list of calls)")
-        turn_sizes = []
         for t, turn in enumerate(turns):
             if not isinstance(turn, list):
                 raise InvalidRequest(f"{path}.turns[{t}]", "expected a list of calls")
-            turn_sizes.append(len(turn))
-            sources.append((f"{path}.turns[{t}]", turn))
-    n_calls = sum(len(part) for _, part in sources)
+        turn_sizes = [len(turn) for turn in turns]
+        flat = turns[0] if len(turns) == 1 else [c for turn in turns for c in turn]
+    n_calls = len(flat)
     if max_calls is not None and n_calls > max_calls:
         raise LimitExceeded("max_gold_calls", max_calls, path, n_calls)
-    got = _native_calls(sources) if n_calls else None
-    calls = got if got is not None else _python_calls(sources)
-    answer = trace.get("answer")
+    got = _native_calls(flat) if n_calls else None
+    calls = got if got is not None else _python_calls(_sources(trace, path))
     if answer is not None and not isinstance(answer, str):
         raise InvalidRequest(f"{path}.answer", "expected a string or null")
-    accepted = _accepted(trace.get("accepted_values"), len(calls), turn_sizes, av_path)
+    accepted = _accepted(get("accepted_values"), len(calls), turn_sizes, av_path)
     return CompiledGold(calls, answer, accepted, turn_sizes)
+
+
+def _sources(trace: dict[str, Any], path: str) -> list[tuple[str, list[Any]]]:
+    """The call lists of a trace :func:`compile_gold` checked, each with its JSON path, in call order."""
+    if trace.get("calls") is not None:
+        return [(f"{path}.calls", trace["calls"])]
+    return [(f"{path}.turns[{t}]", turn) for t, turn in enumerate(trace.get("turns") or [])]
