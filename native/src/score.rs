@@ -22,7 +22,7 @@ mod fused;
 mod ot_layout;
 mod text;
 
-use text::{outcome_of_str, tokens, GoldTokens, Metric, Scratch};
+use text::{lowered, outcome, tokens, GoldTokens, Metric};
 
 pub(crate) use columns::{ScoreColumns, Scored};
 
@@ -136,7 +136,6 @@ struct TokenCache<'py> {
     py: Python<'py>,
     index: HashMap<usize, Option<usize>>,
     store: Vec<GoldTokens>,
-    scratch: Scratch,
 }
 
 impl<'py> TokenCache<'py> {
@@ -193,8 +192,8 @@ fn outcome_of(
     let (Some(p), Some(g)) = (pred, gold.tokens) else {
         return Ok(0.0);
     };
-    let TokenCache { py, store, scratch, .. } = cache;
-    outcome_of_str(p.as_ref(*py), &store[g], metric, scratch).ok_or(())
+    let p = lowered(p.as_ref(cache.py)).ok_or(())?;
+    Ok(outcome(Some(&p), Some(&cache.store[g]), metric))
 }
 
 /// One rollout's row from its slices of the assignment buffer (one per reference, `m` calls each).
@@ -328,7 +327,6 @@ fn score_hard(
         py,
         index: HashMap::new(),
         store: Vec::new(),
-        scratch: Scratch::default(),
     };
     let mut out = Vec::with_capacity(rollouts.len());
     let mut off = 0;

@@ -1,5 +1,5 @@
 """The compiled scores as objects and as columns (native/src/score/columns.rs, rows.rs ``rows_input_columns``)
-and the one-pass F1 of ASCII answers (native/src/score/text.rs ``f1_ascii``) give what Python gives:
+and the F1 of ASCII answers (native/src/score/text.rs) give what Python gives:
 
 - on the real gold traces, every preset in each rollout form: the ``RolloutScore`` objects the extension
   builds (``rewards.Scores``) equal the Python core's field by field (references, counts and ``num_calls``

@@ -149,7 +149,6 @@ fn match_score_hard(
         py,
         index: HashMap::new(),
         store: Vec::new(),
-        scratch: Default::default(),
     };
     let mut tables: Vec<Vec<PyRef<'_, GoldTable>>> = Vec::with_capacity(groups.len());
     let mut refs_of: Vec<Vec<Gold>> = Vec::with_capacity(groups.len());

@@ -102,167 +102,14 @@ pub fn tokens(s: &PyString) -> Option<Vec<String>> {
 /// A gold answer's tokens, in order and as a set (built once per gold answer).
 pub struct GoldTokens {
     seq: Vec<String>,
-    set: TokenSet,
+    set: FxSet<String>,
 }
 
 impl GoldTokens {
     pub fn new(seq: Vec<String>) -> GoldTokens {
-        let mut set = TokenSet::default();
-        set.reset(seq.len());
-        for t in &seq {
-            set.insert(fx_bytes(t.as_bytes()), t.as_bytes());
-        }
+        let set = seq.iter().cloned().collect();
         GoldTokens { seq, set }
     }
-}
-
-const FX: u64 = 0x517c_c1b7_2722_0a95;
-
-/// One byte into a token's hash (FxHash's mixing, byte by byte).
-#[inline]
-fn fx_step(h: u64, b: u8) -> u64 {
-    (h.rotate_left(5) ^ b as u64).wrapping_mul(FX)
-}
-
-fn fx_bytes(b: &[u8]) -> u64 {
-    b.iter().fold(0, |h, &x| fx_step(h, x))
-}
-
-/// A set of distinct tokens (their bytes) by open addressing; `reset` keeps the allocations, so one set
-/// serves every predicted answer of a request.
-#[derive(Default)]
-pub struct TokenSet {
-    /// 0: empty, else 1 + the index in `entries`
-    slots: Vec<u32>,
-    /// (hash, start, end) of each token in `bytes`
-    entries: Vec<(u64, u32, u32)>,
-    bytes: Vec<u8>,
-}
-
-impl TokenSet {
-    /// Empties the set, sized for up to `max_tokens` tokens (at most half the slots in use).
-    pub fn reset(&mut self, max_tokens: usize) {
-        let cap = (2 * max_tokens + 2).next_power_of_two().max(16);
-        self.slots.clear();
-        self.slots.resize(cap, 0);
-        self.entries.clear();
-        self.bytes.clear();
-    }
-
-    /// The number of distinct tokens.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// The slot of `tok` (`Ok`) or the empty slot where it would go (`Err`).
-    fn find(&self, h: u64, tok: &[u8]) -> Result<usize, usize> {
-        let mask = self.slots.len() - 1;
-        let mut i = (h as usize ^ (h >> 32) as usize) & mask;
-        loop {
-            let e = self.slots[i];
-            if e == 0 {
-                return Err(i);
-            }
-            let (eh, a, b) = self.entries[e as usize - 1];
-            if eh == h && &self.bytes[a as usize..b as usize] == tok {
-                return Ok(i);
-            }
-            i = (i + 1) & mask;
-        }
-    }
-
-    pub fn contains(&self, h: u64, tok: &[u8]) -> bool {
-        self.find(h, tok).is_ok()
-    }
-
-    /// Adds `tok` (hash `h`); whether it was new. The caller keeps within `reset`'s `max_tokens`.
-    pub fn insert(&mut self, h: u64, tok: &[u8]) -> bool {
-        match self.find(h, tok) {
-            Ok(_) => false,
-            Err(i) => {
-                let a = self.bytes.len() as u32;
-                self.bytes.extend_from_slice(tok);
-                self.entries.push((h, a, self.bytes.len() as u32));
-                self.slots[i] = self.entries.len() as u32;
-                true
-            }
-        }
-    }
-}
-
-/// What one F1 needs besides the answers: the predicted answer's distinct tokens and the token being read.
-#[derive(Default)]
-pub struct Scratch {
-    pred: TokenSet,
-    tok: Vec<u8>,
-}
-
-/// ASCII bytes lowered (`str.lower()`), and 0 for a separator (punctuation or `str.split()` whitespace).
-const FOLD: [u8; 128] = {
-    let mut t = [0u8; 128];
-    let mut b = 0;
-    while b < 128 {
-        t[b] = if SEPARATOR[b] {
-            0
-        } else {
-            (b as u8).to_ascii_lowercase()
-        };
-        b += 1;
-    }
-    t
-};
-
-/// F1 (text.f1_tokens of `answer_tokens(pred)`) of an ASCII predicted answer as it comes (not lowered):
-/// lowered, split and counted in one pass.
-fn f1_ascii(pred: &[u8], gold: &GoldTokens, scratch: &mut Scratch) -> f64 {
-    let Scratch { pred: set, tok } = scratch;
-    set.reset(pred.len() / 2 + 1);
-    let mut common = 0usize;
-    let mut h = 0u64;
-    tok.clear();
-    for &b in pred.iter().chain(std::iter::once(&b' ')) {
-        let c = FOLD[b as usize];
-        if c != 0 {
-            tok.push(c);
-            h = fx_step(h, c);
-        } else if !tok.is_empty() {
-            if set.insert(h, tok) && gold.set.contains(h, tok) {
-                common += 1;
-            }
-            tok.clear();
-            h = 0;
-        }
-    }
-    ratio(common, set.len(), gold.set.len())
-}
-
-/// `2 p r / (p + r)` of `common` tokens among `pred` and `gold` distinct ones (0 without tokens on a side
-/// or in common), as text.f1_tokens computes it.
-fn ratio(common: usize, pred: usize, gold: usize) -> f64 {
-    if pred == 0 || gold == 0 || common == 0 {
-        return 0.0;
-    }
-    let precision = common as f64 / pred as f64;
-    let recall = common as f64 / gold as f64;
-    2.0 * precision * recall / (precision + recall)
-}
-
-/// `outcome_score(pred, gold tokens, gold, metric)` of a predicted answer as it comes; `None` when Python
-/// must decide (a string that is not UTF-8).
-pub fn outcome_of_str(
-    pred: &PyString,
-    gold: &GoldTokens,
-    metric: Metric,
-    scratch: &mut Scratch,
-) -> Option<f64> {
-    if metric == Metric::F1 {
-        let raw = pred.to_str().ok()?;
-        if raw.is_ascii() {
-            return Some(f1_ascii(raw.as_bytes(), gold, scratch));
-        }
-    }
-    let p = lowered(pred)?;
-    Some(outcome(Some(&p), Some(gold), metric))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -283,14 +130,19 @@ impl Metric {
     }
 }
 
-/// Token-set F1 (text.f1_tokens) of a lowered answer: 0 when either side has no tokens or none is common.
+/// Token-set F1 (text.f1_tokens): 0 when either side has no tokens or none is common.
 fn f1(pred: &str, gold: &GoldTokens) -> f64 {
     let p: FxSet<&str> = split(pred).into_iter().collect();
-    let common = p
-        .iter()
-        .filter(|t| gold.set.contains(fx_bytes(t.as_bytes()), t.as_bytes()))
-        .count();
-    ratio(common, p.len(), gold.set.len())
+    if p.is_empty() || gold.set.is_empty() {
+        return 0.0;
+    }
+    let common = p.iter().filter(|t| gold.set.contains(**t)).count();
+    if common == 0 {
+        return 0.0;
+    }
+    let precision = common as f64 / p.len() as f64;
+    let recall = common as f64 / gold.set.len() as f64;
+    2.0 * precision * recall / (precision + recall)
 }
 
 /// `outcome_score` of a lowered predicted answer against a gold answer's tokens (`None`: missing).
@@ -321,16 +173,15 @@ fn answer_tokens(s: &PyString) -> Option<Vec<String>> {
 #[pyfunction]
 fn outcome_score(pred: Option<&PyString>, gold: Option<&PyString>, metric: &str) -> Option<f64> {
     let metric = Metric::parse(metric)?;
+    let p = match pred {
+        Some(s) => Some(lowered(s)?),
+        None => None,
+    };
     let g = match gold {
         Some(s) => Some(GoldTokens::new(tokens(s)?)),
         None => None,
     };
-    match (pred, g) {
-        // as the scoring calls it (the F1 of an ASCII answer in one pass)
-        (Some(p), Some(g)) => outcome_of_str(p, &g, metric, &mut Scratch::default()),
-        (Some(p), None) => lowered(p).map(|_| 0.0),
-        (None, _) => Some(0.0),
-    }
+    Some(outcome(p.as_deref(), g.as_ref(), metric))
 }
 
 pub fn register(m: &PyModule) -> PyResult<()> {

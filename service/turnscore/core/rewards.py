@@ -191,7 +191,7 @@ def _match_score_native(
     limits: Limits,
     deadline: float | None,
     assignments: bool,
-) -> list[RolloutScore] | None:
+) -> Scores | None:
     """Hard assignment of the whole request in one call of the extension (``match_score_hard``: calls,
     value keys, similarity, assignment and :func:`_score`'s rows, with :func:`check_budget`'s budget);
     ``None`` when it does not apply or hands the request back (the per-stage path then runs).
