@@ -8,6 +8,8 @@
 //!   in `SCHEMES`, whether the outcome is discounted into turn returns. `None` when something needs the
 //!   Python path, else `(RowsInput, (returns, outcome, group, num_turns, turn_rewards))`: the
 //!   `AdvantageInput` arrays (bytearrays of float64 / int64, per response rollout or turn).
+//! - `rows_input_columns(columns, order, scheme, discounted)`: the same from the compiled scores' columns
+//!   (`ScoreColumns`, score/columns.rs) in place of the rollouts, scores and counts.
 //! - `score_rows(input, trajectory, turn, combined, sizes, entries)`: the advantages (float64 bytes; `sizes`
 //!   GiGPO's int64 step-group sizes or None) -> each row appended to its group's list in `entries`, and
 //!   `(rows, malformed calls, group summaries, summary, floats, ints)` (the last two: the rollouts'
@@ -23,6 +25,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyDict, PyFloat, PyList, PyTuple};
 use pyo3::{intern, PyTypeInfo};
 
+use crate::score::ScoreColumns;
 use fsum::{fsum, Fsum};
 use pyobj::{attr, bytes_of, set_any, set_f64, set_i64};
 use summary::{summarize, Stat};
@@ -138,24 +141,10 @@ fn read_one(
     ]) {
         *slot = attr(counts, name)?.extract()?;
     }
-    // response._scheme: (turn rewards used, r^o in turn returns, R)
-    let outcome_in_turns = if discounted { outcome } else { 0.0 };
-    let (outcome_in, ret) = match scheme {
-        OUTCOME => {
-            turn_rewards.iter_mut().for_each(|v| *v = 0.0);
-            (outcome, outcome)
-        }
-        TURN => match fsum(turn_rewards.iter().copied()) {
-            Some(s) => (0.0, s),
-            None => return Ok(None),
-        },
-        TURN_OUTCOME => match fsum(turn_rewards.iter().copied()) {
-            Some(s) => (outcome_in_turns, s + outcome_in_turns),
-            None => return Ok(None),
-        },
-        TRAJECTORY => (0.0, trajectory.unwrap_or(0.0)),
-        TRAJECTORY_OUTCOME => (outcome_in_turns, trajectory.unwrap_or(0.0) + outcome),
-        _ => return Ok(None),
+    let Some((outcome_in, ret)) =
+        apply_scheme(&mut turn_rewards, outcome, trajectory, scheme, discounted)
+    else {
+        return Ok(None);
     };
     Ok(Some(Unique {
         group,
@@ -171,6 +160,32 @@ fn read_one(
         toolrl,
         counts: c,
     }))
+}
+
+/// response._scheme: the turn rewards used (in place), and (r^o in turn returns, R); `None` where the
+/// scheme's sum raises.
+fn apply_scheme(
+    turn_rewards: &mut [f64],
+    outcome: f64,
+    trajectory: Option<f64>,
+    scheme: usize,
+    discounted: bool,
+) -> Option<(f64, f64)> {
+    let outcome_in_turns = if discounted { outcome } else { 0.0 };
+    Some(match scheme {
+        OUTCOME => {
+            turn_rewards.iter_mut().for_each(|v| *v = 0.0);
+            (outcome, outcome)
+        }
+        TURN => (0.0, fsum(turn_rewards.iter().copied())?),
+        TURN_OUTCOME => {
+            let s = fsum(turn_rewards.iter().copied())?;
+            (outcome_in_turns, s + outcome_in_turns)
+        }
+        TRAJECTORY => (0.0, trajectory.unwrap_or(0.0)),
+        TRAJECTORY_OUTCOME => (outcome_in_turns, trajectory.unwrap_or(0.0) + outcome),
+        _ => return None,
+    })
 }
 
 type Arrays<'py> = (
@@ -211,6 +226,11 @@ fn rows_input<'py>(
         };
         uniq.push(one);
     }
+    Ok(Some(with_arrays(py, uniq, order)))
+}
+
+/// The `AdvantageInput` arrays of the response rollouts (module docs), beside what `score_rows` reads.
+fn with_arrays(py: Python<'_>, uniq: Vec<Unique>, order: Vec<usize>) -> (RowsInput, Arrays<'_>) {
     let rows = || order.iter().map(|&k| &uniq[k]);
     let arrays = (
         bytes_of(py, rows().map(|u| u.ret), f64::to_le_bytes),
@@ -227,7 +247,50 @@ fn rows_input<'py>(
             f64::to_le_bytes,
         ),
     );
-    Ok(Some((RowsInput { uniq, order }, arrays)))
+    (RowsInput { uniq, order }, arrays)
+}
+
+/// `rows_input` from the compiled scores' columns (score/columns.rs) instead of the rollouts, their scores
+/// and counts: the same values, read without a Python object per rollout.
+#[pyfunction]
+fn rows_input_columns<'py>(
+    py: Python<'py>,
+    columns: PyRef<ScoreColumns>,
+    order: Vec<usize>,
+    scheme: usize,
+    discounted: bool,
+) -> PyResult<Option<(RowsInput, Arrays<'py>)>> {
+    let n = columns.items.len();
+    if order.iter().any(|&k| k >= n) {
+        return Ok(None);
+    }
+    let mut uniq = Vec::with_capacity(n);
+    for s in &columns.items {
+        let Ok(group) = usize::try_from(s.group) else {
+            return Ok(None);
+        };
+        let mut turn_rewards = s.turn_rewards.clone();
+        let Some((outcome_in, ret)) =
+            apply_scheme(&mut turn_rewards, s.outcome, s.trajectory, scheme, discounted)
+        else {
+            return Ok(None);
+        };
+        uniq.push(Unique {
+            group,
+            turn_rewards,
+            outcome: s.outcome,
+            trajectory: s.trajectory,
+            ret,
+            outcome_in,
+            num_calls: s.num_calls,
+            malformed: s.malformed,
+            answered: s.answered,
+            reference: s.reference as i64,
+            toolrl: None,
+            counts: s.counts,
+        });
+    }
+    Ok(Some(with_arrays(py, uniq, order)))
 }
 
 fn floats(b: &[u8]) -> Vec<f64> {
@@ -403,6 +466,7 @@ pub fn register(m: &PyModule) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_fsum, m)?)?;
     m.add_function(wrap_pyfunction!(py_square, m)?)?;
     m.add_function(wrap_pyfunction!(rows_input, m)?)?;
+    m.add_function(wrap_pyfunction!(rows_input_columns, m)?)?;
     m.add_function(wrap_pyfunction!(score_rows, m)?)?;
     Ok(())
 }

@@ -4,23 +4,27 @@
 //! Python API:
 //! - `collect_calls(turns, matchable_answers) -> (calls, where)`: the calls that enter matching and their
 //!   (turn, call) positions (an answer turn's calls are skipped unless `matchable_answers` is false).
-//! - `score_hard(buf, rollouts, gold_share, malformed_penalty, metric, answer_turn, trajectory)`: `buf`
-//!   is `assign_many`'s layout (rewards, gold indices, similarities) for every (rollout, reference) pair
-//!   in order (OT's assignments concatenated the same way); `rollouts` a list of
-//!   (turns, golds, m). Per rollout (reference, turn rewards, outcome, trajectory or None, matched, exact,
-//!   covered); `None` for the whole batch when something needs the Python path.
+//! - `score_hard(buf, rollouts, types, gold_share, malformed_penalty, metric, answer_turn, trajectory)`:
+//!   `buf` is `assign_many`'s layout (rewards, gold indices, similarities) for every (rollout, reference)
+//!   pair in order (OT's assignments concatenated the same way); `rollouts` a list of
+//!   (turns, golds, m, group); `types` `(RolloutScore, CallCounts)`. `(scores, columns)`: per rollout a
+//!   `RolloutScore` (reference, turn rewards, outcome, trajectory or None, its `CallCounts`) and the same
+//!   as `ScoreColumns` (columns.rs); `None` for the whole batch when something needs the Python path.
 
 use std::collections::HashMap;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyString, PyTuple};
+use pyo3::types::{PyList, PyString, PyTuple, PyType};
 use pyo3::{intern, AsPyPointer};
 
+mod columns;
 mod fused;
 mod ot_layout;
 mod text;
 
 use text::{lowered, outcome, tokens, GoldTokens, Metric};
+
+pub(crate) use columns::{ScoreColumns, Scored};
 
 use crate::sinkhorn::pairwise;
 
@@ -63,6 +67,28 @@ struct Gold {
 }
 
 type Row = (usize, Vec<f64>, f64, Option<f64>, usize, usize, usize);
+
+/// A rollout's [`Scored`] from its row (`score_one`), its turns, its references and the rollout's
+/// `num_calls` and `group`.
+fn scored(row: Row, turns: &[TurnInfo], golds: &[Gold], num_calls: usize, group: i64) -> Scored {
+    let (reference, turn_rewards, outcome, trajectory, matched, exact, covered) = row;
+    Scored {
+        reference,
+        turn_rewards,
+        outcome,
+        trajectory,
+        counts: [
+            golds[reference].n_calls as i64,
+            matched as i64,
+            exact as i64,
+            covered as i64,
+        ],
+        num_calls: num_calls as i64,
+        group,
+        malformed: turns.iter().map(|t| t.malformed).sum(),
+        answered: turns.iter().any(|t| t.answer.is_some()),
+    }
+}
 
 /// A parsed turn's answer (a `str` or `None`) and malformed-call count; `None` when a field is not what
 /// the parser makes.
@@ -272,12 +298,13 @@ fn score_hard(
     py: Python<'_>,
     buf: &[u8],
     rollouts: &PyList,
+    types: (Py<PyType>, Py<PyType>),
     gold_share: bool,
     malformed_penalty: f64,
     metric: &str,
     answer_turn: bool,
     trajectory: bool,
-) -> PyResult<Option<Vec<Row>>> {
+) -> PyResult<Option<(PyObject, ScoreColumns)>> {
     let Some(metric) = Metric::parse(metric) else {
         return Ok(None);
     };
@@ -305,13 +332,14 @@ fn score_hard(
     let mut off = 0;
     for item in rollouts.iter() {
         let item: &PyTuple = match item.downcast::<PyTuple>() {
-            Ok(t) if t.len() == 3 => t,
+            Ok(t) if t.len() == 4 => t,
             _ => return Ok(None),
         };
         let Some(turns) = read_turns(py, item.get_item(0)?)? else {
             return Ok(None);
         };
         let m: usize = item.get_item(2)?.extract()?;
+        let group: i64 = item.get_item(3)?.extract()?;
         let matchable: usize = turns
             .iter()
             .filter(|t| t.answer.is_none())
@@ -353,7 +381,7 @@ fn score_hard(
             m,
             &cfg,
         ) {
-            Ok(row) => out.push(row),
+            Ok(row) => out.push(scored(row, &turns, &golds, m, group)),
             Err(()) => return Ok(None),
         }
         off += span;
@@ -361,12 +389,13 @@ fn score_hard(
     if off != total {
         return Ok(None);
     }
-    Ok(Some(out))
+    Ok(Some(columns::build(py, types, out)?))
 }
 
 pub fn register(m: &PyModule) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(collect_calls, m)?)?;
     m.add_function(wrap_pyfunction!(score_hard, m)?)?;
+    columns::register(m)?;
     fused::register(m)?;
     ot_layout::register(m)?;
     text::register(m)

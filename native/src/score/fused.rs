@@ -4,22 +4,23 @@
 //! without a Python object per rollout (no calls list, `PredTable` or assignment buffer unless asked).
 //!
 //! Python API:
-//! - `match_score_hard(rollouts, ext, mode, case_sensitive, hungarian, penalty, gold_share,
+//! - `match_score_hard(rollouts, ext, types, mode, case_sensitive, hungarian, penalty, gold_share,
 //!   malformed_penalty, metric, answer_turn, trajectory, max_cells, check, want_buffer)`: `rollouts` are
-//!   `rewards.Rollout`s; `ext` this module (for `CompiledGold.native_table`); `check` `None` or a callable
-//!   called before each chunk of rollouts (the deadline check: it raises). Returns `None` when anything
-//!   needs the Python path (nothing is raised then, the caller runs that path), the number of similarity
-//!   cells (an int) when it exceeds `max_cells` (before any matching), else `(rows, ms, buf)`: `score_hard`'s
-//!   rows, each rollout's matchable call count, and `assign_many`'s buffer of every (rollout, reference)
-//!   pair when `want_buffer` (else `None`).
+//!   `rewards.Rollout`s; `ext` this module (for `CompiledGold.native_table`); `types` `(RolloutScore,
+//!   CallCounts)`; `check` `None` or a callable called before each chunk of rollouts (the deadline check: it
+//!   raises). Returns `None` when anything needs the Python path (nothing is raised then, the caller runs
+//!   that path), the number of similarity cells (an int) when it exceeds `max_cells` (before any matching),
+//!   else `(scores, columns, buf)`: `score_hard`'s scores and columns (each rollout's `num_calls` set to
+//!   its matchable call count), and `assign_many`'s buffer of every (rollout, reference) pair when
+//!   `want_buffer` (else `None`).
 
 use std::collections::HashMap;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString};
+use pyo3::types::{PyBytes, PyList, PyString, PyType};
 use pyo3::{intern, AsPyPointer, PyTypeInfo};
 
-use super::{score_one, turn_head, Cfg, Gold, Metric, Row, TokenCache, TurnInfo};
+use super::{columns, score_one, scored, turn_head, Cfg, Gold, Metric, Scored, TokenCache, TurnInfo};
 use crate::matching::{
     as_bytes, assign_into, check, pred_call, unwrap_unsupported, GoldTable, Mode, PredTable,
 };
@@ -32,6 +33,8 @@ struct Read<'py> {
     turns: Vec<TurnInfo>,
     calls: Vec<&'py PyAny>,
     group: usize,
+    /// `Rollout.group`
+    index: i64,
 }
 
 /// The references of one group (rollouts share their group's `golds` list).
@@ -78,6 +81,7 @@ fn match_score_hard(
     py: Python<'_>,
     rollouts: &PyList,
     ext: &PyAny,
+    types: (Py<PyType>, Py<PyType>),
     mode_name: &str,
     case_sensitive: bool,
     hungarian: bool,
@@ -128,10 +132,12 @@ fn match_score_hard(
             }
         };
         cells += calls.len() as u64 * groups[group].n_sum;
+        let index: i64 = r.getattr(intern!(py, "group"))?.extract()?;
         reads.push(Read {
             turns,
             calls,
             group,
+            index,
         });
     }
     let cells = cells.into_py(py);
@@ -145,7 +151,7 @@ fn match_score_hard(
         store: Vec::new(),
     };
     let mut tables: Vec<Vec<PyRef<'_, GoldTable>>> = Vec::with_capacity(groups.len());
-    let mut scored: Vec<Vec<Gold>> = Vec::with_capacity(groups.len());
+    let mut refs_of: Vec<Vec<Gold>> = Vec::with_capacity(groups.len());
     for refs in &groups {
         let (mut ts, mut gs) = (Vec::new(), Vec::new());
         for g in refs.golds.iter()? {
@@ -179,11 +185,10 @@ fn match_score_hard(
             return Ok(none);
         }
         tables.push(ts);
-        scored.push(gs);
+        refs_of.push(gs);
     }
     // match and score each rollout
-    let mut rows: Vec<Row> = Vec::with_capacity(reads.len());
-    let mut ms: Vec<usize> = Vec::with_capacity(reads.len());
+    let mut rows: Vec<Scored> = Vec::with_capacity(reads.len());
     let mut parts: [Vec<f64>; 3] = Default::default();
     let mut local: Vec<f64> = Vec::new();
     for (i, read) in reads.iter().enumerate() {
@@ -218,7 +223,7 @@ fn match_score_hard(
         let row = score_one(
             &mut cache,
             &read.turns,
-            &scored[read.group],
+            &refs_of[read.group],
             &local[..span],
             &gold_idx,
             &local[2 * span..],
@@ -228,8 +233,7 @@ fn match_score_hard(
         let Ok(row) = row else {
             return Ok(none);
         };
-        rows.push(row);
-        ms.push(m);
+        rows.push(scored(row, &read.turns, &refs_of[read.group], m, read.index));
         if want_buffer {
             for (s, part) in parts.iter_mut().enumerate() {
                 part.extend_from_slice(&local[s * span..(s + 1) * span]);
@@ -242,7 +246,11 @@ fn match_score_hard(
     } else {
         none
     };
-    Ok((rows, ms, buf).into_py(py))
+    for (r, s) in rollouts.iter().zip(&rows) {
+        r.setattr(intern!(py, "num_calls"), s.num_calls)?;
+    }
+    let (scores, cols) = columns::build(py, types, rows)?;
+    Ok((scores, cols, buf).into_py(py))
 }
 
 pub fn register(m: &PyModule) -> PyResult<()> {

@@ -16,7 +16,7 @@ from . import gigpo, native, toolrl
 from .advantages import RewardRow
 from .config import ScoringConfig
 from .request import GroupMeta, Request
-from .rewards import Rollout, RolloutScore, final_answer
+from .rewards import Rollout, RolloutScore, Scores, final_answer
 from .summary import RolloutColumns, RolloutStats, call_counts, call_matches, scored_stats
 
 #: The reward schemes in the order the extension numbers them (native/src/rows.rs).
@@ -130,12 +130,17 @@ def native_rows(
     ext = native.module()
     if ext is None:
         return None
-    counts = [
-        sc.counts or call_counts(sc.assignment, len(r.golds[sc.reference].calls))
-        for r, sc in zip(unique, unique_scores, strict=True)
-    ]
     discounted = cfg.outcome_placement == "discounted"
-    got = ext.rows_input(unique, unique_scores, counts, order, SCHEMES.index(cfg.reward_scheme), discounted)
+    scheme = SCHEMES.index(cfg.reward_scheme)
+    if isinstance(unique_scores, Scores) and len(unique_scores.columns) == len(unique):
+        # the compiled scores: their columns hold what the rollouts and scores would give
+        got = ext.rows_input_columns(unique_scores.columns, order, scheme, discounted)
+    else:
+        counts = [
+            sc.counts or call_counts(sc.assignment, len(r.golds[sc.reference].calls))
+            for r, sc in zip(unique, unique_scores, strict=True)
+        ]
+        got = ext.rows_input(unique, unique_scores, counts, order, scheme, discounted)
     if got is None:
         return None
     state, (returns, outcome, group, num_turns, turn_rewards) = got

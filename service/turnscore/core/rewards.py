@@ -52,6 +52,32 @@ class RolloutScore:
     counts: CallCounts | None = None  # what the assignment matched (the compiled path fills it here)
 
 
+class Scores(list[RolloutScore]):
+    """The scores the compiled path built (``RolloutScore`` objects, in order), with ``columns``: the same
+    values held by the extension (``ScoreColumns``), which :func:`response.native_rows` reads instead of
+    the objects. Nothing changes the objects' reference, rewards, outcome, trajectory or counts after."""
+
+    __slots__ = ("columns",)
+
+    def __init__(self, scores: list[RolloutScore], columns: Any) -> None:
+        super().__init__(scores)
+        self.columns = columns
+
+
+_types_ok: bool | None = None  # whether the extension builds RolloutScore / CallCounts (checked once)
+
+
+def _score_types(ext: Any) -> tuple[type, type] | None:
+    """``(RolloutScore, CallCounts)`` when the extension's field lists are theirs (score/columns.rs writes
+    the fields by name), else ``None`` (Python builds them: the per-stage path)."""
+    global _types_ok
+    if _types_ok is None:
+        _types_ok = tuple(RolloutScore.__dataclass_fields__) == tuple(
+            getattr(ext, "SCORE_FIELDS", ())
+        ) and tuple(CallCounts.__dataclass_fields__) == tuple(getattr(ext, "COUNTS_FIELDS", ()))
+    return (RolloutScore, CallCounts) if _types_ok else None
+
+
 def score_rollouts(
     rollouts: list[Rollout],
     cfg: ScoringConfig,
@@ -165,19 +191,23 @@ def _match_score_native(
     limits: Limits,
     deadline: float | None,
     assignments: bool,
-) -> list[RolloutScore] | None:
+) -> Scores | None:
     """Hard assignment of the whole request in one call of the extension (``match_score_hard``: calls,
     value keys, similarity, assignment and :func:`_score`'s rows, with :func:`check_budget`'s budget);
     ``None`` when it does not apply or hands the request back (the per-stage path then runs).
 
     ``calls``/``where``/``tables``/``assignments`` are built only when ``assignments`` (``explain``);
-    ``num_calls`` always."""
+    ``num_calls`` always (by the extension). The scores come as :class:`Scores`."""
     ext = native.module()
     if not FUSED or ext is None or cfg.reward == "toolrl" or cfg.assignment not in ("hungarian", "greedy"):
+        return None
+    types = _score_types(ext)
+    if types is None:
         return None
     got = ext.match_score_hard(
         rollouts,
         ext,
+        types,
         cfg.value_match,
         cfg.name_case_sensitive,
         cfg.assignment == "hungarian",
@@ -195,14 +225,8 @@ def _match_score_native(
         return None
     if isinstance(got, int):
         raise LimitExceeded("max_match_cells", limits.max_match_cells, "groups", got)
-    rows, ms, buf = got
-    out = []
-    for r, m, (k, turn_rewards, outcome, trajectory, matched, exact, covered) in zip(
-        rollouts, ms, rows, strict=True
-    ):
-        r.num_calls = m
-        counts = CallCounts(len(r.golds[k].calls), matched, exact, covered)
-        out.append(RolloutScore(k, turn_rewards, outcome, trajectory, None, None, counts))
+    scores, columns, buf = got
+    out = Scores(scores, columns)
     if assignments:
         for r in rollouts:
             _collect_calls(r, cfg)
@@ -383,15 +407,17 @@ def _score(rollout: Rollout, cfg: ScoringConfig, malformed_penalty: float) -> Ro
 
 def _score_native(
     buf: bytes, rollouts: list[Rollout], cfg: ScoringConfig, malformed_penalty: float
-) -> list[RolloutScore] | None:
+) -> Scores | None:
     """:func:`_score` of every rollout in one call of the extension (hard assignment, every pair solved
     there: ``buf``); ``None`` when it hands the request back to Python."""
     ext = native.module()
-    if ext is None:
+    types = None if ext is None else _score_types(ext)
+    if ext is None or types is None:
         return None
     got = ext.score_hard(
         buf,
-        [(r.parsed.turns, r.golds, len(r.calls)) for r in rollouts],
+        [(r.parsed.turns, r.golds, len(r.calls), r.group) for r in rollouts],
+        types,
         cfg.turn_reward == "gold_share",
         float(malformed_penalty),
         cfg.outcome,
@@ -400,8 +426,4 @@ def _score_native(
     )
     if got is None:
         return None
-    out = []
-    for r, (k, turn_rewards, outcome, trajectory, matched, exact, covered) in zip(rollouts, got, strict=True):
-        counts = CallCounts(len(r.golds[k].calls), matched, exact, covered)
-        out.append(RolloutScore(k, turn_rewards, outcome, trajectory, None, None, counts))
-    return out
+    return Scores(*got)
