@@ -284,16 +284,19 @@ class Runtime:
         does, then scored in a second call). ``on_decoded(t)`` is called with the ``time.perf_counter()``
         at which the document was decoded, on the loop, before any error of scoring is raised (an error of
         decoding is raised without it)."""
-        doc, decoded, scored = await self.run(self._decode_and_score, data)
+        deadline = self.deadline()  # from before the pool's queue and the decoding, as a timeout reads
+        doc, decoded, scored = await self.run(self._decode_and_score, data, deadline)
         on_decoded(decoded)
         if scored is None:
-            return await self.score(doc, sample=sample)
+            return await self.score(doc, deadline=deadline, sample=sample)
         if isinstance(scored, Exception):
             raise scored
         result, body, enc = scored
         return await self._scored(doc, result, body, enc, True, sample)
 
-    def _decode_and_score(self, data: bytes | bytearray) -> tuple[dict[str, Any], float, Any]:
+    def _decode_and_score(
+        self, data: bytes | bytearray, deadline: float | None
+    ) -> tuple[dict[str, Any], float, Any]:
         """In a pool thread: (document, perf_counter when decoded, ``_timed_call``'s answer or the exception
         scoring raised; ``None``: groups refer to cached golds, to be resolved on the loop)."""
         doc = decode_json(data, self.settings.max_json_depth)
@@ -305,9 +308,7 @@ class Runtime:
         if refs:
             return doc, decoded, None
         try:
-            scored = _timed_call(
-                engine.score, True, doc, golds={}, limits=self.limits, deadline=self.deadline()
-            )
+            scored = _timed_call(engine.score, True, doc, golds={}, limits=self.limits, deadline=deadline)
         except Exception as exc:
             return doc, decoded, exc
         return doc, decoded, scored
