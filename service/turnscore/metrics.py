@@ -166,7 +166,8 @@ def render() -> tuple[bytes, str]:
 def child(metric: Any, *labels: str) -> Any:
     """``metric.labels(*labels)`` (label values already strings): the child from the metric's own table when
     it exists (the object ``labels`` returns, without its validation and lock), else ``labels`` creates it."""
-    found = metric._metrics.get(labels)
+    table = getattr(metric, "_metrics", None)  # prometheus-client's own; absent: labels() every time
+    found = table.get(labels) if table is not None else None
     return found if found is not None else metric.labels(*labels)
 
 
