@@ -92,7 +92,9 @@ def test_every_gold_trace_gives_the_same_warnings(
 
 
 def test_toolrl_is_collected_in_python(monkeypatch: pytest.MonkeyPatch) -> None:
-    rollouts = _rollouts(_request("text"))
+    request = _request("text")
+    request["preset"] = "toolrl"  # parsed as ToolRL reads it (the turns' text: parse.turn_context)
+    rollouts = _rollouts(request)
     cfg = resolve("toolrl", None)
     m = native.module() or pytest.fail("no extension")
     ran = answers(monkeypatch, m, "diagnostics")
