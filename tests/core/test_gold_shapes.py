@@ -31,14 +31,7 @@ def reference(obj: Any, path: str = "gold", max_calls: int | None = 64) -> Compi
             raise InvalidRequest(f"{path}.calls", "expected a list of calls")
         sources.append((f"{path}.calls", calls_obj))
         if trace.get("turn_sizes") is not None:
-            ts = trace["turn_sizes"]
-            if (
-                not isinstance(ts, list)
-                or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in ts)
-                or sum(ts) != len(calls_obj)
-            ):
-                raise InvalidRequest(f"{path}.turn_sizes", "expected call counts per turn summing to calls")
-            turn_sizes = list(ts)
+            turn_sizes = gold.turn_sizes_of(trace["turn_sizes"], len(calls_obj), path)
     elif trace.get("turns") is not None:
         if trace.get("turn_sizes") is not None:
             raise InvalidRequest(f"{path}.turn_sizes", "only with calls (turns give their own sizes)")

@@ -260,6 +260,17 @@ def gold_trace(obj: Any, path: str = "gold") -> tuple[dict[str, Any], str, str]:
     return {**inner, "accepted_values": accepted}, ipath, f"{path}.accepted_values"
 
 
+def turn_sizes_of(ts: Any, n_calls: int, path: str) -> list[int]:
+    """A gold trace's ``turn_sizes`` checked against its ``n_calls`` calls (``path``: the trace's)."""
+    if (
+        not isinstance(ts, list)
+        or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in ts)
+        or sum(ts) != n_calls
+    ):
+        raise InvalidRequest(f"{path}.turn_sizes", "expected call counts per turn summing to calls")
+    return list(ts)
+
+
 def compile_gold(obj: Any, path: str = "gold", max_calls: int | None = MAX_GOLD_CALLS) -> CompiledGold:
     """Validate and compile one gold trace (``calls`` or ``turns``, ``answer``, ``accepted_values``) or
     gold-data record (see :func:`gold_trace`).
@@ -282,13 +293,7 @@ def compile_gold(obj: Any, path: str = "gold", max_calls: int | None = MAX_GOLD_
         flat = calls_obj
         ts = get("turn_sizes")
         if ts is not None:
-            if (
-                not isinstance(ts, list)
-                or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in ts)
-                or sum(ts) != len(calls_obj)
-            ):
-                raise InvalidRequest(f"{path}.turn_sizes", "expected call counts per turn summing to calls")
-            turn_sizes = list(ts)
+            turn_sizes = turn_sizes_of(ts, len(calls_obj), path)
     elif turns is not None:
         if get("turn_sizes") is not None:
             raise InvalidRequest(f"{path}.turn_sizes", "only with calls (turns give their own sizes)")
