@@ -1,8 +1,9 @@
 """The compiled core against the Python core, side by side in one run (issue 18's targets).
 
-- ``in-process``: ``engine.score`` rollouts/s per core (thread CPU time, heap frozen as ``turnscore serve``
-  does) under ``native.select("python")`` and ``native.select("native")``, alternated repeat by repeat on
-  the same decoded bodies, for ``mixed``, ``distinct`` and ``long`` x KM and OT presets.
+- ``in-process``: ``engine.score`` rollouts/s per core (thread CPU time, heap frozen and the GC's young
+  threshold set as ``turnscore serve`` does, :func:`_as_served`) under ``native.select("python")`` and
+  ``native.select("native")``, alternated repeat by repeat on the same decoded bodies, for ``mixed``,
+  ``distinct`` and ``long`` x KM and OT presets.
 - ``http``: the issue's request (512 rollouts of 4-11 real gold calls, ~1.3K characters each, Qwen text
   form, KM, one ``/v1/score``) end to end against two ``turnscore serve`` processes, ``--core python`` and
   ``--core native``, alternated; ``vs orjson`` = p50 / a bare ``orjson.loads`` of the same body (CPU,
@@ -28,6 +29,8 @@ import numpy as np
 import orjson
 from turnscore import workload
 from turnscore.core import native, soft
+from turnscore.runtime.runtime import tune_gc
+from turnscore.settings import Settings
 
 from . import workloads
 from .common import percentiles, report, servers
@@ -66,15 +69,13 @@ def in_process(
             for core in CORES:  # warm-up of both
                 native.select(core)
                 _score_bodies(bods, [], True)
-            gc.collect()
-            gc.freeze()
             try:
-                for _ in range(repeats):
-                    for core in CORES:
-                        native.select(core)
-                        cpu[core].append(_score_bodies(bods, [], True))
+                with _as_served():
+                    for _ in range(repeats):
+                        for core in CORES:
+                            native.select(core)
+                            cpu[core].append(_score_bodies(bods, [], True))
             finally:
-                gc.unfreeze()
                 native.select("auto")
             py, nat = n / np.asarray(cpu["python"]), n / np.asarray(cpu["native"])
             rows.append(
@@ -90,10 +91,26 @@ def in_process(
                     "speedup": float(np.median(nat / py)),
                     "speedup_min": float((nat / py).min()),
                     "speedup_max": float((nat / py).max()),
+                    "gc_threshold": Settings().gc_threshold,
                 }
             )
             print(rows[-1], flush=True)
     return rows
+
+
+@contextmanager
+def _as_served() -> Iterator[None]:
+    """The GC as ``turnscore serve`` sets it up: the heap so far frozen, the young threshold of
+    ``Settings.gc_threshold``; both undone after."""
+    saved = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    tune_gc(Settings().gc_threshold)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)
+        gc.unfreeze()
 
 
 @contextmanager
@@ -119,18 +136,16 @@ def ot_rows(
         for preset in presets:
             bods = [orjson.dumps({**r, "preset": preset}) for r in base]
             cpu: dict[str, list[float]] = {v: [] for v in OT_VARIANTS}
-            gc.collect()
-            gc.freeze()
             try:
-                for rep in range(repeats + 1):  # the first round warms up
-                    for variant in OT_VARIANTS:
-                        native.select("python" if variant == "python" else "native")
-                        with _numpy_plans(variant == "native-numpy-ot"):
-                            seconds = _score_bodies(bods, [], True)
-                        if rep:
-                            cpu[variant].append(seconds)
+                with _as_served():
+                    for rep in range(repeats + 1):  # the first round warms up
+                        for variant in OT_VARIANTS:
+                            native.select("python" if variant == "python" else "native")
+                            with _numpy_plans(variant == "native-numpy-ot"):
+                                seconds = _score_bodies(bods, [], True)
+                            if rep:
+                                cpu[variant].append(seconds)
             finally:
-                gc.unfreeze()
                 native.select("auto")
             rate = {v: n / np.asarray(cpu[v]) for v in OT_VARIANTS}
             row: dict[str, Any] = {"workload": kind, "preset": preset, "rollouts": n}

@@ -37,6 +37,15 @@ def test_heap_frozen_at_startup_unless_disabled(service_factory: ServiceFactory)
     )
 
 
+def test_gc_threshold_set_at_startup(service_factory: ServiceFactory) -> None:
+    """``--gc-threshold`` sets the young generation's threshold; the older ones keep Python's."""
+    assert service_factory(name="gc-default").readyz()["gc_threshold"] == [50_000, 10, 10]
+    custom = service_factory("--gc-threshold", "2000", name="gc-2000")
+    assert custom.readyz()["gc_threshold"] == [2000, 10, 10]
+    python_default = service_factory(env={"TURNSCORE_GC_THRESHOLD": "0"}, name="gc-python")
+    assert python_default.readyz()["gc_threshold"] == [700, 10, 10]
+
+
 def test_overload_answers_503_with_retry_after(service_factory: ServiceFactory) -> None:
     svc = service_factory("--max-inflight", "1", "--retry-after", "3")
     body = orjson.dumps(score_request())
