@@ -13,6 +13,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 from turnscore import metrics
+from turnscore.core import engine
 from turnscore.http.app import create_app
 from turnscore.runtime import Runtime
 from turnscore.runtime.decode import decode_json
@@ -45,7 +46,9 @@ def _direct(client: TestClient, body: bytes) -> Any:
     return orjson.loads(asyncio.run(run()))
 
 
-def test_inline_gold_and_cached_ref_answer_as_the_two_step_path(client: TestClient) -> None:
+def test_inline_gold_and_cached_ref_answer_as_the_two_step_path(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     doc = {"explain": True, "groups": [{"gold": weather_gold("Lima"), "rollouts": weather_rollouts("Lima")}]}
     body = orjson.dumps(doc)
     before = _decodes()
@@ -57,8 +60,13 @@ def test_inline_gold_and_cached_ref_answer_as_the_two_step_path(client: TestClie
     by_ref = orjson.dumps(
         {"explain": True, "groups": [{"gold_ref": ref, "rollouts": weather_rollouts("Lima")}]}
     )
+    reads: list[int] = []
+    real = engine.gold_refs_in
+    monkeypatch.setattr(engine, "gold_refs_in", lambda *a, **k: reads.append(1) or real(*a, **k))
     again = client.post("/v1/score", content=by_ref)
+    monkeypatch.undo()
     assert again.status_code == 200, again.text
+    assert len(reads) == 1  # the refs are read once (in the pool thread), not again on the loop
     assert again.json() == _direct(client, by_ref)
     assert again.json()["groups"][0]["rollouts"] == r.json()["groups"][0]["rollouts"]
     assert _decodes() == before + 2

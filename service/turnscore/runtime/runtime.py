@@ -279,6 +279,12 @@ class Runtime:
         if deadline is None:
             deadline = self.deadline()
         golds = await self.resolve_golds(doc)
+        return await self._score_with(doc, golds, encode, deadline, sample)
+
+    async def _score_with(
+        self, doc: dict[str, Any], golds: dict[str, Any], encode: Encode, deadline: float | None, sample: bool
+    ) -> tuple[Any, Any]:
+        """:meth:`score` once the cached golds are resolved."""
         result, data, enc = await self.run(
             _timed_call, engine.score, encode, doc, golds=golds, limits=self.limits, deadline=deadline
         )
@@ -295,8 +301,9 @@ class Runtime:
         deadline = self.deadline()  # from before the pool's queue and the decoding, as a timeout reads
         doc, decoded, scored = await self.run(self._decode_and_score, data, deadline)
         on_decoded(decoded)
-        if scored is None:
-            return await self.score(doc, deadline=deadline, sample=sample)
+        if isinstance(scored, list):  # the refs of gold_ref-only groups, read once in the pool thread
+            golds = await self.cache.get_many(scored)
+            return await self._score_with(doc, golds, True, deadline, sample)
         if isinstance(scored, Exception):
             raise scored
         result, body, enc = scored
@@ -306,7 +313,7 @@ class Runtime:
         self, data: bytes | bytearray, deadline: float | None
     ) -> tuple[dict[str, Any], float, Any]:
         """In a pool thread: (document, perf_counter when decoded, ``_timed_call``'s answer or the exception
-        scoring raised; ``None``: groups refer to cached golds, to be resolved on the loop)."""
+        scoring raised; a list: the refs of groups that send only a ``gold_ref``, resolved on the loop)."""
         doc = decode_json(data, self.settings.max_json_depth)
         decoded = time.perf_counter()
         try:
@@ -314,7 +321,7 @@ class Runtime:
         except Exception:  # malformed request: engine.score reports the precise error (as resolve_golds)
             refs = []
         if refs:
-            return doc, decoded, None
+            return doc, decoded, refs
         try:
             scored = _timed_call(engine.score, True, doc, golds={}, limits=self.limits, deadline=deadline)
         except Exception as exc:
