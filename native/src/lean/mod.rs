@@ -11,11 +11,12 @@
 //! case_sensitive, hungarian, penalty, gold_share, malformed_penalty, outcome, answer_turn,
 //! trajectory)`; `wants_answer` whether a rollout without an answer gets `answer_missing` (outcome not
 //! `none`); `max_cells` the similarity-cell budget; `check` `None` or the deadline check (a callable
-//! that raises), called before each chunk of rollouts. Returns `None` when anything needs today's path
-//! (a rollout Python reads, a value not keyed here, ...: nothing is raised then), the number of cells
-//! (an int) when over `max_cells`, else `(columns, order, warnings, per_rollout)`: the `ScoreColumns` of
-//! the distinct rollouts, per rollout of the request the index of its distinct one, the warnings as
-//! `diagnostics` gives them (`[(code, path, count)]`) and each rollout's number of occurrences.
+//! that raises), called before each group is read and before each chunk of rollouts is matched. Returns
+//! `None` when anything needs today's path (a rollout Python reads, a value not keyed here, ...: nothing
+//! is raised then), the number of cells (an int) when over `max_cells`, else `(columns, order, warnings,
+//! per_rollout)`: the `ScoreColumns` of the distinct rollouts, per rollout of the request the index of
+//! its distinct one, the warnings as `diagnostics` gives them (`[(code, path, count)]`) and each
+//! rollout's number of occurrences.
 
 mod sink;
 
@@ -138,6 +139,9 @@ fn score_lean(
     let mut seen: Vec<Seen> = Vec::new();
     let mut all_order: Vec<usize> = Vec::new();
     for (gi, item) in groups.iter().enumerate() {
+        if !check.is_none() {
+            check.call0()?; // the deadline, before each group is read (as engine._parse_groups checks it)
+        }
         let item: &PyTuple = item.downcast()?;
         let rollouts: &PyList = item.get_item(0)?.downcast()?;
         let group_golds = item.get_item(1)?;
