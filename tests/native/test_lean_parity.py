@@ -290,3 +290,15 @@ def test_the_switch_turns_it_off(lean_runs: list[bool]) -> None:
     lean.LEAN = True
     engine.score(request)
     assert lean_runs == [True]
+
+
+def test_a_value_it_cannot_key_hands_the_request_back(lean_runs: list[bool]) -> None:
+    """A value that is not UTF-8 (a lone surrogate): the lean call answers ``None``, the per-stage path
+    scores the request, with the same body as with the lean path off and as the Python core."""
+    request = {**crafted(), "preset": "matchtir-km"}
+    request["groups"][0]["rollouts"].append(
+        {"turns": [{"tool_calls": [{"name": "Get", "arguments": {"x": "\ud800"}}]}]}
+    )
+    results = three(request, lean_runs)
+    assert lean_runs == [False]
+    assert_same(results)
