@@ -9,6 +9,7 @@ request it cannot finish (a rollout Python must read, an error to raise, a value
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import NamedTuple
 
@@ -30,6 +31,7 @@ class LeanResult(NamedTuple):
     rows: response.NativeRows
     found: diagnostics.Diagnostics
     rollouts: int  # rollouts of the request
+    marks: tuple[float, float]  # perf_counter() before and after the native call (parse and match)
 
 
 def eligible(req: Request) -> bool:
@@ -93,6 +95,7 @@ def score(
     if missing:
         return None  # UnknownGoldRef, after the rollouts' own errors: the per-stage path raises them
     rl = limits.rollout()
+    t_call = time.perf_counter()
     got = ext.score_lean(
         parser,
         items,
@@ -103,6 +106,7 @@ def score(
         limits.max_match_cells,
         None if deadline is None else lambda: check_deadline(deadline),
     )
+    t_done = time.perf_counter()
     if got is None:
         return None
     if isinstance(got, int):
@@ -111,4 +115,5 @@ def score(
     rows = response.columns_rows(groups, columns, order, cfg)
     if rows is None:
         return None
-    return LeanResult(groups, compiled, rows, diagnostics.from_native(found, per_rollout, cfg), len(order))
+    found_all = diagnostics.from_native(found, per_rollout, cfg)
+    return LeanResult(groups, compiled, rows, found_all, len(order), (t_call, t_done))
