@@ -19,7 +19,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
 use pyo3::AsPyPointer;
 
-struct Entry {
+pub(crate) struct Entry {
     code: String,
     path: String,
     count: i64,
@@ -166,13 +166,17 @@ fn gold_answer(py: Python<'_>, n: &Names<'_>, golds: &Owned) -> PyResult<Option<
     Ok(Some(false))
 }
 
-struct Collector {
-    entries: Vec<Entry>,
+/// The aggregation: one entry per code, in order of first occurrence (shared with lean/mod.rs).
+#[derive(Default)]
+pub(crate) struct Collector {
+    pub(crate) entries: Vec<Entry>,
+    /// occurrences per rollout (filled by the lean path; `collect` keeps its own)
+    pub(crate) per_rollout: Vec<i64>,
 }
 
 impl Collector {
     /// One occurrence of `code` (with `count`) on rollout `ri` of `group`; `None` on an overflow.
-    fn add(&mut self, code: &str, group: i64, ri: i64, path: &str, count: i64) -> Option<()> {
+    pub(crate) fn add(&mut self, code: &str, group: i64, ri: i64, path: &str, count: i64) -> Option<()> {
         match self.entries.iter_mut().find(|e| e.code == code) {
             Some(e) => e.count = e.count.checked_add(count)?,
             None => self.entries.push(Entry {
@@ -234,7 +238,7 @@ fn collect(py: Python<'_>, rollouts: &PyList, wants_answer: bool) -> PyResult<Op
         turns: intern!(py, "turns"),
         answer: intern!(py, "answer"),
     };
-    let mut out = Collector { entries: Vec::new() };
+    let mut out = Collector::default();
     let mut per_rollout: Vec<i64> = Vec::with_capacity(rollouts.len());
     let mut index: WordMap<i64, i64> = WordMap::default(); // group -> its rollouts seen so far
     // by parsed object: answer_missing; by references list: one of them has an answer. The objects are
@@ -302,6 +306,11 @@ fn diagnostics(py: Python<'_>, rollouts: &PyList, wants_answer: bool) -> PyResul
     let Some((entries, per_rollout)) = collect(py, rollouts, wants_answer)? else {
         return Ok(py.None());
     };
+    entries_py(py, entries, per_rollout)
+}
+
+/// `(entries, per_rollout)` as `diagnostics` returns them.
+pub(crate) fn entries_py(py: Python<'_>, entries: Vec<Entry>, per_rollout: Vec<i64>) -> PyResult<PyObject> {
     let found = PyList::empty(py);
     for e in entries {
         found.append(PyTuple::new(py, [e.code.into_py(py), e.path.into_py(py), e.count.into_py(py)]))?;

@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 
 mod depth;
 mod diag;
+mod lean;
 mod matching;
 mod parse;
 mod rollouts;
@@ -24,6 +25,7 @@ fn turnscore_native(_py: Python, m: &PyModule) -> PyResult<()> {
     score::register(m)?;
     rollouts::register(m)?;
     rows::register(m)?;
+    lean::register(m)?;
     sinkhorn::register(m)?;
     Ok(())
 }

@@ -25,7 +25,8 @@ use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
 use pyo3::{intern, AsPyPointer, PyTypeInfo};
 
 pub(crate) use keys::Mode;
-use keys::{cast, dict_items, key, str_of, KResult, Key, KeyError};
+use keys::{cast, dict_items, key, str_of, Key};
+pub(crate) use keys::{KResult, KeyError};
 use sstr::SStr;
 
 struct GoldCall {
@@ -37,6 +38,16 @@ pub(crate) struct PredCall {
     name: SStr,
     /// (argument, value key), sorted by argument
     args: Vec<(SStr, Key)>,
+}
+
+impl PredCall {
+    /// A call that stands for nothing (where the caller gives the request back anyway).
+    pub(crate) fn placeholder() -> Self {
+        PredCall {
+            name: SStr::from(""),
+            args: Vec::new(),
+        }
+    }
 }
 
 #[pyclass(module = "turnscore_native")]
@@ -79,7 +90,11 @@ fn attr<'py>(obj: &'py PyAny, name: &PyString) -> PyResult<&'py PyAny> {
 
 /// A call's name as matching compares it: `str.lower()` unless case-sensitive.
 fn name_of(call: &PyAny, case_sensitive: bool) -> KResult<SStr> {
-    let obj = attr(call, intern!(call.py(), "name"))?;
+    name_key(attr(call, intern!(call.py(), "name"))?, case_sensitive)
+}
+
+/// A name object as matching compares it (`Unsupported` unless an exact `str`).
+fn name_key(obj: &PyAny, case_sensitive: bool) -> KResult<SStr> {
     if !PyString::is_exact_type_of(obj) {
         return Err(KeyError::Unsupported);
     }
@@ -96,7 +111,10 @@ fn name_of(call: &PyAny, case_sensitive: bool) -> KResult<SStr> {
 }
 
 fn arguments_of(call: &PyAny) -> KResult<&PyDict> {
-    let obj = attr(call, intern!(call.py(), "arguments"))?;
+    exact_args(attr(call, intern!(call.py(), "arguments"))?)
+}
+
+fn exact_args(obj: &PyAny) -> KResult<&PyDict> {
     if !PyDict::is_exact_type_of(obj) {
         return Err(KeyError::Unsupported);
     }
@@ -157,8 +175,21 @@ fn build_gold(
 
 /// One predicted `Call`'s name and value keys (`Unsupported`: the rollout needs the Python path).
 pub(crate) fn pred_call(py: Python<'_>, call: &PyAny, mode: Mode, cs: bool) -> KResult<PredCall> {
-    let name = name_of(call, cs)?;
-    let d = arguments_of(call)?;
+    pred_keys(py, name_of(call, cs)?, arguments_of(call)?, mode)
+}
+
+/// [`pred_call`] of a call given as its `name` and `arguments` objects (no `Call` built).
+pub(crate) fn pred_parts(
+    py: Python<'_>,
+    name: &PyAny,
+    arguments: &PyAny,
+    mode: Mode,
+    cs: bool,
+) -> KResult<PredCall> {
+    pred_keys(py, name_key(name, cs)?, exact_args(arguments)?, mode)
+}
+
+fn pred_keys(py: Python<'_>, name: SStr, d: &PyDict, mode: Mode) -> KResult<PredCall> {
     let mut args = Vec::with_capacity(d.len());
     for (k, v) in dict_items(d) {
         args.push((arg_name(k)?, key(py, v, mode)?));

@@ -12,29 +12,33 @@ mod call_json;
 #[path = "parse_ffi.rs"]
 mod ffi;
 #[path = "parse_forms.rs"]
-mod forms;
+pub(crate) mod forms;
 #[path = "parse_group.rs"]
-mod group;
+pub(crate) mod group;
 #[path = "parse_hash.rs"]
 mod hash;
 #[path = "parse_json.rs"]
 mod json;
 #[path = "parse_keys.rs"]
 mod keys;
+#[path = "parse_pred.rs"]
+pub(crate) mod pred;
 #[path = "parse_scan.rs"]
 pub(crate) mod scan;
+#[path = "parse_sink.rs"]
+mod sink;
 #[path = "parse_slots.rs"]
 mod slots;
 #[path = "parse_calls.rs"]
 mod structured;
 
-use call_json::Decoded;
-use json::Fail;
+pub(crate) use json::Fail;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple, PyType};
 use scan::{
     first, line_break, looks_like_call, py_strip, spans, strip_think, Tag, THINK_CLOSE, THINK_OPEN,
 };
+pub(crate) use sink::{build_turns, PySink, Sink, TurnOut};
 pub(crate) use slots::Slots;
 
 /// The fields of `calls.Call` and of `parse.Turn` (`parse.NATIVE_TURN_FIELDS`), in the order built here.
@@ -65,8 +69,8 @@ pub fn register(m: &PyModule) -> PyResult<()> {
 }
 
 /// One turn's reading, before it becomes Python objects.
-struct Read {
-    calls: Vec<PyObject>,
+struct Read<C> {
+    calls: Vec<C>,
     malformed: usize,
     blocks: usize,
     answer: Option<PyObject>,
@@ -96,24 +100,37 @@ pub struct TextParser {
 }
 
 impl TextParser {
-    fn call(&self, py: Python<'_>, name: PyObject, arguments: PyObject) -> PyResult<PyObject> {
-        self.call.build(py, [name, arguments])
-    }
-
-    /// One block (stripped) to a call, `None` when malformed.
-    fn decode(&self, py: Python<'_>, body: &str) -> PyResult<Option<PyObject>> {
-        match call_json::decode_call(py, body, self.max_depth) {
-            Ok(Decoded::Call(name, arguments)) => Ok(Some(self.call(py, name, arguments)?)),
-            Ok(Decoded::Malformed) | Err(Fail::Invalid) => Ok(None),
-            Err(Fail::Delegate) => {
-                let got = self.fallback.call1(py, (body,))?;
-                Ok(if got.is_none(py) { None } else { Some(got) })
-            }
-            Err(Fail::Py(e)) => Err(e),
+    /// The sink of Python `Call` objects this parser builds.
+    pub(crate) fn py_sink(&self) -> PySink<'_> {
+        PySink {
+            call: &self.call,
+            fallback: Some(&self.fallback),
+            max_depth: self.max_depth,
         }
     }
 
-    fn read_blocks(&self, py: Python<'_>, text: &str, r: &mut Read) -> PyResult<()> {
+    /// What reading whole rollouts needs (`None`: the parser was built without it).
+    pub(crate) fn group_types(&self) -> Option<&group::GroupTypes> {
+        self.group.as_ref()
+    }
+
+    /// The JSON nesting bound of call blocks.
+    pub(crate) fn max_depth(&self) -> usize {
+        self.max_depth
+    }
+
+    /// The Python function that decodes the blocks delegated to Python (`parse._decode_call`).
+    pub(crate) fn fallback(&self) -> &PyObject {
+        &self.fallback
+    }
+
+    fn read_blocks<S: Sink>(
+        &self,
+        sink: &S,
+        py: Python<'_>,
+        text: &str,
+        r: &mut Read<S::Call>,
+    ) -> PyResult<()> {
         for body in spans(text, &self.call_open, &self.call_close) {
             r.blocks += 1;
             if self.lines {
@@ -122,13 +139,13 @@ impl TextParser {
                     if line.is_empty() {
                         continue;
                     }
-                    match self.decode(py, line)? {
+                    match sink.decode(py, line)? {
                         Some(c) => r.calls.push(c),
                         None => r.malformed += 1,
                     }
                 }
             } else {
-                match self.decode(py, py_strip(body))? {
+                match sink.decode(py, py_strip(body))? {
                     Some(c) => r.calls.push(c),
                     None => r.malformed += 1,
                 }
@@ -138,12 +155,13 @@ impl TextParser {
     }
 
     /// `read_model_text` on a fresh turn: (what was read, the model's part as read, think removed).
-    fn read<'t>(
+    fn read<'t, S: Sink>(
         &self,
+        sink: &S,
         py: Python<'_>,
         text: &'t str,
         read_calls: bool,
-    ) -> PyResult<(Read, std::borrow::Cow<'t, str>)> {
+    ) -> PyResult<(Read<S::Call>, std::borrow::Cow<'t, str>)> {
         use std::borrow::Cow;
         let mut r = Read {
             calls: Vec::new(),
@@ -187,7 +205,7 @@ impl TextParser {
             }
         }
         if read_calls {
-            self.read_blocks(py, &visible, &mut r)?;
+            self.read_blocks(sink, py, &visible, &mut r)?;
         }
         let answer = first(&visible, &self.answer_open, &self.answer_close);
         if read_calls {
@@ -204,7 +222,13 @@ impl TextParser {
     }
 
     /// A turn of `text_turns`; its `text` a copy of the piece only with `context` (else `None`).
-    fn turn(&self, py: Python<'_>, r: Read, text: &str, context: bool) -> PyResult<TurnOut> {
+    fn turn<C>(
+        &self,
+        py: Python<'_>,
+        r: Read<C>,
+        text: &str,
+        context: bool,
+    ) -> PyResult<TurnOut<C>> {
         let mut t = TurnOut::new(py, r.calls);
         t.answer = r.answer.unwrap_or_else(|| py.None());
         t.malformed = r.malformed;
@@ -218,12 +242,14 @@ impl TextParser {
 
     /// `parse_text` before the turns become Python objects: the turns and the notes `(code, count)`.
     /// Without `context` each turn's `text` is `None` instead of a copy of its piece (see `parse_group`).
-    fn text_turns(
+    #[allow(clippy::type_complexity)]
+    fn text_turns<S: Sink>(
         &self,
+        sink: &S,
         py: Python<'_>,
         text: &str,
         context: bool,
-    ) -> PyResult<(Vec<TurnOut>, Vec<(&'static str, usize)>)> {
+    ) -> PyResult<(Vec<TurnOut<S::Call>>, Vec<(&'static str, usize)>)> {
         let mut pieces: Vec<&str> = Vec::new();
         let mut pos = 0;
         while let Some(k) = self.separator.find(text, pos) {
@@ -238,7 +264,7 @@ impl TextParser {
         let mut notes = Vec::new();
         let mut last_head = std::borrow::Cow::Borrowed("");
         for piece in &pieces {
-            let (mut r, head) = self.read(py, piece, true)?;
+            let (mut r, head) = self.read(sink, py, piece, true)?;
             notes.append(&mut r.notes);
             reads.push(r);
             last_head = head;
@@ -260,66 +286,6 @@ impl TextParser {
             .collect::<PyResult<_>>()?;
         Ok((turns, notes))
     }
-}
-
-/// The fields of a `Turn` (`parse.NATIVE_TURN_FIELDS`), built as Python builds it.
-pub(crate) struct TurnOut {
-    pub(crate) calls: Vec<PyObject>,
-    pub(crate) answer: PyObject,
-    pub(crate) malformed: usize,
-    pub(crate) blocks: usize,
-    text: PyObject,
-    pub(crate) given: usize,
-    attempted: bool,
-    state: PyObject,
-    observation: Option<Vec<PyObject>>,
-}
-
-impl TurnOut {
-    pub(crate) fn new(py: Python<'_>, calls: Vec<PyObject>) -> Self {
-        TurnOut {
-            calls,
-            answer: py.None(),
-            malformed: 0,
-            blocks: 0,
-            text: py.None(),
-            given: 0,
-            attempted: false,
-            state: py.None(),
-            observation: None,
-        }
-    }
-
-    /// The `Turn` (the values in the order of [`TURN_FIELDS`]).
-    pub(crate) fn build(self, py: Python<'_>, turn: &Slots) -> PyResult<PyObject> {
-        let observation = match self.observation {
-            Some(seen) => slots::list(py, seen)?,
-            None => py.None(),
-        };
-        turn.build(
-            py,
-            [
-                slots::list(py, self.calls)?,
-                self.answer,
-                self.malformed.into_py(py),
-                self.blocks.into_py(py),
-                self.text,
-                self.given.into_py(py),
-                self.attempted.into_py(py),
-                self.state,
-                observation,
-            ],
-        )
-    }
-}
-
-/// Python `Turn` objects of turns read here.
-pub(crate) fn build_turns(
-    py: Python<'_>,
-    turns: Vec<TurnOut>,
-    turn: &Slots,
-) -> PyResult<Vec<PyObject>> {
-    turns.into_iter().map(|t| t.build(py, turn)).collect()
 }
 
 fn notes_list(py: Python<'_>, notes: Vec<(&'static str, usize)>) -> PyObject {
@@ -402,7 +368,7 @@ impl TextParser {
         let Ok(text) = text.to_str() else {
             return Ok(py.None());
         };
-        let (turns, notes) = self.text_turns(py, text, true)?;
+        let (turns, notes) = self.text_turns(&self.py_sink(), py, text, true)?;
         let turns = build_turns(py, turns, &self.turn)?;
         Ok((PyList::new(py, turns), notes_list(py, notes)).into_py(py))
     }
@@ -460,7 +426,7 @@ impl TextParser {
         let Ok(text) = text.to_str() else {
             return Ok(py.None());
         };
-        let (r, head) = self.read(py, text, read_calls)?;
+        let (r, head) = self.read(&self.py_sink(), py, text, read_calls)?;
         let calls = PyList::new(py, r.calls);
         Ok((
             calls,

@@ -10,7 +10,7 @@
 use super::call_json::arguments_from_text;
 use super::ffi::{items, list_items, str_bytes};
 use super::json::Fail;
-use super::{Slots, CALL_FIELDS};
+use super::{PySink, Sink, Slots, CALL_FIELDS};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyType};
@@ -160,25 +160,25 @@ fn read_one(py: Python<'_>, obj: &PyAny, limit: usize) -> PyResult<Outcome> {
 }
 
 /// The calls of a list of call objects and how many were malformed; `None` when Python must read it.
-pub(crate) fn read_list(
+pub(crate) fn read_list<S: Sink>(
     py: Python<'_>,
     raw: &PyList,
-    call: &Slots,
+    sink: &S,
     model_call: &PyAny,
     max_depth: usize,
-) -> PyResult<Option<(Vec<PyObject>, usize)>> {
-    let mut calls: Vec<PyObject> = Vec::with_capacity(raw.len());
+) -> PyResult<Option<(Vec<S::Call>, usize)>> {
+    let mut calls: Vec<S::Call> = Vec::with_capacity(raw.len());
     let mut malformed = 0usize;
     for obj in list_items(raw) {
         match read_one(py, obj, max_depth)? {
-            Outcome::Call(name, arguments) => calls.push(call.build(py, [name, arguments])?),
+            Outcome::Call(name, arguments) => calls.push(sink.parts(py, name, arguments)?),
             Outcome::Malformed => malformed += 1,
             Outcome::Python => {
                 let got = model_call.call1((obj,))?;
                 if got.is_none() {
                     malformed += 1;
                 } else {
-                    calls.push(got.into());
+                    calls.push(sink.object(py, got)?);
                 }
             }
             Outcome::Refuse => return Ok(None),
@@ -198,7 +198,12 @@ pub fn structured_calls(
     max_depth: usize,
 ) -> PyResult<PyObject> {
     let call = Slots::new(py, call_type, &CALL_FIELDS);
-    Ok(match read_list(py, raw, &call, model_call, max_depth)? {
+    let sink = PySink {
+        call: &call,
+        fallback: None,
+        max_depth,
+    };
+    Ok(match read_list(py, raw, &sink, model_call, max_depth)? {
         Some((calls, malformed)) => (PyList::new(py, calls), malformed).into_py(py),
         None => py.None(),
     })

@@ -6,7 +6,9 @@
 
 use super::ffi::{dict_get, list_items};
 use super::structured::{exact_dict, given, known_fields, read_list};
-use super::{build_turns, py_strip, Slots, TextParser, TurnOut, CALL_FIELDS, TURN_FIELDS};
+use super::{
+    build_turns, py_strip, PySink, Sink, Slots, TextParser, TurnOut, CALL_FIELDS, TURN_FIELDS,
+};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple, PyType};
@@ -33,7 +35,7 @@ pub(super) const TURN: [&str; 4] = ["tool_calls", "calls", "answer", "state"];
 pub(crate) type Notes = Vec<(&'static str, String, usize)>;
 
 /// Turns read here, before they become Python objects, and their notes; `None`: Python reads them.
-pub(crate) type Turns = Option<(Vec<TurnOut>, Notes)>;
+pub(crate) type Turns<C = PyObject> = Option<(Vec<TurnOut<C>>, Notes)>;
 
 pub(crate) fn is_exact_str(v: &PyAny) -> bool {
     unsafe { ffi::PyUnicode_CheckExact(v.as_ptr()) != 0 }
@@ -101,7 +103,7 @@ pub(crate) fn parse_messages(
     model_call: &PyAny,
 ) -> PyResult<PyObject> {
     Ok(
-        match messages_turns(p, py, messages, rel, model_call, true)? {
+        match messages_turns(p, &p.py_sink(), py, messages, rel, model_call, true)? {
             Some((turns, notes)) => result(py, build_turns(py, turns, &p.turn)?, notes),
             None => py.None(),
         },
@@ -110,15 +112,16 @@ pub(crate) fn parse_messages(
 
 /// `parse_messages` before the turns become Python objects; without `context` no turn has an
 /// `observation` (`None`; see `parse_group`).
-pub(crate) fn messages_turns(
+pub(crate) fn messages_turns<S: Sink>(
     p: &TextParser,
+    sink: &S,
     py: Python<'_>,
     messages: &PyList,
     rel: &str,
     model_call: &PyAny,
     context: bool,
-) -> PyResult<Turns> {
-    let mut turns: Vec<TurnOut> = Vec::new();
+) -> PyResult<Turns<S::Call>> {
+    let mut turns: Vec<TurnOut<S::Call>> = Vec::new();
     let mut notes: Notes = Vec::new();
     let mut last_head = String::new();
     for (k, msg) in list_items(messages).enumerate() {
@@ -154,7 +157,7 @@ pub(crate) fn messages_turns(
                 return Ok(None);
             }
             let raw: &PyList = raw.downcast()?;
-            let Some((calls, malformed)) = read_list(py, raw, &p.call, model_call, p.max_depth)?
+            let Some((calls, malformed)) = read_list(py, raw, sink, model_call, p.max_depth)?
             else {
                 return Ok(None);
             };
@@ -171,7 +174,7 @@ pub(crate) fn messages_turns(
             }
             read_calls = raw.is_empty();
         }
-        let (r, head) = p.read(py, &content, read_calls)?;
+        let (r, head) = p.read(sink, py, &content, read_calls)?;
         turn.calls.extend(r.calls);
         turn.malformed += r.malformed;
         turn.blocks += r.blocks;
@@ -216,12 +219,17 @@ pub fn parse_turns(
 ) -> PyResult<PyObject> {
     let call = Slots::new(py, call_type, &CALL_FIELDS);
     let turn = Slots::new(py, turn_type, &TURN_FIELDS);
+    let sink = PySink {
+        call: &call,
+        fallback: None,
+        max_depth,
+    };
     Ok(
         match turns_turns(
             py,
             turns_in,
             rel,
-            &call,
+            &sink,
             model_call,
             canonical_json,
             max_depth,
@@ -233,15 +241,15 @@ pub fn parse_turns(
 }
 
 /// `parse_turns` before the turns become Python objects.
-pub(crate) fn turns_turns(
+pub(crate) fn turns_turns<S: Sink>(
     py: Python<'_>,
     turns_in: &PyList,
     rel: &str,
-    call: &Slots,
+    sink: &S,
     model_call: &PyAny,
     canonical_json: &PyAny,
     max_depth: usize,
-) -> PyResult<Turns> {
+) -> PyResult<Turns<S::Call>> {
     let mut turns = Vec::with_capacity(turns_in.len());
     let mut notes: Notes = Vec::new();
     for (k, t) in list_items(turns_in).enumerate() {
@@ -266,7 +274,7 @@ pub(crate) fn turns_turns(
                 return Ok(None);
             }
             let raw: &PyList = raw.downcast()?;
-            let Some((calls, malformed)) = read_list(py, raw, call, model_call, max_depth)? else {
+            let Some((calls, malformed)) = read_list(py, raw, sink, model_call, max_depth)? else {
                 return Ok(None);
             };
             turn.calls = calls;

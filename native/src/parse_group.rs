@@ -19,7 +19,7 @@ use super::forms::{is_exact_list, is_exact_str, messages_turns, turns_turns, Not
 use super::hash::str_hash;
 use super::keys::{key_str, new_str};
 use super::structured::{exact_dict, given, known_fields};
-use super::{build_turns, Slots, TextParser, TurnOut};
+use super::{build_turns, Sink, Slots, TextParser, TurnOut};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyType};
@@ -37,8 +37,8 @@ const MAX_KEY_DEPTH: usize = 128;
 pub(crate) struct GroupTypes {
     parsed: Slots,
     note: Slots,
-    model_call: PyObject,
-    canonical_json: PyObject,
+    pub(crate) model_call: PyObject,
+    pub(crate) canonical_json: PyObject,
 }
 
 impl GroupTypes {
@@ -170,7 +170,7 @@ unsafe fn same(a: *mut ffi::PyObject, b: *mut ffi::PyObject) -> bool {
 }
 
 /// `_cap_model_calls`: calls read from model text beyond `room` are dropped and counted as malformed.
-fn cap_model_calls(turns: &mut [TurnOut], mut room: usize) -> usize {
+fn cap_model_calls<C>(turns: &mut [TurnOut<C>], mut room: usize) -> usize {
     let mut over = 0;
     for turn in turns.iter_mut() {
         if turn.given > 0 {
@@ -188,15 +188,20 @@ fn cap_model_calls(turns: &mut [TurnOut], mut room: usize) -> usize {
     over
 }
 
-/// `parse_rollout` of one rollout object; `None` when Python must read it.
-fn read_rollout(
+/// One rollout read: its form, its turns (calls into the sink) and its notes.
+pub(crate) type Reading<C> = (&'static str, Vec<TurnOut<C>>, Notes);
+
+/// `parse_rollout` of one rollout object up to its Python objects (limits and `_cap_model_calls`
+/// applied); `None` when Python must read it.
+pub(crate) fn read_turns<S: Sink>(
     p: &TextParser,
     g: &GroupTypes,
+    sink: &S,
     py: Python<'_>,
     raw: &PyAny,
     limits: &Limits,
     context: bool,
-) -> PyResult<Option<PyObject>> {
+) -> PyResult<Option<Reading<S::Call>>> {
     let Some(d) = exact_dict(raw) else {
         return Ok(None);
     };
@@ -215,7 +220,7 @@ fn read_rollout(
         let Ok(s) = t.downcast::<PyString>()?.to_str() else {
             return Ok(None);
         };
-        let (turns, notes) = p.text_turns(py, s, context)?;
+        let (turns, notes) = p.text_turns(sink, py, s, context)?;
         let notes: Notes = notes
             .into_iter()
             .map(|(c, n)| (c, ".text".to_owned(), n))
@@ -226,7 +231,7 @@ fn read_rollout(
             return Ok(None);
         }
         let model_call = g.model_call.as_ref(py);
-        let got = messages_turns(p, py, m.downcast()?, ".messages", model_call, context)?;
+        let got = messages_turns(p, sink, py, m.downcast()?, ".messages", model_call, context)?;
         ("messages", got)
     } else {
         let t = turns_in.expect("one form is given");
@@ -237,7 +242,7 @@ fn read_rollout(
             py,
             t.downcast()?,
             ".turns",
-            &p.call,
+            sink,
             g.model_call.as_ref(py),
             g.canonical_json.as_ref(py),
             p.max_depth,
@@ -258,6 +263,22 @@ fn read_rollout(
     if over > 0 {
         notes.push(("calls_over_limit", format!(".{form}"), over));
     }
+    Ok(Some((form, turns, notes)))
+}
+
+/// `parse_rollout` of one rollout object; `None` when Python must read it.
+fn read_rollout(
+    p: &TextParser,
+    g: &GroupTypes,
+    py: Python<'_>,
+    raw: &PyAny,
+    limits: &Limits,
+    context: bool,
+) -> PyResult<Option<PyObject>> {
+    let Some((form, turns, notes)) = read_turns(p, g, &p.py_sink(), py, raw, limits, context)?
+    else {
+        return Ok(None);
+    };
     let turns = super::slots::list(py, build_turns(py, turns, &p.turn)?)?;
     // the codes and forms: a few names, shared through the key cache
     let name =
@@ -274,6 +295,32 @@ fn read_rollout(
         .parsed
         .build(py, [turns, name(form)?, super::slots::list(py, notes)?])?;
     Ok(Some(parsed))
+}
+
+/// The distinct rollouts of a group (`dedupe_key`): per distinct one the index of its first occurrence,
+/// per rollout the index of its distinct one; `None` when Python must read the whole group.
+pub(crate) fn dedupe(raws: &[&PyAny]) -> Option<(Vec<usize>, Vec<usize>)> {
+    let mut buckets: HashMap<u64, Vec<usize>> = HashMap::with_capacity(raws.len());
+    let mut first: Vec<usize> = Vec::new();
+    let mut order: Vec<usize> = Vec::with_capacity(raws.len());
+    for (ri, raw) in raws.iter().enumerate() {
+        exact_dict(raw)?;
+        let h = unsafe { key_hash(raw.as_ptr(), MAX_KEY_DEPTH, 0) }?;
+        let bucket = buckets.entry(h).or_default();
+        let found = bucket
+            .iter()
+            .find(|&&u| unsafe { same(raws[first[u]].as_ptr(), raw.as_ptr()) });
+        let index = match found {
+            Some(&u) => u,
+            None => {
+                bucket.push(first.len());
+                first.push(ri);
+                first.len() - 1
+            }
+        };
+        order.push(index);
+    }
+    Some((first, order))
 }
 
 /// `TextParser.parse_group(rollouts, base, max_calls, max_turns, max_text_chars, context)`: `(parsed, order,
@@ -296,35 +343,15 @@ pub(crate) fn parse_group(
         return Ok(py.None());
     };
     let raws: Vec<&PyAny> = list_items(rollouts).collect();
-    let mut buckets: HashMap<u64, Vec<usize>> = HashMap::with_capacity(raws.len());
-    let mut first: Vec<usize> = Vec::new();
-    let mut order: Vec<usize> = Vec::with_capacity(raws.len());
-    for (ri, raw) in raws.iter().enumerate() {
-        if exact_dict(raw).is_none() {
-            return Ok(py.None());
-        }
-        let Some(h) = (unsafe { key_hash(raw.as_ptr(), MAX_KEY_DEPTH, 0) }) else {
-            return Ok(py.None());
-        };
-        let bucket = buckets.entry(h).or_default();
-        let found = bucket
-            .iter()
-            .find(|&&u| unsafe { same(raws[first[u]].as_ptr(), raw.as_ptr()) });
-        let index = match found {
-            Some(&u) => u,
-            None => {
-                bucket.push(first.len());
-                first.push(ri);
-                first.len() - 1
-            }
-        };
-        order.push(base + index);
-    }
+    let Some((first, order)) = dedupe(&raws) else {
+        return Ok(py.None());
+    };
     let mut parsed = Vec::with_capacity(first.len());
     for &ri in &first {
         let one = read_rollout(p, g, py, raws[ri], &limits, context)?;
         parsed.push(one.unwrap_or_else(|| py.None()));
     }
+    let order: Vec<usize> = order.into_iter().map(|k| base + k).collect();
     Ok((
         PyList::new(py, parsed),
         PyList::new(py, order),

@@ -19,12 +19,15 @@ use pyo3::{intern, AsPyPointer};
 
 mod columns;
 mod fused;
+mod lean;
+mod matcher;
 mod ot_layout;
 mod text;
 
 use text::{lowered, outcome, tokens, GoldTokens, Metric};
 
 pub(crate) use columns::{ScoreColumns, Scored};
+pub(crate) use lean::{score_columns, LeanRollout, Scoring, Verdict};
 
 use crate::sinkhorn::pairwise;
 
@@ -54,10 +57,11 @@ fn np_sum(a: &[f64]) -> f64 {
     0.0 + pairwise(a)
 }
 
-struct TurnInfo {
-    answer: Option<Py<PyString>>,
-    malformed: i64,
-    calls: usize,
+/// A parsed turn as scoring reads it: its answer, its malformed calls, its number of calls.
+pub(crate) struct TurnInfo {
+    pub(crate) answer: Option<Py<PyString>>,
+    pub(crate) malformed: i64,
+    pub(crate) calls: usize,
 }
 
 struct Gold {

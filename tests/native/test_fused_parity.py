@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from turnscore import workload
-from turnscore.core import engine, native, rewards
+from turnscore.core import engine, lean, native, rewards
 from turnscore.core.errors import DeadlineExceeded, LimitExceeded
 from turnscore.core.limits import DEFAULT_LIMITS
 from turnscore.core.request import read_request
@@ -34,6 +34,13 @@ from tests.support.gold import gold_records
 from tests.support.native import answers, require_native
 
 HARD = ("matchtir-km", "matchtir-reference-km")
+
+
+@pytest.fixture(autouse=True)
+def _without_lean(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lean path (core/lean.py; tests/native/test_lean_parity.py) off: it would bypass what these tests
+    check (``match_score_hard``)."""
+    monkeypatch.setattr(lean, "LEAN", False)
 
 
 @pytest.fixture

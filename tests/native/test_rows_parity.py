@@ -25,7 +25,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from turnscore import metrics, workload
-from turnscore.core import engine, native, response, summary
+from turnscore.core import engine, lean, native, response, summary
 from turnscore.core.config import PRESETS
 from turnscore.core.parse import ParsedRollout, Turn
 from turnscore.core.request import GroupMeta
@@ -35,6 +35,13 @@ from turnscore.core.summary import CallCounts
 from tests.native.test_engine_parity import build, differences
 from tests.support.gold import gold_records
 from tests.support.native import require_native
+
+
+@pytest.fixture(autouse=True)
+def _without_lean(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lean path (core/lean.py; tests/native/test_lean_parity.py) off: it would bypass what these tests
+    check (the rows stage from score objects)."""
+    monkeypatch.setattr(lean, "LEAN", False)
 
 
 def exact_differences(a: Any, b: Any, path: str = "") -> Iterator[str]:

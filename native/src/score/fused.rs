@@ -17,16 +17,12 @@
 use std::collections::HashMap;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString, PyType};
+use pyo3::types::{PyBytes, PyList, PyType};
 use pyo3::{intern, AsPyPointer, PyTypeInfo};
 
-use super::{columns, score_one, scored, turn_head, Cfg, Gold, Metric, Scored, TokenCache, TurnInfo};
-use crate::matching::{
-    as_bytes, assign_into, check, pred_call, unwrap_unsupported, GoldTable, Mode, PredTable,
-};
-
-/// Rollouts between two calls of the deadline check.
-const CHUNK: usize = 32;
+use super::matcher::{at_chunk, gold_calls, over_budget, Matcher};
+use super::{columns, turn_head, Cfg, Metric, Scored, TurnInfo};
+use crate::matching::{as_bytes, pred_call, unwrap_unsupported, Mode};
 
 /// A rollout as read before the budget check: its turns and the calls that enter matching.
 struct Read<'py> {
@@ -37,7 +33,7 @@ struct Read<'py> {
     index: i64,
 }
 
-/// The references of one group (rollouts share their group's `golds` list).
+/// The references of one group (rollouts share their group's `golds` list) and their gold calls.
 struct Refs<'py> {
     golds: &'py PyAny,
     n_sum: u64,
@@ -122,10 +118,7 @@ fn match_score_hard(
         let group = match group_of.get(&(golds.as_ptr() as usize)) {
             Some(&g) => g,
             None => {
-                let mut n_sum = 0u64;
-                for g in golds.iter()? {
-                    n_sum += g?.getattr(intern!(py, "calls"))?.len()? as u64;
-                }
+                let n_sum = gold_calls(py, golds)?;
                 groups.push(Refs { golds, n_sum });
                 group_of.insert(golds.as_ptr() as usize, groups.len() - 1);
                 groups.len() - 1
@@ -140,61 +133,21 @@ fn match_score_hard(
             index,
         });
     }
-    let cells = cells.into_py(py);
-    if cells.as_ref(py).gt(max_cells)? {
+    if let Some(cells) = over_budget(py, cells, max_cells)? {
         return Ok(cells);
     }
     // each group's gold tables and answers (read once per request)
-    let mut cache = TokenCache {
-        py,
-        index: HashMap::new(),
-        store: Vec::new(),
-    };
-    let mut tables: Vec<Vec<PyRef<'_, GoldTable>>> = Vec::with_capacity(groups.len());
-    let mut refs_of: Vec<Vec<Gold>> = Vec::with_capacity(groups.len());
+    let mut matcher = Matcher::new(py, cfg, mode, case_sensitive, hungarian, penalty);
     for refs in &groups {
-        let (mut ts, mut gs) = (Vec::new(), Vec::new());
-        for g in refs.golds.iter()? {
-            let g = g?;
-            let table = g.call_method1(
-                intern!(py, "native_table"),
-                (ext, mode_name, case_sensitive),
-            )?;
-            let Ok(table) = table.extract::<PyRef<'_, GoldTable>>() else {
-                return Ok(none); // None: a value the extension cannot key
-            };
-            let answer = g.getattr(intern!(py, "answer"))?;
-            let tokens = if answer.is_none() {
-                None
-            } else {
-                let Ok(s) = answer.downcast::<PyString>() else {
-                    return Ok(none);
-                };
-                let Ok(i) = cache.get(s) else {
-                    return Ok(none);
-                };
-                Some(i)
-            };
-            gs.push(Gold {
-                n_calls: table.n_calls(),
-                tokens,
-            });
-            ts.push(table);
-        }
-        if ts.is_empty() {
+        if !matcher.add_group(ext, refs.golds, mode_name)? {
             return Ok(none);
         }
-        tables.push(ts);
-        refs_of.push(gs);
     }
     // match and score each rollout
     let mut rows: Vec<Scored> = Vec::with_capacity(reads.len());
     let mut parts: [Vec<f64>; 3] = Default::default();
-    let mut local: Vec<f64> = Vec::new();
     for (i, read) in reads.iter().enumerate() {
-        if i % CHUNK == 0 && !check_deadline.is_none() {
-            check_deadline.call0()?;
-        }
+        at_chunk(i, check_deadline)?;
         let mut pred = Vec::with_capacity(read.calls.len());
         for call in &read.calls {
             let Some(p) = unwrap_unsupported(pred_call(py, call, mode, case_sensitive))? else {
@@ -202,39 +155,13 @@ fn match_score_hard(
             };
             pred.push(p);
         }
-        let pred = PredTable {
-            mode,
-            case_sensitive,
-            calls: pred,
-        };
-        let m = pred.calls.len();
-        let golds = &tables[read.group];
-        let span = m * golds.len();
-        local.clear();
-        local.resize(3 * span, 0.0);
-        for (k, g) in golds.iter().enumerate() {
-            check(&pred, g)?;
-            assign_into(&mut local, span, k * m, &pred, g, hungarian, penalty);
-        }
-        let gold_idx: Vec<i64> = local[span..2 * span]
-            .iter()
-            .map(|x| x.to_bits() as i64)
-            .collect();
-        let row = score_one(
-            &mut cache,
-            &read.turns,
-            &refs_of[read.group],
-            &local[..span],
-            &gold_idx,
-            &local[2 * span..],
-            m,
-            &cfg,
-        );
-        let Ok(row) = row else {
+        let Some(row) = matcher.one(&read.turns, pred, read.group, read.index)? else {
             return Ok(none);
         };
-        rows.push(scored(row, &read.turns, &refs_of[read.group], m, read.index));
+        rows.push(row);
         if want_buffer {
+            let local = &matcher.local;
+            let span = local.len() / 3;
             for (s, part) in parts.iter_mut().enumerate() {
                 part.extend_from_slice(&local[s * span..(s + 1) * span]);
             }

@@ -107,12 +107,18 @@ def collect(rollouts: list[Rollout], cfg: ScoringConfig) -> Diagnostics:
         got = m.diagnostics(rollouts, cfg.outcome != "none")
         if got is not None:
             found, per_rollout = got
-            warnings = [
-                {"code": code, "path": path, "count": count, "message": _message(code, cfg)}
-                for code, path, count in found
-            ]
-            return Diagnostics(warnings, per_rollout, {code: count for code, _, count in found})
+            return from_native(found, per_rollout, cfg)
     return collect_python(rollouts, cfg)
+
+
+def from_native(found: list[tuple[str, str, int]], per_rollout: list[int], cfg: ScoringConfig) -> Diagnostics:
+    """:class:`Diagnostics` from the extension's aggregation: ``(code, path, count)`` per code in order of
+    first occurrence, occurrences per rollout."""
+    warnings = [
+        {"code": code, "path": path, "count": count, "message": _message(code, cfg)}
+        for code, path, count in found
+    ]
+    return Diagnostics(warnings, per_rollout, {code: count for code, _, count in found})
 
 
 def collect_python(rollouts: list[Rollout], cfg: ScoringConfig) -> Diagnostics:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from . import diagnostics, gigpo, keys, matrix, native, response, summary
+from . import diagnostics, gigpo, keys, lean, matrix, native, response, summary
 from .config import FormatConfig, ScoringConfig, presets_dict
 from .errors import UnknownGoldRef
 from .gold import CompiledGold
@@ -174,10 +174,14 @@ def score(
     """Score a ``POST /v1/score`` request (API.md) and return the response body.
 
     ``deadline``: a ``time.monotonic()`` value; past it the work stops (checked between groups, rollouts
-    and problems) with :class:`~turnscore.core.errors.DeadlineExceeded`."""
+    and problems) with :class:`~turnscore.core.errors.DeadlineExceeded`. The requests :mod:`lean` serves
+    go through one native call; the others (and those it hands back) through the stages below."""
     limits = limits or DEFAULT_LIMITS
     t_start = time.perf_counter()
     req = read_request(request, limits)
+    lean_result = _score_lean(req, limits, golds or {}, deadline, t_start)
+    if lean_result is not None:
+        return lean_result
     cfg, step = req.config, req.step
     compiled: dict[str, CompiledGold] = {}
     groups, unique, order = _parse_groups(req, limits, golds or {}, compiled, deadline)
@@ -228,6 +232,31 @@ def score(
         rollout_stats=rollout_stats,
     )
     return ScoreResult(body, compiled, stats)
+
+
+def _score_lean(
+    req: Request, limits: Limits, golds: Mapping[str, CompiledGold], deadline: float | None, t_start: float
+) -> ScoreResult | None:
+    """:func:`score` by the lean path (:mod:`lean`), ``None`` when the per-stage path must run."""
+    got = lean.score(req, limits, golds, deadline)
+    if got is None:
+        return None
+    fast = got.rows
+    body = response.body(req, req.config.penalty_at(req.step), fast.groups, got.found.warnings)
+    summary.attach(body, fast.group_summaries, fast.summary)
+    t_end = time.perf_counter()
+    t_call, t_done = got.marks  # the one native call parses and matches: counted under "match"
+    stats = ScoreStats(
+        groups=len(got.groups),
+        rollouts=got.rollouts,
+        malformed_calls=fast.malformed,
+        stage_seconds={"parse": t_call - t_start, "match": t_done - t_call, "advantage": t_end - t_done},
+        warnings=got.found.totals,
+        rollout_warnings=got.found.per_rollout,
+        preset=_metric_preset(req),
+        rollout_stats=fast.stats,
+    )
+    return ScoreResult(body, got.compiled, stats)
 
 
 def _add_matrices(

@@ -130,17 +130,39 @@ def native_rows(
     ext = native.module()
     if ext is None:
         return None
-    discounted = cfg.outcome_placement == "discounted"
-    scheme = SCHEMES.index(cfg.reward_scheme)
     if isinstance(unique_scores, Scores) and len(unique_scores.columns) == len(unique):
         # the compiled scores: their columns hold what the rollouts and scores would give
-        got = ext.rows_input_columns(unique_scores.columns, order, scheme, discounted)
-    else:
-        counts = [
-            sc.counts or call_counts(sc.assignment, len(r.golds[sc.reference].calls))
-            for r, sc in zip(unique, unique_scores, strict=True)
-        ]
-        got = ext.rows_input(unique, unique_scores, counts, order, scheme, discounted)
+        return columns_rows(groups, unique_scores.columns, order, cfg, anchors)
+    counts = [
+        sc.counts or call_counts(sc.assignment, len(r.golds[sc.reference].calls))
+        for r, sc in zip(unique, unique_scores, strict=True)
+    ]
+    discounted = cfg.outcome_placement == "discounted"
+    got = ext.rows_input(unique, unique_scores, counts, order, SCHEMES.index(cfg.reward_scheme), discounted)
+    return _rows(ext, got, groups, cfg, anchors)
+
+
+def columns_rows(
+    groups: list[GroupMeta],
+    columns: Any,
+    order: list[int],
+    cfg: ScoringConfig,
+    anchors: list[list[Hashable]] | None = None,
+) -> NativeRows | None:
+    """:func:`native_rows` from the extension's ``ScoreColumns`` of the distinct rollouts (what the compiled
+    scoring paths give), without the rollouts and score objects."""
+    ext = native.module()
+    if ext is None:
+        return None
+    discounted = cfg.outcome_placement == "discounted"
+    got = ext.rows_input_columns(columns, order, SCHEMES.index(cfg.reward_scheme), discounted)
+    return _rows(ext, got, groups, cfg, anchors)
+
+
+def _rows(
+    ext: Any, got: Any, groups: list[GroupMeta], cfg: ScoringConfig, anchors: list[list[Hashable]] | None
+) -> NativeRows | None:
+    """The advantages and the extension's rows from ``rows_input``'s output (``None``: Python's rows)."""
     if got is None:
         return None
     state, (returns, outcome, group, num_turns, turn_rewards) = got

@@ -1,0 +1,174 @@
+//! The hard-assignment match and score of one rollout against its group's references, shared by the two
+//! one-call paths (fused.rs `match_score_hard` from `rewards.Rollout`s, lean.rs from the raw rollouts):
+//! each group's gold tables and answers read once, each rollout's calls keyed, assigned and scored.
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::PyString;
+use std::collections::HashMap;
+
+use super::{score_one, scored, Cfg, Gold, Scored, TokenCache, TurnInfo};
+use crate::matching::{assign_into, check, GoldTable, Mode, PredCall, PredTable};
+
+/// Rollouts between two calls of the deadline check.
+const CHUNK: usize = 32;
+
+/// The deadline check (`check`: `None` or a callable that raises) before each chunk of rollouts.
+pub(super) fn at_chunk(i: usize, check_deadline: &PyAny) -> PyResult<()> {
+    if i % CHUNK == 0 && !check_deadline.is_none() {
+        check_deadline.call0()?;
+    }
+    Ok(())
+}
+
+/// The gold calls of a list of references (`rewards.check_budget`'s factor of a rollout's calls).
+pub(super) fn gold_calls(py: Python<'_>, golds: &PyAny) -> PyResult<u64> {
+    let mut n = 0u64;
+    for g in golds.iter()? {
+        n += g?.getattr(intern!(py, "calls"))?.len()? as u64;
+    }
+    Ok(n)
+}
+
+/// `Some(cells)` (an int) when the similarity cells exceed `max_cells` (the caller raises
+/// `LimitExceeded`), else `None`.
+pub(super) fn over_budget(
+    py: Python<'_>,
+    cells: u64,
+    max_cells: &PyAny,
+) -> PyResult<Option<PyObject>> {
+    let cells = cells.into_py(py);
+    Ok(if cells.as_ref(py).gt(max_cells)? {
+        Some(cells)
+    } else {
+        None
+    })
+}
+
+/// The settings of a request's hard assignment and every group's references read so far.
+pub(super) struct Matcher<'py> {
+    cache: TokenCache<'py>,
+    tables: Vec<Vec<PyRef<'py, GoldTable>>>,
+    refs: Vec<Vec<Gold>>,
+    cfg: Cfg,
+    mode: Mode,
+    case_sensitive: bool,
+    hungarian: bool,
+    penalty: f64,
+    /// the last rollout's pairs in `assign_many`'s layout (rewards, gold indices, similarities)
+    pub(super) local: Vec<f64>,
+}
+
+impl<'py> Matcher<'py> {
+    pub(super) fn new(
+        py: Python<'py>,
+        cfg: Cfg,
+        mode: Mode,
+        case_sensitive: bool,
+        hungarian: bool,
+        penalty: f64,
+    ) -> Self {
+        Matcher {
+            cache: TokenCache {
+                py,
+                index: HashMap::new(),
+                store: Vec::new(),
+            },
+            tables: Vec::new(),
+            refs: Vec::new(),
+            cfg,
+            mode,
+            case_sensitive,
+            hungarian,
+            penalty,
+            local: Vec::new(),
+        }
+    }
+
+    /// Adds a group's references (`golds`: its `CompiledGold`s; `ext` this module, for their
+    /// `native_table`); `false` when something needs the Python path.
+    pub(super) fn add_group(
+        &mut self,
+        ext: &PyAny,
+        golds: &'py PyAny,
+        mode_name: &str,
+    ) -> PyResult<bool> {
+        let py = self.cache.py;
+        let (mut ts, mut gs) = (Vec::new(), Vec::new());
+        for g in golds.iter()? {
+            let g = g?;
+            let table = g.call_method1(
+                intern!(py, "native_table"),
+                (ext, mode_name, self.case_sensitive),
+            )?;
+            let Ok(table) = table.extract::<PyRef<'py, GoldTable>>() else {
+                return Ok(false); // None: a value the extension cannot key
+            };
+            let answer = g.getattr(intern!(py, "answer"))?;
+            let tokens = if answer.is_none() {
+                None
+            } else {
+                let Ok(s) = answer.downcast::<PyString>() else {
+                    return Ok(false);
+                };
+                let Ok(i) = self.cache.get(s) else {
+                    return Ok(false);
+                };
+                Some(i)
+            };
+            gs.push(Gold {
+                n_calls: table.n_calls(),
+                tokens,
+            });
+            ts.push(table);
+        }
+        if ts.is_empty() {
+            return Ok(false);
+        }
+        self.tables.push(ts);
+        self.refs.push(gs);
+        Ok(true)
+    }
+
+    /// Rollout `index` of group `group` (its turns, its matchable calls keyed) matched against each of
+    /// the group's references and scored; `None` when something needs the Python path.
+    pub(super) fn one(
+        &mut self,
+        turns: &[TurnInfo],
+        calls: Vec<PredCall>,
+        group: usize,
+        index: i64,
+    ) -> PyResult<Option<Scored>> {
+        let pred = PredTable {
+            mode: self.mode,
+            case_sensitive: self.case_sensitive,
+            calls,
+        };
+        let m = pred.calls.len();
+        let golds = &self.tables[group];
+        let span = m * golds.len();
+        let local = &mut self.local;
+        local.clear();
+        local.resize(3 * span, 0.0);
+        for (k, g) in golds.iter().enumerate() {
+            check(&pred, g)?;
+            assign_into(local, span, k * m, &pred, g, self.hungarian, self.penalty);
+        }
+        let gold_idx: Vec<i64> = local[span..2 * span]
+            .iter()
+            .map(|x| x.to_bits() as i64)
+            .collect();
+        let refs = &self.refs[group];
+        let row = score_one(
+            &mut self.cache,
+            turns,
+            refs,
+            &local[..span],
+            &gold_idx,
+            &local[2 * span..],
+            m,
+            &self.cfg,
+        );
+        Ok(row.ok().map(|row| scored(row, turns, refs, m, index)))
+    }
+}

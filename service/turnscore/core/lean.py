@@ -1,0 +1,119 @@
+"""The lean path of :func:`engine.score`: a request's raw rollouts to score columns and warnings in one call
+of the extension (native/src/lean), with no ``Turn``/``Call``/``ParsedRollout``/``Rollout`` objects.
+
+It serves hard assignment (``hungarian``, ``greedy``) without ``explain``/``matrix`` and without a stage
+that reads a turn's context (:func:`parse.turn_context`), for literal-tag formats. Anything else, and any
+request it cannot finish (a rollout Python must read, an error to raise, a value not keyed natively), gives
+``None``: the engine then runs the per-stage path, which gives the same result or raises the proper error.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from . import diagnostics, native, response, rewards
+from .config import ScoringConfig
+from .errors import DeadlineExceeded, LimitExceeded, TurnScoreError
+from .gold import CompiledGold
+from .limits import Limits, check_deadline
+from .parse import text_parser, turn_context
+from .request import GroupMeta, Request, group_golds, read_group
+
+#: whether :func:`engine.score` tries the lean path (tests and benchmarks turn it off to compare)
+LEAN = True
+
+
+class LeanResult(NamedTuple):
+    groups: list[GroupMeta]
+    compiled: dict[str, CompiledGold]  # golds compiled from full traces in the request, by ref
+    rows: response.NativeRows
+    found: diagnostics.Diagnostics
+    rollouts: int  # rollouts of the request
+    marks: tuple[float, float]  # perf_counter() before and after the native call (parse and match)
+
+
+def eligible(req: Request) -> bool:
+    """Whether the lean path may serve ``req`` (it may still hand it back)."""
+    cfg = req.config
+    return (
+        LEAN
+        and rewards.FUSED
+        and native.module() is not None
+        and not req.explain
+        and not req.matrix
+        and cfg.reward != "toolrl"
+        and cfg.assignment in ("hungarian", "greedy")
+        and not turn_context(cfg)
+    )
+
+
+def _scoring(cfg: ScoringConfig, step: int) -> tuple[str, bool, bool, float, bool, float, str, bool, bool]:
+    """What ``rewards._match_score_native`` passes to ``match_score_hard``, in ``score_lean``'s order."""
+    return (
+        cfg.value_match,
+        cfg.name_case_sensitive,
+        cfg.assignment == "hungarian",
+        float(cfg.penalty_at(step)),
+        cfg.turn_reward == "gold_share",
+        float(cfg.malformed_at(step)),
+        cfg.outcome,
+        cfg.outcome_placement == "answer_turn",
+        cfg.reward_scheme.startswith("trajectory"),
+    )
+
+
+def score(
+    req: Request, limits: Limits, lookup: Mapping[str, CompiledGold], deadline: float | None
+) -> LeanResult | None:
+    """The request scored by the lean path, ``None`` when the per-stage path must run. Raises
+    ``DeadlineExceeded`` (checked per group and between chunks of rollouts) and the cell budget's
+    ``LimitExceeded``, as that path does."""
+    ext = native.module()
+    if not eligible(req) or ext is None:
+        return None
+    cfg = req.config
+    parser = text_parser(cfg.format)
+    if parser is None:
+        return None
+    compiled: dict[str, CompiledGold] = {}
+    missing: list[str] = []
+    groups: list[GroupMeta] = []
+    items: list[tuple[list[object], list[CompiledGold]]] = []
+    try:
+        for gi, group in enumerate(req.groups):
+            check_deadline(deadline)
+            group_obj, raw_rollouts = read_group(group, gi, limits)
+            meta = group_golds(group_obj, f"groups[{gi}]", limits, lookup, compiled, missing)
+            groups.append(meta)
+            items.append((raw_rollouts, meta.golds))
+    except DeadlineExceeded:
+        raise
+    except TurnScoreError:
+        return None  # the per-stage path raises it, or the error of a rollout before it
+    if missing:
+        return None  # UnknownGoldRef, after the rollouts' own errors: the per-stage path raises them
+    rl = limits.rollout()
+    t_call = time.perf_counter()
+    got = ext.score_lean(
+        parser,
+        items,
+        ext,
+        (rl.max_calls, rl.max_turns, rl.max_text_chars),
+        _scoring(cfg, req.step),
+        cfg.outcome != "none",
+        limits.max_match_cells,
+        None if deadline is None else lambda: check_deadline(deadline),
+    )
+    t_done = time.perf_counter()
+    if got is None:
+        return None
+    if isinstance(got, int):
+        raise LimitExceeded("max_match_cells", limits.max_match_cells, "groups", got)
+    columns, order, found, per_rollout = got
+    rows = response.columns_rows(groups, columns, order, cfg)
+    if rows is None:
+        return None
+    found_all = diagnostics.from_native(found, per_rollout, cfg)
+    return LeanResult(groups, compiled, rows, found_all, len(order), (t_call, t_done))
