@@ -24,9 +24,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
 use pyo3::{intern, AsPyPointer, PyTypeInfo};
 
-pub(crate) use keys::Mode;
-use keys::{cast, dict_items, key, str_of, KResult, Key, KeyError};
-use sstr::SStr;
+use keys::{cast, dict_items, key, str_of};
+pub(crate) use keys::{float_key, text_key, KResult, Key, KeyError, Mode, MAX_DEPTH};
+pub(crate) use sstr::SStr;
 
 struct GoldCall {
     /// (argument, accepted value keys), sorted by argument
@@ -34,9 +34,17 @@ struct GoldCall {
 }
 
 pub(crate) struct PredCall {
-    name: SStr,
+    pub(crate) name: SStr,
     /// (argument, value key), sorted by argument
-    args: Vec<(SStr, Key)>,
+    pub(crate) args: Vec<(SStr, Key)>,
+}
+
+impl PredCall {
+    /// A call of its (folded) name and its arguments' keys, in any order (distinct names).
+    pub(crate) fn new(name: SStr, mut args: Vec<(SStr, Key)>) -> PredCall {
+        args.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        PredCall { name, args }
+    }
 }
 
 #[pyclass(module = "turnscore_native")]
@@ -83,16 +91,35 @@ fn name_of(call: &PyAny, case_sensitive: bool) -> KResult<SStr> {
     if !PyString::is_exact_type_of(obj) {
         return Err(KeyError::Unsupported);
     }
-    let s: &PyString = cast(obj);
-    let r = str_of(s)?;
+    fold_name(str_of(cast(obj))?, case_sensitive, || py_lower(obj))
+}
+
+/// A name's text `r` as matching compares it: `str.lower()` (`lower`, for non-ASCII) unless case-sensitive.
+fn fold_name(
+    r: &str,
+    case_sensitive: bool,
+    lower: impl FnOnce() -> KResult<SStr>,
+) -> KResult<SStr> {
     if case_sensitive {
         return Ok(SStr::from(r));
     }
     if r.is_ascii() {
         return Ok(SStr::ascii_lower(r));
     }
+    lower()
+}
+
+/// Python's `str.lower()` of the `str` `obj`.
+fn py_lower(obj: &PyAny) -> KResult<SStr> {
     let low = obj.call_method0(intern!(obj.py(), "lower"))?;
     Ok(SStr::from(str_of(low.downcast().map_err(PyErr::from)?)?))
+}
+
+/// A call's name text as [`name_of`] folds it (a non-ASCII one lower-cased by Python, from a new `str`).
+pub(crate) fn name_key(r: &str, case_sensitive: bool) -> KResult<SStr> {
+    fold_name(r, case_sensitive, || {
+        Python::with_gil(|py| py_lower(PyString::new(py, r)))
+    })
 }
 
 fn arguments_of(call: &PyAny) -> KResult<&PyDict> {
@@ -163,8 +190,7 @@ pub(crate) fn pred_call(py: Python<'_>, call: &PyAny, mode: Mode, cs: bool) -> K
     for (k, v) in dict_items(d) {
         args.push((arg_name(k)?, key(py, v, mode)?));
     }
-    args.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    Ok(PredCall { name, args })
+    Ok(PredCall::new(name, args))
 }
 
 fn build_pred(py: Python<'_>, calls: &PyAny, mode: Mode, cs: bool) -> KResult<PredTable> {

@@ -21,6 +21,8 @@ mod hash;
 mod json;
 #[path = "parse_keys.rs"]
 mod keys;
+#[path = "parse_pred.rs"]
+pub(crate) mod pred;
 #[path = "parse_scan.rs"]
 pub(crate) mod scan;
 #[path = "parse_slots.rs"]
@@ -61,6 +63,8 @@ pub fn register(m: &PyModule) -> PyResult<()> {
     m.add("KNOWN_KEYS", known)?;
     m.add_function(wrap_pyfunction!(structured::structured_calls, m)?)?;
     m.add_function(wrap_pyfunction!(forms::parse_turns, m)?)?;
+    m.add_function(wrap_pyfunction!(pred::pred_from_text, m)?)?;
+    m.add_function(wrap_pyfunction!(pred::pred_from_text_reference, m)?)?;
     m.add_class::<TextParser>()
 }
 
