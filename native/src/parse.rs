@@ -65,6 +65,7 @@ pub fn register(m: &PyModule) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(forms::parse_turns, m)?)?;
     m.add_function(wrap_pyfunction!(pred::pred_from_text, m)?)?;
     m.add_function(wrap_pyfunction!(pred::pred_from_text_reference, m)?)?;
+    m.add_function(wrap_pyfunction!(pred::pred_bench, m)?)?;
     m.add_class::<TextParser>()
 }
 

@@ -249,3 +249,34 @@ pub(crate) fn pred_from_text_reference(
         Err(KeyError::Py(e)) => return Err(e),
     })
 }
+
+/// Benchmark hook: the calls read from `bodies`, directly ([`decode_pred`]) or, with `call_type` (the
+/// `Call` class), the old way (`decode_call`, the `Call` built as the parser builds it, `pred_call`).
+#[pyfunction]
+pub(crate) fn pred_bench(
+    py: Python<'_>,
+    bodies: Vec<&str>,
+    limit: usize,
+    mode: &str,
+    case_sensitive: bool,
+    call_type: Option<Py<pyo3::types::PyType>>,
+) -> PyResult<usize> {
+    use super::call_json::{decode_call, Decoded};
+    let mode = Mode::parse(mode)?;
+    let slots = call_type.map(|t| super::Slots::new(py, t, &super::CALL_FIELDS));
+    let mut n = 0;
+    for body in bodies {
+        let got = match &slots {
+            None => decode_pred(body, limit, mode, case_sensitive).ok().flatten(),
+            Some(slots) => match decode_call(py, body, limit) {
+                Ok(Decoded::Call(name, arguments)) => {
+                    let call = slots.build(py, [name, arguments])?;
+                    pred_call(py, call.as_ref(py), mode, case_sensitive).ok()
+                }
+                _ => None,
+            },
+        };
+        n += std::hint::black_box(got).map_or(0, |c| c.args.len() + 1);
+    }
+    Ok(n)
+}
