@@ -63,9 +63,7 @@ pub fn register(m: &PyModule) -> PyResult<()> {
     m.add("KNOWN_KEYS", known)?;
     m.add_function(wrap_pyfunction!(structured::structured_calls, m)?)?;
     m.add_function(wrap_pyfunction!(forms::parse_turns, m)?)?;
-    m.add_function(wrap_pyfunction!(pred::pred_from_text, m)?)?;
-    m.add_function(wrap_pyfunction!(pred::pred_from_text_reference, m)?)?;
-    m.add_function(wrap_pyfunction!(pred::pred_bench, m)?)?;
+    pred::register(m)?;
     m.add_class::<TextParser>()
 }
 

@@ -59,7 +59,7 @@ impl<N, O> CallFields<N, O> {
     }
 }
 
-type Members<S> = CallFields<<S as CallSink>::Name, <S as CallSink>::Obj>;
+type Fields<S> = CallFields<<S as CallSink>::Name, <S as CallSink>::Obj>;
 
 impl<'a> Json<'a> {
     /// The value of `arguments`/`parameters`: kept as what `decode_arguments` distinguishes.
@@ -88,7 +88,7 @@ impl<'a> Json<'a> {
         &mut self,
         sink: &mut S,
         outer: bool,
-    ) -> Res<(Members<S>, Option<Members<S>>)> {
+    ) -> Res<(Fields<S>, Option<Fields<S>>)> {
         let mut own = CallFields::new();
         let mut function = None;
         self.ws();
@@ -144,13 +144,16 @@ pub(crate) enum Args<O> {
     Empty,
 }
 
+/// A call's name and arguments as a sink reads them.
+pub(crate) type NameArgs<S> = (<S as CallSink>::Name, Args<<S as CallSink>::Obj>);
+
 /// `call_from_obj(loads_bounded(body))` up to its arguments: the name and the arguments, `None` when
 /// malformed (bad JSON or no call).
 pub(crate) fn read_call<S: CallSink>(
     body: &str,
     limit: usize,
     sink: &mut S,
-) -> Res<Option<(S::Name, Args<S::Obj>)>> {
+) -> Res<Option<NameArgs<S>>> {
     let mut p = Json::new(body, limit);
     p.ws();
     if p.peek() != b'{' {
@@ -188,7 +191,11 @@ pub(crate) fn read_call<S: CallSink>(
 }
 
 /// `decode_arguments` of a string: the object it holds, `None` for `{}` (over-deep JSON: delegated).
-pub(crate) fn text_object<S: CallSink>(text: &str, limit: usize, sink: &mut S) -> Res<Option<S::Obj>> {
+pub(crate) fn text_object<S: CallSink>(
+    text: &str,
+    limit: usize,
+    sink: &mut S,
+) -> Res<Option<S::Obj>> {
     let mut p = Json::new(text, limit);
     p.ws();
     let got = match p.peek() {

@@ -188,6 +188,13 @@ pub(crate) fn decode_pred(
     Ok(Some(PredCall::new(name, args)))
 }
 
+/// The test and benchmark hooks.
+pub(crate) fn register(m: &PyModule) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(pred_from_text, m)?)?;
+    m.add_function(wrap_pyfunction!(pred_from_text_reference, m)?)?;
+    m.add_function(wrap_pyfunction!(pred_bench, m)?)
+}
+
 /// A call as the tests compare it: `("call", name, ((argument, key repr), ...))`.
 fn call_tuple(py: Python<'_>, c: &PredCall) -> PyObject {
     let args: Vec<PyObject> = c
@@ -201,7 +208,7 @@ fn call_tuple(py: Python<'_>, c: &PredCall) -> PyObject {
 /// Test hook: [`decode_pred`] of `body` as `("call", name, ((argument, key repr), ...))`, `"malformed"` or
 /// `"delegate"`.
 #[pyfunction]
-pub(crate) fn pred_from_text(
+fn pred_from_text(
     py: Python<'_>,
     body: &str,
     limit: usize,
@@ -213,7 +220,9 @@ pub(crate) fn pred_from_text(
             Ok(Some(c)) => call_tuple(py, &c),
             Ok(None) => "malformed".into_py(py),
             Err(Fail::Delegate) => "delegate".into_py(py),
-            Err(Fail::Invalid) => return Err(pyo3::exceptions::PyAssertionError::new_err("invalid")),
+            Err(Fail::Invalid) => {
+                return Err(pyo3::exceptions::PyAssertionError::new_err("invalid"))
+            }
             Err(Fail::Py(e)) => return Err(e),
         },
     )
@@ -221,7 +230,7 @@ pub(crate) fn pred_from_text(
 
 /// Test hook: [`pred_from_text`] the old way, `pred_call` of the `Call` `decode_call` builds.
 #[pyfunction]
-pub(crate) fn pred_from_text_reference(
+fn pred_from_text_reference(
     py: Python<'_>,
     body: &str,
     limit: usize,
@@ -253,7 +262,7 @@ pub(crate) fn pred_from_text_reference(
 /// Benchmark hook: the calls read from `bodies`, directly ([`decode_pred`]) or, with `call_type` (the
 /// `Call` class), the old way (`decode_call`, the `Call` built as the parser builds it, `pred_call`).
 #[pyfunction]
-pub(crate) fn pred_bench(
+fn pred_bench(
     py: Python<'_>,
     bodies: Vec<&str>,
     limit: usize,
@@ -267,7 +276,9 @@ pub(crate) fn pred_bench(
     let mut n = 0;
     for body in bodies {
         let got = match &slots {
-            None => decode_pred(body, limit, mode, case_sensitive).ok().flatten(),
+            None => decode_pred(body, limit, mode, case_sensitive)
+                .ok()
+                .flatten(),
             Some(slots) => match decode_call(py, body, limit) {
                 Ok(Decoded::Call(name, arguments)) => {
                     let call = slots.build(py, [name, arguments])?;
