@@ -217,6 +217,7 @@ pub(crate) enum Decoded {
 }
 
 /// `parse._decode_call`: `call_from_obj(loads_bounded(body))`, `None` (malformed) on bad JSON or no call.
+#[inline]
 pub(crate) fn decode_call(py: Python<'_>, body: &str, limit: usize) -> Res<Decoded> {
     let Some((name, args)) = read_call(body, limit, &mut PySink(py))? else {
         return Ok(Decoded::Malformed);
