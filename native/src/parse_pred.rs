@@ -76,7 +76,7 @@ impl Json<'_> {
             b'[' => {
                 self.i += 1;
                 self.enter()?;
-                let mut items = Some(Vec::new());
+                let mut items = Some(Vec::with_capacity(4));
                 self.ws();
                 if self.peek() == b']' {
                     self.i += 1;
@@ -126,7 +126,7 @@ impl Json<'_> {
     fn key_object(&mut self, mode: Mode, depth: usize) -> Res<Members> {
         self.i += 1;
         self.enter()?;
-        let mut members: Members = Vec::new();
+        let mut members: Members = Vec::with_capacity(4);
         self.ws();
         if self.peek() == b'}' {
             self.i += 1;
@@ -181,11 +181,11 @@ pub(crate) fn decode_pred(
         Args::Empty => Vec::new(),
     };
     let name = known(name_key(&name, case_sensitive))?.ok_or(Fail::Delegate)?;
-    let mut args = Vec::with_capacity(members.len());
-    for (k, v) in members {
-        args.push((k, v.ok_or(Fail::Delegate)?));
-    }
-    Ok(Some(PredCall::new(name, args)))
+    let args: Option<Vec<(SStr, Key)>> = members
+        .into_iter()
+        .map(|(k, v)| v.map(|v| (k, v)))
+        .collect(); // in place: no second vector
+    Ok(Some(PredCall::new(name, args.ok_or(Fail::Delegate)?)))
 }
 
 /// The test and benchmark hooks.
