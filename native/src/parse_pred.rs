@@ -7,7 +7,8 @@
 //! `MAX_DEPTH` keys, a normalized numeric string too long to key) is kept as `None` until the end, since a
 //! later duplicate key may drop it or the JSON may turn out malformed: only a final argument value without a
 //! key delegates. Python objects are made only where `key()` itself calls Python: a non-ASCII string in
-//! `normalized` mode and a non-ASCII name when case-insensitive (Unicode rules are Python's).
+//! `normalized` mode (as it is scanned, even if a later duplicate drops it) and a non-ASCII name when
+//! case-insensitive (Unicode rules are Python's); those take the GIL (`Python::with_gil`) if not held.
 
 use super::call_json::{read_call, text_object, Args, CallSink};
 use super::json::{Fail, Json, Num, Res, Str};
