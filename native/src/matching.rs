@@ -15,6 +15,7 @@
 
 mod keys;
 mod lsap;
+mod names;
 mod sstr;
 
 use std::collections::HashMap;
@@ -24,10 +25,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
 use pyo3::{intern, AsPyPointer, PyTypeInfo};
 
-pub(crate) use keys::Mode;
-use keys::{cast, dict_items, key, str_of, Key};
-pub(crate) use keys::{KResult, KeyError};
-use sstr::SStr;
+use keys::{cast, dict_items, key, str_of};
+pub(crate) use keys::{float_key, text_key, KResult, Key, KeyError, Mode, MAX_DEPTH};
+pub(crate) use names::name_key;
+use names::name_obj_key;
+pub(crate) use sstr::SStr;
 
 struct GoldCall {
     /// (argument, accepted value keys), sorted by argument
@@ -35,9 +37,17 @@ struct GoldCall {
 }
 
 pub(crate) struct PredCall {
-    name: SStr,
+    pub(crate) name: SStr,
     /// (argument, value key), sorted by argument
-    args: Vec<(SStr, Key)>,
+    pub(crate) args: Vec<(SStr, Key)>,
+}
+
+impl PredCall {
+    /// A call of its (folded) name and its arguments' keys, in any order (distinct names).
+    pub(crate) fn new(name: SStr, mut args: Vec<(SStr, Key)>) -> PredCall {
+        args.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        PredCall { name, args }
+    }
 }
 
 impl PredCall {
@@ -90,24 +100,7 @@ fn attr<'py>(obj: &'py PyAny, name: &PyString) -> PyResult<&'py PyAny> {
 
 /// A call's name as matching compares it: `str.lower()` unless case-sensitive.
 fn name_of(call: &PyAny, case_sensitive: bool) -> KResult<SStr> {
-    name_key(attr(call, intern!(call.py(), "name"))?, case_sensitive)
-}
-
-/// A name object as matching compares it (`Unsupported` unless an exact `str`).
-fn name_key(obj: &PyAny, case_sensitive: bool) -> KResult<SStr> {
-    if !PyString::is_exact_type_of(obj) {
-        return Err(KeyError::Unsupported);
-    }
-    let s: &PyString = cast(obj);
-    let r = str_of(s)?;
-    if case_sensitive {
-        return Ok(SStr::from(r));
-    }
-    if r.is_ascii() {
-        return Ok(SStr::ascii_lower(r));
-    }
-    let low = obj.call_method0(intern!(obj.py(), "lower"))?;
-    Ok(SStr::from(str_of(low.downcast().map_err(PyErr::from)?)?))
+    name_obj_key(attr(call, intern!(call.py(), "name"))?, case_sensitive)
 }
 
 fn arguments_of(call: &PyAny) -> KResult<&PyDict> {
@@ -186,7 +179,7 @@ pub(crate) fn pred_parts(
     mode: Mode,
     cs: bool,
 ) -> KResult<PredCall> {
-    pred_keys(py, name_key(name, cs)?, exact_args(arguments)?, mode)
+    pred_keys(py, name_obj_key(name, cs)?, exact_args(arguments)?, mode)
 }
 
 fn pred_keys(py: Python<'_>, name: SStr, d: &PyDict, mode: Mode) -> KResult<PredCall> {
@@ -194,8 +187,7 @@ fn pred_keys(py: Python<'_>, name: SStr, d: &PyDict, mode: Mode) -> KResult<Pred
     for (k, v) in dict_items(d) {
         args.push((arg_name(k)?, key(py, v, mode)?));
     }
-    args.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    Ok(PredCall { name, args })
+    Ok(PredCall::new(name, args))
 }
 
 fn build_pred(py: Python<'_>, calls: &PyAny, mode: Mode, cs: bool) -> KResult<PredTable> {

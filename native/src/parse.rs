@@ -65,6 +65,7 @@ pub fn register(m: &PyModule) -> PyResult<()> {
     m.add("KNOWN_KEYS", known)?;
     m.add_function(wrap_pyfunction!(structured::structured_calls, m)?)?;
     m.add_function(wrap_pyfunction!(forms::parse_turns, m)?)?;
+    pred::register(m)?;
     m.add_class::<TextParser>()
 }
 

@@ -33,6 +33,14 @@ pub(crate) fn owned(py: Python<'_>, ptr: *mut ffi::PyObject) -> Res<PyObject> {
     unsafe { PyObject::from_owned_ptr_or_err(py, ptr) }.map_err(Fail::Py)
 }
 
+/// A decoded number: a negative integer, a non-negative one (both within 64 bits), a finite float.
+#[derive(Clone, Copy)]
+pub(crate) enum Num {
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+}
+
 /// Where a decoded string is: a range of the input (no escapes) or the scratch buffer.
 #[derive(Clone, Copy)]
 pub(crate) enum Str {
@@ -258,7 +266,8 @@ impl<'a> Json<'a> {
         Ok((float, start, self.i))
     }
 
-    fn number(&mut self, py: Python<'_>) -> Res<PyObject> {
+    /// A number at `self.i` as orjson reads it: beyond 64 bits delegated, overflow to infinity invalid.
+    pub(crate) fn number_value(&mut self) -> Res<Num> {
         let (float, a, z) = self.number_text()?;
         let text = unsafe { std::str::from_utf8_unchecked(&self.b[a..z]) };
         if float {
@@ -266,31 +275,21 @@ impl<'a> Json<'a> {
             if !v.is_finite() {
                 return Err(Fail::Invalid);
             }
-            return owned(py, unsafe { ffi::PyFloat_FromDouble(v) });
-        }
-        if text.as_bytes()[0] == b'-' {
-            let v: i64 = text.parse().map_err(|_| Fail::Delegate)?;
-            owned(py, unsafe { ffi::PyLong_FromLongLong(v) })
+            Ok(Num::Float(v))
+        } else if text.as_bytes()[0] == b'-' {
+            text.parse().map(Num::Int).map_err(|_| Fail::Delegate)
         } else {
-            let v: u64 = text.parse().map_err(|_| Fail::Delegate)?;
-            owned(py, unsafe { ffi::PyLong_FromUnsignedLongLong(v) })
+            text.parse().map(Num::UInt).map_err(|_| Fail::Delegate)
         }
     }
 
-    fn skip_number(&mut self) -> Res<()> {
-        let (float, a, z) = self.number_text()?;
-        let text = unsafe { std::str::from_utf8_unchecked(&self.b[a..z]) };
-        if float {
-            let v: f64 = text.parse().map_err(|_| Fail::Invalid)?;
-            if !v.is_finite() {
-                return Err(Fail::Invalid);
-            }
-        } else if text.as_bytes()[0] == b'-' {
-            text.parse::<i64>().map_err(|_| Fail::Delegate)?;
-        } else {
-            text.parse::<u64>().map_err(|_| Fail::Delegate)?;
-        }
-        Ok(())
+    fn number(&mut self, py: Python<'_>) -> Res<PyObject> {
+        let ptr = match self.number_value()? {
+            Num::Float(v) => unsafe { ffi::PyFloat_FromDouble(v) },
+            Num::Int(v) => unsafe { ffi::PyLong_FromLongLong(v) },
+            Num::UInt(v) => unsafe { ffi::PyLong_FromUnsignedLongLong(v) },
+        };
+        owned(py, ptr)
     }
 
     /// Any JSON value as a Python object.
@@ -464,7 +463,7 @@ impl<'a> Json<'a> {
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
-            b'-' | b'0'..=b'9' => self.skip_number(),
+            b'-' | b'0'..=b'9' => self.number_value().map(|_| ()),
             _ => Err(Fail::Invalid),
         }
     }

@@ -62,7 +62,7 @@ impl From<PyErr> for KeyError {
 pub type KResult<T> = Result<T, KeyError>;
 
 /// Deeper than this falls back to Python (JSON input is limited to 32 levels).
-const MAX_DEPTH: usize = 64;
+pub const MAX_DEPTH: usize = 64;
 /// Digit strings longer than this fall back (Python's int() refuses more than 4300 digits).
 const MAX_NUMERIC_LEN: usize = 4000;
 
@@ -259,6 +259,15 @@ fn norm_python(py: Python<'_>, s: &PyString) -> KResult<Key> {
             float_key(val.downcast::<PyFloat>().map_err(PyErr::from)?.value())
         }
         _ => Err(KeyError::Unsupported),
+    }
+}
+
+/// The key of the text `s` of a string under `mode` (a non-ASCII one normalized by Python, from a new `str`).
+pub fn text_key(s: &str, mode: Mode) -> KResult<Key> {
+    match mode {
+        Mode::Normalized if s.is_ascii() => norm_ascii(s),
+        Mode::Normalized => Python::with_gil(|py| norm_python(py, PyString::new(py, s))),
+        _ => Ok(Key::Str(SStr::from(s))),
     }
 }
 
