@@ -171,11 +171,57 @@ pub(crate) enum Outcome {
     Late,
 }
 
+/// K^T u into `ktu`: each column summed over the rows in order from 0 (`0.0 + K_0j u_0 + K_1j u_1 + ...`).
 fn transpose_product(k: &[f64], n: usize, u: &[f64], ktu: &mut [f64]) {
     ktu.fill(0.0);
     for (row, &ui) in k.chunks_exact(n).zip(u) {
         for (t, &x) in ktu.iter_mut().zip(row) {
             *t += x * ui;
+        }
+    }
+}
+
+/// Rows at a time in [`scale`]: their sums are independent chains, interleaved.
+const BLOCK: usize = 4;
+
+/// One half-step of the iteration: u_i = a / sum_j K_ij v_j (each row summed from 0 in column order),
+/// then K^T u (as [`transpose_product`]). Rows go [`BLOCK`] at a time, each block's rows added to K^T u
+/// in row order as soon as their u is known: every sum keeps its terms and their order (bit-identical to
+/// the two passes), with fewer passes over K and independent additions side by side.
+fn scale(k: &[f64], n: usize, a: f64, v: &[f64], u: &mut [f64], ktu: &mut [f64]) {
+    let v = &v[..n];
+    let ktu = &mut ktu[..n];
+    ktu.fill(0.0);
+    let mut blocks = k.chunks_exact(BLOCK * n);
+    let mut us = u.chunks_exact_mut(BLOCK);
+    for (rows, ub) in (&mut blocks).zip(&mut us) {
+        let (r0, rest) = rows.split_at(n);
+        let (r1, rest) = rest.split_at(n);
+        let (r2, r3) = rest.split_at(n);
+        let (mut s0, mut s1, mut s2, mut s3) = (0.0, 0.0, 0.0, 0.0);
+        for j in 0..n {
+            let vj = v[j];
+            s0 += r0[j] * vj;
+            s1 += r1[j] * vj;
+            s2 += r2[j] * vj;
+            s3 += r3[j] * vj;
+        }
+        let (u0, u1, u2, u3) = (a / s0, a / s1, a / s2, a / s3);
+        ub.copy_from_slice(&[u0, u1, u2, u3]);
+        for j in 0..n {
+            ktu[j] = (((ktu[j] + r0[j] * u0) + r1[j] * u1) + r2[j] * u2) + r3[j] * u3;
+        }
+    }
+    for (row, ui) in blocks.remainder().chunks_exact(n).zip(us.into_remainder()) {
+        let row = &row[..n];
+        let mut acc = 0.0;
+        for j in 0..n {
+            acc += row[j] * v[j];
+        }
+        *ui = a / acc;
+        let x = *ui;
+        for j in 0..n {
+            ktu[j] += row[j] * x;
         }
     }
 }
@@ -202,14 +248,7 @@ fn iterate(
         for (v, &t) in w.v.iter_mut().zip(&w.ktu) {
             *v = b / t;
         }
-        for (row, u) in k.chunks_exact(n).zip(w.u.iter_mut()) {
-            let mut acc = 0.0;
-            for (&x, &v) in row.iter().zip(&w.v) {
-                acc += x * v;
-            }
-            *u = a / acc;
-        }
-        transpose_product(k, n, &w.u, &mut w.ktu);
+        scale(k, n, a, &w.v, &mut w.u, &mut w.ktu);
         if it % 10 != 0 {
             continue;
         }
