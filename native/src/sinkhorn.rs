@@ -181,48 +181,56 @@ fn transpose_product(k: &[f64], n: usize, u: &[f64], ktu: &mut [f64]) {
     }
 }
 
-/// Rows at a time in [`scale`]: their sums are independent chains, interleaved.
-const BLOCK: usize = 4;
-
-/// One half-step of the iteration: u_i = a / sum_j K_ij v_j (each row summed from 0 in column order),
-/// then K^T u (as [`transpose_product`]). Rows go [`BLOCK`] at a time, each block's rows added to K^T u
-/// in row order as soon as their u is known: every sum keeps its terms and their order (bit-identical to
-/// the two passes), with fewer passes over K and independent additions side by side.
-fn scale(k: &[f64], n: usize, a: f64, v: &[f64], u: &mut [f64], ktu: &mut [f64]) {
-    let v = &v[..n];
-    let ktu = &mut ktu[..n];
-    ktu.fill(0.0);
-    let mut blocks = k.chunks_exact(BLOCK * n);
-    let mut us = u.chunks_exact_mut(BLOCK);
-    for (rows, ub) in (&mut blocks).zip(&mut us) {
-        let (r0, rest) = rows.split_at(n);
-        let (r1, rest) = rest.split_at(n);
-        let (r2, r3) = rest.split_at(n);
-        let (mut s0, mut s1, mut s2, mut s3) = (0.0, 0.0, 0.0, 0.0);
-        for j in 0..n {
-            let vj = v[j];
-            s0 += r0[j] * vj;
-            s1 += r1[j] * vj;
-            s2 += r2[j] * vj;
-            s3 += r3[j] * vj;
-        }
-        let (u0, u1, u2, u3) = (a / s0, a / s1, a / s2, a / s3);
-        ub.copy_from_slice(&[u0, u1, u2, u3]);
-        for j in 0..n {
-            ktu[j] = (((ktu[j] + r0[j] * u0) + r1[j] * u1) + r2[j] * u2) + r3[j] * u3;
+/// `R` rows of K (`rows`, R x n) in [`scale`]: their u (`a` over each row's sum of K_ij v_j from 0 in
+/// column order, the R sums side by side) into `u`, then the rows added to K^T u in row order (`first`:
+/// K^T u starts from 0.0, the block's first row added to it).
+#[inline(always)]
+fn scale_rows<const R: usize>(
+    rows: &[f64],
+    n: usize,
+    a: f64,
+    v: &[f64],
+    u: &mut [f64],
+    ktu: &mut [f64],
+    first: bool,
+) {
+    let r: [&[f64]; R] = std::array::from_fn(|i| &rows[i * n..(i + 1) * n]);
+    let mut sums = [0.0f64; R];
+    for j in 0..n {
+        let vj = v[j];
+        for i in 0..R {
+            sums[i] += r[i][j] * vj;
         }
     }
-    for (row, ui) in blocks.remainder().chunks_exact(n).zip(us.into_remainder()) {
-        let row = &row[..n];
-        let mut acc = 0.0;
-        for j in 0..n {
-            acc += row[j] * v[j];
+    let us: [f64; R] = std::array::from_fn(|i| a / sums[i]);
+    u[..R].copy_from_slice(&us);
+    for j in 0..n {
+        let mut t = if first { 0.0 } else { ktu[j] };
+        for i in 0..R {
+            t += r[i][j] * us[i];
         }
-        *ui = a / acc;
-        let x = *ui;
-        for j in 0..n {
-            ktu[j] += row[j] * x;
-        }
+        ktu[j] = t;
+    }
+}
+
+/// One half-step of the iteration: u_i = a / sum_j K_ij v_j (each row summed from 0 in column order),
+/// then K^T u (as [`transpose_product`]). Rows go four (then two, then one) at a time, each block's rows
+/// added to K^T u in row order as soon as their u is known: every sum keeps its terms and their order
+/// (bit-identical to the two passes), with one pass over K and independent additions side by side.
+fn scale(k: &[f64], n: usize, a: f64, v: &[f64], u: &mut [f64], ktu: &mut [f64]) {
+    let (v, ktu) = (&v[..n], &mut ktu[..n]);
+    let m = u.len();
+    let mut i = 0;
+    while i + 4 <= m {
+        scale_rows::<4>(&k[i * n..], n, a, v, &mut u[i..], ktu, i == 0);
+        i += 4;
+    }
+    if i + 2 <= m {
+        scale_rows::<2>(&k[i * n..], n, a, v, &mut u[i..], ktu, i == 0);
+        i += 2;
+    }
+    if i < m {
+        scale_rows::<1>(&k[i * n..], n, a, v, &mut u[i..], ktu, i == 0);
     }
 }
 
