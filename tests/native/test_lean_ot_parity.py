@@ -4,8 +4,9 @@ solver of ``ot_solve``): for the OT presets and OT config overrides, the whole r
 
 - OT overrides (costs, ``row_normalize``, gold share, trajectory, a small ``ot_max_iter``) on the gold traces
   in each rollout form and mixed, several references per group, the hand-written parse corners;
-- a spy on ``score_lean``: it answered for each of them; ``explain`` (the plans' matches in the body) never reaches it
-  and its body is the per-stage path's; a plan that is not finite hands the request back (``None``);
+- a spy on ``score_lean``: it answered for each of them; ``explain`` (the plans' matches in the body) never
+  reaches it and its body is the per-stage path's; a plan that is not finite hands the request back
+  (``None``);
 - errors, a past deadline, a deadline that passes during the iterations (raised from inside the call) and
   both cell budgets (``max_ot_cells`` first) as the per-stage path raises them.
 
@@ -25,17 +26,11 @@ from turnscore.core import engine, lean, native
 from turnscore.core.errors import DeadlineExceeded
 from turnscore.core.limits import DEFAULT_LIMITS
 
-from tests.native.test_lean_parity import (
-    MIXED,
-    _broken,
-    _errors,
-    assert_same,
-    build,
-    crafted,
-    lean_runs,  # noqa: F401 (a fixture)
-    three,
-)
+from tests.native import test_lean_parity as base
+from tests.native.test_lean_parity import MIXED, _broken, _errors, assert_same, build, crafted, three
 from tests.native.test_score_parity import OVERRIDES, _request
+
+lean_runs = base.lean_runs  # the spy fixture
 
 OT_PRESETS = ["matchtir-ot", "matchtir-reference-ot"]
 OT_CONFIGS: list[dict[str, Any]] = [
@@ -113,8 +108,9 @@ def _args(i: int, k: int) -> dict[str, int]:
 
 def test_deadline_in_the_iterations_raises(monkeypatch: pytest.MonkeyPatch, lean_runs: list[bool]) -> None:
     """One rollout of 200 calls against 200 gold calls of the same name, iterations that do not stop
-    (``ot_stop_thr`` 1e-300: 10,000 of them, about half a second), a deadline 0.1 s away: the checks before the group and the one
-    chunk of rollouts pass, the iterations see it, and the call itself raises ``DeadlineExceeded``."""
+    (``ot_stop_thr`` 1e-300: 10,000 of them, about half a second), a deadline 0.1 s away: the checks
+    before the group and the one chunk of rollouts pass, the iterations see it, and the call itself
+    raises ``DeadlineExceeded``."""
     ext = native.module()
     real = ext.score_lean
     raised: list[BaseException] = []
@@ -145,7 +141,8 @@ def test_deadline_in_the_iterations_raises(monkeypatch: pytest.MonkeyPatch, lean
     ("limit", "cells"), [("max_ot_cells", {"max_ot_cells": 3}), ("max_match_cells", {"max_match_cells": 3})]
 )
 def test_cell_budget_errors_match(limit: str, cells: dict[str, int], lean_runs: list[bool]) -> None:
-    """``max_ot_cells`` is checked first; either error is the per-stage path's (the call answers the count)."""
+    """``max_ot_cells`` is checked first; either error is the per-stage path's (the call answers the
+    count)."""
     limits = dataclasses.replace(DEFAULT_LIMITS, **cells)
     errors = _errors({**crafted(), "preset": "matchtir-ot"}, limits)
     assert lean_runs == [True]

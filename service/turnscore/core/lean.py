@@ -65,7 +65,10 @@ def _scoring(cfg: ScoringConfig, step: int) -> tuple[str, bool, bool, float, boo
     )
 
 
-def _ot(cfg: ScoringConfig, deadline: float | None) -> tuple[str, float, float, int, float, bool, float | None] | None:
+OtScoring = tuple[str, float, float, int, float, bool, float | None]
+
+
+def _ot(cfg: ScoringConfig, deadline: float | None) -> OtScoring | None:
     """What ``soft.solve`` passes to ``ot_solve`` (the budget: seconds to ``deadline``), ``None`` unless
     the assignment is ``ot``."""
     if cfg.assignment != "ot":
