@@ -268,7 +268,7 @@ pub(crate) fn check(p: &PredTable, g: &GoldTable) -> PyResult<()> {
     Ok(())
 }
 
-fn sparse(p: &PredTable, g: &GoldTable) -> Vec<(usize, usize, f64)> {
+pub(crate) fn sparse(p: &PredTable, g: &GoldTable) -> Vec<(usize, usize, f64)> {
     let mut out = Vec::new();
     if g.index.is_empty() {
         return out;
@@ -283,7 +283,7 @@ fn sparse(p: &PredTable, g: &GoldTable) -> Vec<(usize, usize, f64)> {
     out
 }
 
-fn dense(e: &[(usize, usize, f64)], m: usize, n: usize) -> Vec<f64> {
+pub(crate) fn dense(e: &[(usize, usize, f64)], m: usize, n: usize) -> Vec<f64> {
     let mut s = vec![0.0f64; m * n];
     for &(i, j, v) in e {
         s[i * n + j] = v;

@@ -27,7 +27,7 @@ mod text;
 use text::{lowered, outcome, tokens, GoldTokens, Metric};
 
 pub(crate) use columns::{ScoreColumns, Scored};
-pub(crate) use lean::{score_columns, LeanRollout, Scoring, Verdict};
+pub(crate) use lean::{score_columns, LeanRollout, OtScoring, Scoring, Verdict};
 
 use crate::sinkhorn::pairwise;
 

@@ -25,7 +25,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyList};
 
 #[derive(Clone, Copy, PartialEq)]
-enum Cost {
+pub(crate) enum Cost {
     Neg,
     Linear,
     Normalized,
@@ -44,14 +44,46 @@ impl Cost {
     }
 }
 
+/// The settings of `ot_plans` / `ot_assignment` (`cost`, `tau`, `reg`, `ot_max_iter`, `ot_stop_thr`,
+/// `row_normalize`).
 #[derive(Clone, Copy)]
-struct Params {
-    cost: Cost,
-    tau: f64,
-    reg: f64,
-    max_iter: usize,
-    stop_thr: f64,
-    row_normalize: bool,
+pub(crate) struct Params {
+    pub(crate) cost: Cost,
+    pub(crate) tau: f64,
+    pub(crate) reg: f64,
+    pub(crate) max_iter: usize,
+    pub(crate) stop_thr: f64,
+    pub(crate) row_normalize: bool,
+}
+
+impl Params {
+    /// `None` for an unknown cost.
+    pub(crate) fn new(
+        cost: &str,
+        tau: f64,
+        reg: f64,
+        max_iter: usize,
+        stop_thr: f64,
+        row_normalize: bool,
+    ) -> Option<Params> {
+        Some(Params {
+            cost: Cost::parse(cost)?,
+            tau,
+            reg,
+            max_iter,
+            stop_thr,
+            row_normalize,
+        })
+    }
+}
+
+/// The instant `budget` seconds from now (`None`: no limit, as is a budget too large for an `Instant`).
+pub(crate) fn deadline_in(budget: Option<f64>) -> Option<Instant> {
+    budget.and_then(|secs| {
+        Duration::try_from_secs_f64(secs.max(0.0))
+            .ok()
+            .and_then(|d| Instant::now().checked_add(d))
+    })
 }
 
 /// numpy's pairwise summation (`pairwise_sum` of its add loops): below 8 terms in order from 0, up to
@@ -117,21 +149,88 @@ fn kernel(s: &[f64], n: usize, p: &Params, k: &mut [f64]) {
     }
 }
 
-/// Scalings of one problem.
+/// Scratch buffers of one problem, reused across problems: scalings, K^T u, the stop test's terms, a
+/// row's products (`assign_rows`) and the kernel / plan when the caller keeps no plan (`solve_scratch`).
 #[derive(Default)]
-struct Work {
+pub(crate) struct Work {
     u: Vec<f64>,
     v: Vec<f64>,
     ktu: Vec<f64>,
     d: Vec<f64>,
+    prod: Vec<f64>,
+    plan: Vec<f64>,
 }
 
+/// How a problem ended.
+pub(crate) enum Outcome {
+    /// solved in that many iterations, its rows written
+    Solved(usize),
+    /// the plan is not finite (the Python path solves it); its rows untouched
+    NotFinite(usize),
+    /// the deadline passed
+    Late,
+}
+
+/// K^T u into `ktu`: each column summed over the rows in order from 0 (`0.0 + K_0j u_0 + K_1j u_1 + ...`).
 fn transpose_product(k: &[f64], n: usize, u: &[f64], ktu: &mut [f64]) {
     ktu.fill(0.0);
     for (row, &ui) in k.chunks_exact(n).zip(u) {
         for (t, &x) in ktu.iter_mut().zip(row) {
             *t += x * ui;
         }
+    }
+}
+
+/// `R` rows of K (`rows`, R x n) in [`scale`]: their u (`a` over each row's sum of K_ij v_j from 0 in
+/// column order, the R sums side by side) into `u`, then the rows added to K^T u in row order (`first`:
+/// K^T u starts from 0.0, the block's first row added to it).
+#[inline(always)]
+fn scale_rows<const R: usize>(
+    rows: &[f64],
+    n: usize,
+    a: f64,
+    v: &[f64],
+    u: &mut [f64],
+    ktu: &mut [f64],
+    first: bool,
+) {
+    let r: [&[f64]; R] = std::array::from_fn(|i| &rows[i * n..(i + 1) * n]);
+    let mut sums = [0.0f64; R];
+    for j in 0..n {
+        let vj = v[j];
+        for i in 0..R {
+            sums[i] += r[i][j] * vj;
+        }
+    }
+    let us: [f64; R] = std::array::from_fn(|i| a / sums[i]);
+    u[..R].copy_from_slice(&us);
+    for j in 0..n {
+        let mut t = if first { 0.0 } else { ktu[j] };
+        for i in 0..R {
+            t += r[i][j] * us[i];
+        }
+        ktu[j] = t;
+    }
+}
+
+/// One half-step of the iteration: u_i = a / sum_j K_ij v_j (each row summed from 0 in column order),
+/// then K^T u (as [`transpose_product`]). Rows go four (then two, then one) at a time, each block's rows
+/// added to K^T u in row order as soon as their u is known: every sum keeps its terms and their order
+/// (bit-identical to the two passes), with one pass over K and independent additions side by side.
+fn scale(k: &[f64], n: usize, a: f64, v: &[f64], u: &mut [f64], ktu: &mut [f64]) {
+    let (v, ktu) = (&v[..n], &mut ktu[..n]);
+    let m = u.len();
+    let mut i = 0;
+    while i + 4 <= m {
+        scale_rows::<4>(&k[i * n..], n, a, v, &mut u[i..], ktu, i == 0);
+        i += 4;
+    }
+    if i + 2 <= m {
+        scale_rows::<2>(&k[i * n..], n, a, v, &mut u[i..], ktu, i == 0);
+        i += 2;
+    }
+    if i < m {
+        scale_rows::<1>(&k[i * n..], n, a, v, &mut u[i..], ktu, i == 0);
     }
 }
 
@@ -157,14 +256,7 @@ fn iterate(
         for (v, &t) in w.v.iter_mut().zip(&w.ktu) {
             *v = b / t;
         }
-        for (row, u) in k.chunks_exact(n).zip(w.u.iter_mut()) {
-            let mut acc = 0.0;
-            for (&x, &v) in row.iter().zip(&w.v) {
-                acc += x * v;
-            }
-            *u = a / acc;
-        }
-        transpose_product(k, n, &w.u, &mut w.ktu);
+        scale(k, n, a, &w.v, &mut w.u, &mut w.ktu);
         if it % 10 != 0 {
             continue;
         }
@@ -186,23 +278,26 @@ fn iterate(
 }
 
 /// Rewards, gold index and similarity of each row of one solved problem (`ot_assignment`).
+#[allow(clippy::too_many_arguments)]
 fn assign_rows(
     s: &[f64],
     plan: &[f64],
     n: usize,
     p: &Params,
+    prod: &mut Vec<f64>,
     rewards: &mut [f64],
-    gold: &mut [i64],
+    gold: &mut [f64],
     sim: &mut [f64],
 ) {
     let m = rewards.len();
-    let mut prod = vec![0.0f64; n];
+    prod.clear();
+    prod.resize(n, 0.0);
     for i in 0..m {
         let (srow, zrow) = (&s[i * n..(i + 1) * n], &plan[i * n..(i + 1) * n]);
         for ((q, &z), &x) in prod.iter_mut().zip(zrow).zip(srow) {
             *q = z * x;
         }
-        let mut r = 0.0 + pairwise(&prod);
+        let mut r = 0.0 + pairwise(prod);
         if p.row_normalize {
             r *= m as f64;
         }
@@ -213,9 +308,66 @@ fn assign_rows(
             }
         }
         rewards[i] = r;
-        gold[i] = best as i64;
+        gold[i] = f64::from_bits(best as u64);
         sim[i] = srow[best];
     }
+}
+
+/// One problem (S, m x n, m, n >= 1): its plan into `k` (m * n floats), then, when the plan is finite,
+/// each row's reward, gold index (int64 bits) and similarity into `rewards` / `gold` / `sim` (m each).
+/// The one solver of `ot_solve` and of the lean path (score/matcher.rs).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn solve_one(
+    s: &[f64],
+    m: usize,
+    n: usize,
+    p: &Params,
+    deadline: Option<Instant>,
+    w: &mut Work,
+    k: &mut [f64],
+    rewards: &mut [f64],
+    gold: &mut [f64],
+    sim: &mut [f64],
+) -> Outcome {
+    kernel(s, n, p, k);
+    let Some(iterations) = iterate(k, m, n, p, deadline, w) else {
+        return Outcome::Late;
+    };
+    if m * n == 1 {
+        k[0] = 1.0;
+    } else {
+        for (row, &u) in k.chunks_exact_mut(n).zip(&w.u) {
+            for (x, &v) in row.iter_mut().zip(&w.v) {
+                *x = *x * u * v;
+            }
+        }
+    }
+    if !k.iter().all(|x| x.is_finite()) {
+        return Outcome::NotFinite(iterations);
+    }
+    assign_rows(s, k, n, p, &mut w.prod, rewards, gold, sim);
+    Outcome::Solved(iterations)
+}
+
+/// [`solve_one`] with the plan in `w`'s scratch buffer (the caller keeps only the rows).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn solve_scratch(
+    s: &[f64],
+    m: usize,
+    n: usize,
+    p: &Params,
+    deadline: Option<Instant>,
+    w: &mut Work,
+    rewards: &mut [f64],
+    gold: &mut [f64],
+    sim: &mut [f64],
+) -> Outcome {
+    let mut k = std::mem::take(&mut w.plan);
+    k.clear();
+    k.resize(m * n, 0.0);
+    let got = solve_one(s, m, n, p, deadline, w, &mut k, rewards, gold, sim);
+    w.plan = k;
+    got
 }
 
 struct Solved {
@@ -236,44 +388,34 @@ fn solve_all(
     let (plan_buf, rest) = buf.split_at_mut(plans);
     let (rew_buf, rest) = rest.split_at_mut(rows);
     let (gold_buf, sim_buf) = rest.split_at_mut(rows);
-    let mut gold = vec![0i64; rows];
     let mut fallback = Vec::new();
     let mut iterations = Vec::with_capacity(problems.len());
     let mut w = Work::default();
     let (mut off, mut roff) = (0, 0);
     for (idx, (s, m, n)) in problems.iter().enumerate() {
         let (m, n) = (*m, *n);
-        let k = &mut plan_buf[off..off + m * n];
-        kernel(s, n, p, k);
-        iterations.push(iterate(k, m, n, p, deadline, &mut w)?);
-        if m * n == 1 {
-            k[0] = 1.0;
-        } else {
-            for (row, &u) in k.chunks_exact_mut(n).zip(&w.u) {
-                for (x, &v) in row.iter_mut().zip(&w.v) {
-                    *x = *x * u * v;
-                }
+        let r = roff..roff + m;
+        match solve_one(
+            s,
+            m,
+            n,
+            p,
+            deadline,
+            &mut w,
+            &mut plan_buf[off..off + m * n],
+            &mut rew_buf[r.clone()],
+            &mut gold_buf[r.clone()],
+            &mut sim_buf[r],
+        ) {
+            Outcome::Solved(it) => iterations.push(it),
+            Outcome::NotFinite(it) => {
+                iterations.push(it);
+                fallback.push(idx);
             }
-        }
-        if k.iter().all(|x| x.is_finite()) {
-            let r = roff..roff + m;
-            assign_rows(
-                s,
-                k,
-                n,
-                p,
-                &mut rew_buf[r.clone()],
-                &mut gold[r.clone()],
-                &mut sim_buf[r],
-            );
-        } else {
-            fallback.push(idx);
+            Outcome::Late => return None,
         }
         off += m * n;
         roff += m;
-    }
-    for (g, x) in gold.iter().zip(gold_buf.iter_mut()) {
-        *x = f64::from_bits(*g as u64);
     }
     Some(Solved {
         buf,
@@ -317,21 +459,8 @@ fn ot_solve<'py>(
     row_normalize: bool,
     budget: Option<f64>,
 ) -> Option<(&'py PyByteArray, Vec<usize>, Vec<usize>)> {
-    let p = Params {
-        cost: Cost::parse(cost)?,
-        tau,
-        reg,
-        max_iter,
-        stop_thr,
-        row_normalize,
-    };
-    let deadline = match budget {
-        None => None,
-        // a budget too large for an Instant is no limit
-        Some(secs) => Duration::try_from_secs_f64(secs.max(0.0))
-            .ok()
-            .and_then(|d| Instant::now().checked_add(d)),
-    };
+    let p = Params::new(cost, tau, reg, max_iter, stop_thr, row_normalize)?;
+    let deadline = deadline_in(budget);
     let input = read_problems(py, problems)?;
     let solved = py.allow_threads(|| solve_all(&input, &p, deadline))?;
     Some((

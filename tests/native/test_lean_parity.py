@@ -8,7 +8,7 @@ columns in one call) gives, for every request it serves, the whole response body
   Python reference decodes (integers beyond 64 bits) and several references under hard settings the
   presets do not combine;
 - a spy on the extension's ``score_lean``: it ran (and answered) for each eligible request, never for an
-  ineligible one (OT, ToolRL, GiGPO, ``explain``);
+  ineligible one (ToolRL, GiGPO, ``explain``); OT specifics are in test_lean_ot_parity.py;
 - errors (a rollout over a limit, an unknown key, two forms, an unknown ``gold_ref``) are the per-stage
   path's; a past deadline raises ``DeadlineExceeded``; the cell budget's ``LimitExceeded`` is the same.
 """
@@ -38,7 +38,7 @@ from tests.support.native import answers, require_native
 ELIGIBLE = [
     name
     for name, cfg in PRESETS.items()
-    if cfg.reward != "toolrl" and cfg.assignment in ("hungarian", "greedy") and not turn_context(cfg)
+    if cfg.reward != "toolrl" and cfg.assignment in ("hungarian", "greedy", "ot") and not turn_context(cfg)
 ]
 INELIGIBLE = [name for name in PRESETS if name not in ELIGIBLE]
 MIXED = "mixed"

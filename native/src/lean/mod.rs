@@ -4,14 +4,16 @@
 //! into `PredCall`s (sink.rs); scoring is `match_score_hard`'s (score/matcher.rs); the warnings are
 //! diag.rs's aggregation of the same notes.
 //!
-//! Python API: `score_lean(parser, groups, ext, limits, scoring, wants_answer, max_cells, check)`:
+//! Python API: `score_lean(parser, groups, ext, limits, scoring, wants_answer, max_cells, check, ot)`:
 //! `parser` the format's `TextParser` (built with its group types); `groups` a list of `(rollouts,
 //! golds)` per group of the request (the raw rollout objects, the group's `CompiledGold` list); `ext`
 //! this module; `limits` `(max_calls, max_turns, max_text_chars)`; `scoring` `(value_match,
 //! case_sensitive, hungarian, penalty, gold_share, malformed_penalty, outcome, answer_turn,
 //! trajectory)`; `wants_answer` whether a rollout without an answer gets `answer_missing` (outcome not
 //! `none`); `max_cells` the similarity-cell budget; `check` `None` or the deadline check (a callable
-//! that raises), called before each group is read and before each chunk of rollouts is matched. Returns
+//! that raises), called before each group is read and before each chunk of rollouts is matched; `ot`
+//! `None` for hard assignment, else OT's `(cost, tau, reg, max_iter, stop_thr, row_normalize, budget)`
+//! (`budget`: seconds to the deadline or `None`; `scoring`'s `hungarian` and `penalty` unused). Returns
 //! `None` when anything needs today's path (a rollout Python reads, a value not keyed here, ...: nothing
 //! is raised then), the number of cells (an int) when over `max_cells`, else `(columns, order, warnings,
 //! per_rollout)`: the `ScoreColumns` of the distinct rollouts, per rollout of the request the index of
@@ -31,7 +33,7 @@ use crate::matching::{Mode, PredCall};
 use crate::parse::forms::Notes;
 use crate::parse::group::{dedupe, read_turns, Limits};
 use crate::parse::{TextParser, TurnOut};
-use crate::score::{score_columns, LeanRollout, Scoring, TurnInfo, Verdict};
+use crate::score::{score_columns, LeanRollout, OtScoring, Scoring, TurnInfo, Verdict};
 use sink::LeanSink;
 
 /// A distinct rollout's notes and whether a turn has an answer (what the warnings need).
@@ -115,6 +117,7 @@ fn score_lean(
     wants_answer: bool,
     max_cells: &PyAny,
     check: &PyAny,
+    ot: Option<OtScoring<'_>>,
 ) -> PyResult<PyObject> {
     let none = py.None();
     let p = parser.borrow();
@@ -174,7 +177,7 @@ fn score_lean(
         orders.push((order, gold_answer(py, group_golds)?));
         golds.push(group_golds);
     }
-    let columns = match score_columns(py, ext, &golds, reads, scoring, max_cells, check)? {
+    let columns = match score_columns(py, ext, &golds, reads, scoring, ot, max_cells, check)? {
         Verdict::Python => return Ok(none),
         Verdict::Cells(cells) => return Ok(cells),
         Verdict::Columns(c) => c,

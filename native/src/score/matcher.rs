@@ -1,14 +1,17 @@
-//! The hard-assignment match and score of one rollout against its group's references, shared by the two
-//! one-call paths (fused.rs `match_score_hard` from `rewards.Rollout`s, lean.rs from the raw rollouts):
-//! each group's gold tables and answers read once, each rollout's calls keyed, assigned and scored.
+//! The match and score of one rollout against its group's references, shared by the two one-call paths
+//! (fused.rs `match_score_hard` from `rewards.Rollout`s, lean.rs from the raw rollouts): each group's gold
+//! tables and answers read once, each rollout's calls keyed, assigned (hard, or OT for the lean path:
+//! sinkhorn.rs `solve_scratch`, the solver of `ot_solve`) and scored.
 
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 use std::collections::HashMap;
+use std::time::Instant;
 
 use super::{score_one, scored, Cfg, Gold, Scored, TokenCache, TurnInfo};
-use crate::matching::{assign_into, check, GoldTable, Mode, PredCall, PredTable};
+use crate::matching::{assign_into, check, dense, sparse, GoldTable, Mode, PredCall, PredTable};
+use crate::sinkhorn::{solve_scratch, Outcome, Params, Work};
 
 /// Rollouts between two calls of the deadline check.
 const CHUNK: usize = 32;
@@ -45,7 +48,74 @@ pub(super) fn over_budget(
     })
 }
 
-/// The settings of a request's hard assignment and every group's references read so far.
+/// OT assignment (`rewards._match`'s `ot` branch and `ot_layout`): its settings, the deadline of the
+/// iterations (`check`, the Python deadline check, raises once it passed) and scratch buffers.
+pub(super) struct Ot<'py> {
+    params: Params,
+    deadline: Option<Instant>,
+    check: &'py PyAny,
+    work: Work,
+}
+
+impl<'py> Ot<'py> {
+    pub(super) fn new(params: Params, deadline: Option<Instant>, check: &'py PyAny) -> Self {
+        Ot {
+            params,
+            deadline,
+            check,
+            work: Work::default(),
+        }
+    }
+
+    /// The pair (`p`, `g`) at `off` of `buf`'s three sections of `total` rows each (zeroed): no row
+    /// without predicted calls, reward 0 / gold -1 / similarity 0 without gold calls, else the plan's
+    /// rows; `false` when the Python path must solve it (a plan not finite, or the deadline passed and
+    /// `check` did not raise).
+    fn assign_into(
+        &mut self,
+        buf: &mut [f64],
+        total: usize,
+        off: usize,
+        p: &PredTable,
+        g: &GoldTable,
+    ) -> PyResult<bool> {
+        let (m, n) = (p.calls.len(), g.n_calls());
+        let (rewards, rest) = buf.split_at_mut(total);
+        let (gold, sim) = rest.split_at_mut(total);
+        let r = off..off + m;
+        if m == 0 {
+            return Ok(true);
+        }
+        if n == 0 {
+            gold[r].fill(f64::from_bits((-1i64) as u64));
+            return Ok(true);
+        }
+        let s = dense(&sparse(p, g), m, n);
+        let got = solve_scratch(
+            &s,
+            m,
+            n,
+            &self.params,
+            self.deadline,
+            &mut self.work,
+            &mut rewards[r.clone()],
+            &mut gold[r.clone()],
+            &mut sim[r],
+        );
+        match got {
+            Outcome::Solved(_) => Ok(true),
+            Outcome::NotFinite(_) => Ok(false),
+            Outcome::Late => {
+                if !self.check.is_none() {
+                    self.check.call0()?;
+                }
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// The settings of a request's assignment and every group's references read so far.
 pub(super) struct Matcher<'py> {
     cache: TokenCache<'py>,
     tables: Vec<Vec<PyRef<'py, GoldTable>>>,
@@ -55,6 +125,8 @@ pub(super) struct Matcher<'py> {
     case_sensitive: bool,
     hungarian: bool,
     penalty: f64,
+    /// `Some` for OT (the lean path), else hard assignment
+    pub(super) ot: Option<Ot<'py>>,
     /// the last rollout's pairs in `assign_many`'s layout (rewards, gold indices, similarities)
     pub(super) local: Vec<f64>,
 }
@@ -81,6 +153,7 @@ impl<'py> Matcher<'py> {
             case_sensitive,
             hungarian,
             penalty,
+            ot: None,
             local: Vec::new(),
         }
     }
@@ -152,7 +225,14 @@ impl<'py> Matcher<'py> {
         local.resize(3 * span, 0.0);
         for (k, g) in golds.iter().enumerate() {
             check(&pred, g)?;
-            assign_into(local, span, k * m, &pred, g, self.hungarian, self.penalty);
+            match self.ot.as_mut() {
+                None => assign_into(local, span, k * m, &pred, g, self.hungarian, self.penalty),
+                Some(ot) => {
+                    if !ot.assign_into(local, span, k * m, &pred, g)? {
+                        return Ok(None);
+                    }
+                }
+            }
         }
         let gold_idx: Vec<i64> = local[span..2 * span]
             .iter()

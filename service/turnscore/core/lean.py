@@ -1,7 +1,8 @@
 """The lean path of :func:`engine.score`: a request's raw rollouts to score columns and warnings in one call
 of the extension (native/src/lean), with no ``Turn``/``Call``/``ParsedRollout``/``Rollout`` objects.
 
-It serves hard assignment (``hungarian``, ``greedy``) without ``explain``/``matrix`` and without a stage
+It serves hard assignment (``hungarian``, ``greedy``) and ``ot`` (the solver of ``ot_solve``, plans not
+kept) without ``explain``/``matrix`` and without a stage
 that reads a turn's context (:func:`parse.turn_context`), for literal-tag formats. Anything else, and any
 request it cannot finish (a rollout Python must read, an error to raise, a value not keyed natively), gives
 ``None``: the engine then runs the per-stage path, which gives the same result or raises the proper error.
@@ -44,7 +45,7 @@ def eligible(req: Request) -> bool:
         and not req.explain
         and not req.matrix
         and cfg.reward != "toolrl"
-        and cfg.assignment in ("hungarian", "greedy")
+        and cfg.assignment in ("hungarian", "greedy", "ot")
         and not turn_context(cfg)
     )
 
@@ -64,12 +65,32 @@ def _scoring(cfg: ScoringConfig, step: int) -> tuple[str, bool, bool, float, boo
     )
 
 
+OtScoring = tuple[str, float, float, int, float, bool, float | None]
+
+
+def _ot(cfg: ScoringConfig, deadline: float | None) -> OtScoring | None:
+    """What ``soft.solve`` passes to ``ot_solve`` (the budget: seconds to ``deadline``), ``None`` unless
+    the assignment is ``ot``."""
+    if cfg.assignment != "ot":
+        return None
+    budget = None if deadline is None else deadline - time.monotonic()
+    return (
+        cfg.cost,
+        float(cfg.tau),
+        float(cfg.reg),
+        int(cfg.ot_max_iter),
+        float(cfg.ot_stop_thr),
+        bool(cfg.row_normalize),
+        budget,
+    )
+
+
 def score(
     req: Request, limits: Limits, lookup: Mapping[str, CompiledGold], deadline: float | None
 ) -> LeanResult | None:
     """The request scored by the lean path, ``None`` when the per-stage path must run. Raises
-    ``DeadlineExceeded`` (checked per group and between chunks of rollouts) and the cell budget's
-    ``LimitExceeded``, as that path does."""
+    ``DeadlineExceeded`` (checked per group, between chunks of rollouts and in OT's iterations) and the
+    cell budgets' ``LimitExceeded`` (``max_ot_cells`` first for ``ot``), as that path does."""
     ext = native.module()
     if not eligible(req) or ext is None:
         return None
@@ -95,6 +116,8 @@ def score(
     if missing:
         return None  # UnknownGoldRef, after the rollouts' own errors: the per-stage path raises them
     rl = limits.rollout()
+    ot = cfg.assignment == "ot"
+    max_cells = min(limits.max_match_cells, limits.max_ot_cells) if ot else limits.max_match_cells
     t_call = time.perf_counter()
     got = ext.score_lean(
         parser,
@@ -103,13 +126,16 @@ def score(
         (rl.max_calls, rl.max_turns, rl.max_text_chars),
         _scoring(cfg, req.step),
         cfg.outcome != "none",
-        limits.max_match_cells,
+        max_cells,
         None if deadline is None else lambda: check_deadline(deadline),
+        _ot(cfg, deadline),
     )
     t_done = time.perf_counter()
     if got is None:
         return None
     if isinstance(got, int):
+        if ot and got > limits.max_ot_cells:
+            raise LimitExceeded("max_ot_cells", limits.max_ot_cells, "groups", got)
         raise LimitExceeded("max_match_cells", limits.max_match_cells, "groups", got)
     columns, order, found, per_rollout = got
     rows = response.columns_rows(groups, columns, order, cfg)
