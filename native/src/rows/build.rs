@@ -3,16 +3,17 @@
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyDict, PyList};
+use pyo3::types::{PyByteArray, PyDict, PyList, PyString};
+use pyo3::{ffi, IntoPyPointer};
 
 use super::advantages::Output;
 use super::fsum::Fsum;
-use super::pyobj::{bytes_of, set_any, set_f64, set_i64};
+use super::pyobj::{bytes_of, float_list, new_list, set_any, set_f64, set_i64, set_owned, Template};
 use super::summary::{summarize, Stat};
 use super::{finite, RowsInput};
 
 pub type Built<'py> = (
-    &'py PyList,
+    PyObject,
     i64,
     &'py PyList,
     &'py PyDict,
@@ -50,10 +51,11 @@ pub fn build<'py>(
     // everything that can fail first: nothing is appended to `entries` unless all of it succeeds
     let mut stats = Vec::with_capacity(n);
     let mut pos = 0;
+    let mut abs = Fsum::new();
     for &k in order {
         let u = &uniq[k];
         let t = u.turn_rewards.len();
-        let mut abs = Fsum::new();
+        abs.clear();
         combined[pos..pos + t].iter().for_each(|v| abs.add(v.abs()));
         let Some(abs_sum) = abs.total() else {
             return Ok(None);
@@ -83,37 +85,42 @@ pub fn build<'py>(
         };
         summaries.push(s);
     }
-    let rows = PyList::empty(py);
+    let lists: Vec<&PyList> = (0..groups)
+        .map(|g| Ok(entries.get_item(g)?.downcast::<PyList>()?))
+        .collect::<PyResult<_>>()?;
+    let mut templates: [Option<Template>; 4] = Default::default();
+    let mut rows = Vec::with_capacity(n);
     let mut pos = 0;
     let mut malformed = 0;
     for (i, &k) in order.iter().enumerate() {
         let u = &uniq[k];
         let t = u.turn_rewards.len();
         let span = pos..pos + t;
-        let row = PyDict::new(py);
+        let shape = usize::from(u.trajectory.is_some()) | usize::from(u.toolrl.is_some()) << 1;
+        let template = match &mut templates[shape] {
+            Some(tp) => tp,
+            slot => slot.insert(Template::new(
+                py,
+                &row_keys(py, u.trajectory.is_some(), sizes.is_some(), u.toolrl.is_some()),
+            )?),
+        };
+        let row = template.make(py)?;
         let turn_rewards = u.turn_rewards.iter().map(|&v| finite(v));
-        set_any(
-            row,
-            intern!(py, "turn_rewards"),
-            PyList::new(py, turn_rewards),
-        )?;
+        set_owned(row, intern!(py, "turn_rewards"), float_list(py, turn_rewards)?)?;
         set_f64(row, intern!(py, "outcome_reward"), finite(u.outcome))?;
         set_f64(row, intern!(py, "return"), finite(u.ret))?;
         set_f64(row, intern!(py, "trajectory_advantage"), trajectory[i])?;
-        let turn_adv = PyList::new(py, &turn[span.clone()]);
-        set_any(row, intern!(py, "turn_advantages"), turn_adv)?;
-        let adv = PyList::new(py, &combined[span.clone()]);
-        set_any(row, intern!(py, "advantages"), adv)?;
+        let turn_adv = float_list(py, turn[span.clone()].iter().copied())?;
+        set_owned(row, intern!(py, "turn_advantages"), turn_adv)?;
+        let adv = float_list(py, combined[span.clone()].iter().copied())?;
+        set_owned(row, intern!(py, "advantages"), adv)?;
         set_i64(row, intern!(py, "num_turns"), t as i64)?;
         if let Some(v) = u.trajectory {
             set_f64(row, intern!(py, "trajectory_reward"), finite(v))?;
         }
         if let Some(s) = &sizes {
-            set_any(
-                row,
-                intern!(py, "step_group_sizes"),
-                PyList::new(py, &s[span]),
-            )?;
+            let s = new_list(py, s[span].iter(), |&v| unsafe { ffi::PyLong_FromLongLong(v) })?;
+            set_owned(row, intern!(py, "step_group_sizes"), s)?;
         }
         set_i64(row, intern!(py, "num_calls"), u.num_calls)?;
         set_i64(row, intern!(py, "malformed_calls"), u.malformed)?;
@@ -124,14 +131,12 @@ pub fn build<'py>(
             d.set_item(intern!(py, "correctness"), correctness)?;
             set_any(row, intern!(py, "toolrl"), d)?;
         }
-        entries
-            .get_item(u.group)?
-            .downcast::<PyList>()?
-            .append(row)?;
-        rows.append(row)?;
+        lists[u.group].append(row)?;
+        rows.push(row);
         malformed += u.malformed;
         pos += t;
     }
+    let rows = new_list(py, rows.into_iter(), |row: &PyDict| row.into_ptr())?;
     let total = summaries
         .pop()
         .expect("the request's summary")
@@ -158,5 +163,33 @@ pub fn build<'py>(
     let fl = bytes_of(py, fl.into_iter(), f64::to_le_bytes);
     let it = bytes_of(py, it.into_iter(), i64::to_le_bytes);
     Ok(Some((rows, malformed, group_summaries, total, fl, it)))
+}
+
+/// A row's keys in the order Python's rows have them (response.advantage_rows, score_groups).
+fn row_keys<'py>(py: Python<'py>, trajectory: bool, sizes: bool, toolrl: bool) -> Vec<&'py PyString> {
+    let mut keys = vec![
+        intern!(py, "turn_rewards"),
+        intern!(py, "outcome_reward"),
+        intern!(py, "return"),
+        intern!(py, "trajectory_advantage"),
+        intern!(py, "turn_advantages"),
+        intern!(py, "advantages"),
+        intern!(py, "num_turns"),
+    ];
+    if trajectory {
+        keys.push(intern!(py, "trajectory_reward"));
+    }
+    if sizes {
+        keys.push(intern!(py, "step_group_sizes"));
+    }
+    keys.extend([
+        intern!(py, "num_calls"),
+        intern!(py, "malformed_calls"),
+        intern!(py, "reference"),
+    ]);
+    if toolrl {
+        keys.push(intern!(py, "toolrl"));
+    }
+    keys
 }
 
