@@ -3,12 +3,13 @@
 //! around the advantages: numpy's (core/advantages.py) in between, or for the common settings computed here.
 //!
 //! Python API (response.native_rows):
-//! - `rows_input(rollouts, scores, counts, order, scheme, discounted)`: the distinct rollouts, their
+//! - `rows_input(rollouts, scores, counts, order, scheme, discounted, arrays)`: the distinct rollouts, their
 //!   `RolloutScore`s and `CallCounts`, each response rollout's index among them, the reward scheme's index
 //!   in `SCHEMES`, whether the outcome is discounted into turn returns. `None` when something needs the
 //!   Python path, else `(RowsInput, (returns, outcome, group, num_turns, turn_rewards))`: the
-//!   `AdvantageInput` arrays (bytearrays of float64 / int64, per response rollout or turn).
-//! - `rows_input_columns(columns, order, scheme, discounted)`: the same from the compiled scores' columns
+//!   `AdvantageInput` arrays (bytearrays of float64 / int64, per response rollout or turn; None in their
+//!   place without `arrays`, for `score_rows_native`).
+//! - `rows_input_columns(columns, order, scheme, discounted, arrays)`: the same from the compiled scores' columns
 //!   (`ScoreColumns`, score/columns.rs) in place of the rollouts, scores and counts.
 //! - `score_rows(input, trajectory, turn, combined, sizes, entries)`: the advantages (float64 bytes; `sizes`
 //!   GiGPO's int64 step-group sizes or None) -> each row appended to its group's list in `entries`, and
@@ -214,7 +215,8 @@ fn rows_input<'py>(
     order: Vec<usize>,
     scheme: usize,
     discounted: bool,
-) -> PyResult<Option<(RowsInput, Arrays<'py>)>> {
+    arrays: bool,
+) -> PyResult<Option<(RowsInput, Option<Arrays<'py>>)>> {
     let n = rollouts.len();
     if scores.len() != n || counts.len() != n || order.iter().any(|&k| k >= n) {
         return Ok(None);
@@ -234,13 +236,21 @@ fn rows_input<'py>(
         };
         uniq.push(one);
     }
-    Ok(Some(with_arrays(py, uniq, order)))
+    Ok(Some(with_arrays(py, uniq, order, arrays)))
 }
 
 /// The `AdvantageInput` arrays of the response rollouts (module docs), beside what `score_rows` reads.
-fn with_arrays(py: Python<'_>, uniq: Vec<Unique>, order: Vec<usize>) -> (RowsInput, Arrays<'_>) {
+fn with_arrays(
+    py: Python<'_>,
+    uniq: Vec<Unique>,
+    order: Vec<usize>,
+    arrays: bool,
+) -> (RowsInput, Option<Arrays<'_>>) {
+    if !arrays {
+        return (RowsInput { uniq, order }, None);
+    }
     let rows = || order.iter().map(|&k| &uniq[k]);
-    let arrays = (
+    let arrays = Some((
         bytes_of(py, rows().map(|u| u.ret), f64::to_le_bytes),
         bytes_of(py, rows().map(|u| u.outcome_in), f64::to_le_bytes),
         bytes_of(py, rows().map(|u| u.group as i64), i64::to_le_bytes),
@@ -254,7 +264,7 @@ fn with_arrays(py: Python<'_>, uniq: Vec<Unique>, order: Vec<usize>) -> (RowsInp
             rows().flat_map(|u| u.turn_rewards.iter().copied()),
             f64::to_le_bytes,
         ),
-    );
+    ));
     (RowsInput { uniq, order }, arrays)
 }
 
@@ -267,7 +277,8 @@ fn rows_input_columns<'py>(
     order: Vec<usize>,
     scheme: usize,
     discounted: bool,
-) -> PyResult<Option<(RowsInput, Arrays<'py>)>> {
+    arrays: bool,
+) -> PyResult<Option<(RowsInput, Option<Arrays<'py>>)>> {
     let n = columns.items.len();
     if order.iter().any(|&k| k >= n) {
         return Ok(None);
@@ -298,7 +309,7 @@ fn rows_input_columns<'py>(
             counts: s.counts,
         });
     }
-    Ok(Some(with_arrays(py, uniq, order)))
+    Ok(Some(with_arrays(py, uniq, order, arrays)))
 }
 
 fn floats(b: &[u8]) -> Vec<f64> {

@@ -145,8 +145,10 @@ def native_rows(
         for r, sc in zip(unique, unique_scores, strict=True)
     ]
     discounted = cfg.outcome_placement == "discounted"
-    got = ext.rows_input(unique, unique_scores, counts, order, SCHEMES.index(cfg.reward_scheme), discounted)
-    return _rows(ext, got, groups, cfg, anchors)
+    scheme = SCHEMES.index(cfg.reward_scheme)
+    params = native_params(cfg)
+    got = ext.rows_input(unique, unique_scores, counts, order, scheme, discounted, params is None)
+    return _rows(ext, got, groups, cfg, anchors, params)
 
 
 def columns_rows(
@@ -162,23 +164,28 @@ def columns_rows(
     if ext is None:
         return None
     discounted = cfg.outcome_placement == "discounted"
-    got = ext.rows_input_columns(columns, order, SCHEMES.index(cfg.reward_scheme), discounted)
-    return _rows(ext, got, groups, cfg, anchors)
+    params = native_params(cfg)
+    got = ext.rows_input_columns(columns, order, SCHEMES.index(cfg.reward_scheme), discounted, params is None)
+    return _rows(ext, got, groups, cfg, anchors, params)
 
 
 def _rows(
-    ext: Any, got: Any, groups: list[GroupMeta], cfg: ScoringConfig, anchors: list[list[Hashable]] | None
+    ext: Any,
+    got: Any,
+    groups: list[GroupMeta],
+    cfg: ScoringConfig,
+    anchors: list[list[Hashable]] | None,
+    params: tuple[int, int, int, bool, bool, float, float] | None,
 ) -> NativeRows | None:
-    """The advantages (the extension's for the :func:`native_params` settings, else :func:`adv.compute`'s)
+    """The advantages (the extension's with ``params``, :func:`native_params`; else :func:`adv.compute`'s)
     and the extension's rows from ``rows_input``'s output (``None``: Python's rows)."""
     if got is None:
         return None
-    state, (returns, outcome, group, num_turns, turn_rewards) = got
-    params = native_params(cfg)
     if params is not None:
         out_groups = group_entries(groups)
-        built = ext.score_rows_native(state, params, [entry["rollouts"] for entry in out_groups])
+        built = ext.score_rows_native(got[0], params, [entry["rollouts"] for entry in out_groups])
         return _native_rows(out_groups, built)
+    state, (returns, outcome, group, num_turns, turn_rewards) = got
     inp = adv.AdvantageInput(
         returns=np.frombuffer(returns),
         outcome=np.frombuffer(outcome),
