@@ -207,6 +207,7 @@ type Arrays<'py> = (
 
 /// The rows' inputs and the `AdvantageInput` arrays (module docs).
 #[pyfunction]
+#[allow(clippy::too_many_arguments)] // the Python signature (module docs)
 fn rows_input<'py>(
     py: Python<'py>,
     rollouts: &PyList,
