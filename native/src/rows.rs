@@ -1,34 +1,43 @@
 //! The `/v1/score` response rows and summaries (service/turnscore/core/response.py `advantage_rows`,
 //! `score_groups`; summary.py `scored_stats`, `summarize`) for every rollout of a request in two calls,
-//! around the advantages that Python (numpy, core/advantages.py) computes in between.
+//! around the advantages: numpy's (core/advantages.py) in between, or for the common settings computed here.
 //!
 //! Python API (response.native_rows):
-//! - `rows_input(rollouts, scores, counts, order, scheme, discounted)`: the distinct rollouts, their
+//! - `rows_input(rollouts, scores, counts, order, scheme, discounted, arrays)`: the distinct rollouts, their
 //!   `RolloutScore`s and `CallCounts`, each response rollout's index among them, the reward scheme's index
 //!   in `SCHEMES`, whether the outcome is discounted into turn returns. `None` when something needs the
 //!   Python path, else `(RowsInput, (returns, outcome, group, num_turns, turn_rewards))`: the
-//!   `AdvantageInput` arrays (bytearrays of float64 / int64, per response rollout or turn).
-//! - `rows_input_columns(columns, order, scheme, discounted)`: the same from the compiled scores' columns
+//!   `AdvantageInput` arrays (bytearrays of float64 / int64, per response rollout or turn; None in their
+//!   place without `arrays`, for `score_rows_native`).
+//! - `rows_input_columns(columns, order, scheme, discounted, arrays)`: the same from the compiled scores' columns
 //!   (`ScoreColumns`, score/columns.rs) in place of the rollouts, scores and counts.
 //! - `score_rows(input, trajectory, turn, combined, sizes, entries)`: the advantages (float64 bytes; `sizes`
 //!   GiGPO's int64 step-group sizes or None) -> each row appended to its group's list in `entries`, and
 //!   `(rows, malformed calls, group summaries, summary, floats, ints)` (the last two: the rollouts'
 //!   `RolloutStats` as columns, summary.RolloutColumns); `None` (nothing appended) where Python raises.
+//! - `score_rows_native(input, params, entries)`: `score_rows` with the advantages computed here
+//!   (rows/advantages.rs) for `advantage` dual, trajectory and turn (response.native_params); numpy's
+//!   arrays are then not needed.
+//! - `advantages(arrays, params)`: rows/advantages.rs' (trajectory, turn, combined) from `AdvantageInput`'s
+//!   arrays as bytes, for the parity tests.
 //! - `fsum(values)`, `square(x)`: `math.fsum(values)` and `x ** 2` as the rows compute them (`None` where
 //!   Python raises), for the parity tests.
 
+mod advantages;
+mod build;
 mod fsum;
 mod pyobj;
 mod summary;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyDict, PyFloat, PyList, PyTuple};
+use pyo3::types::{PyByteArray, PyFloat, PyList, PyTuple};
 use pyo3::{intern, PyTypeInfo};
 
 use crate::score::ScoreColumns;
-use fsum::{fsum, Fsum};
-use pyobj::{attr, bytes_of, set_any, set_f64, set_i64};
-use summary::{summarize, Stat};
+use advantages::{Output, Params};
+use build::{build, Built};
+use fsum::fsum;
+use pyobj::{attr, bytes_of};
 
 /// response._scheme's schemes, by the index Python passes.
 const OUTCOME: usize = 0;
@@ -198,6 +207,7 @@ type Arrays<'py> = (
 
 /// The rows' inputs and the `AdvantageInput` arrays (module docs).
 #[pyfunction]
+#[allow(clippy::too_many_arguments)] // the Python signature (module docs)
 fn rows_input<'py>(
     py: Python<'py>,
     rollouts: &PyList,
@@ -206,7 +216,8 @@ fn rows_input<'py>(
     order: Vec<usize>,
     scheme: usize,
     discounted: bool,
-) -> PyResult<Option<(RowsInput, Arrays<'py>)>> {
+    arrays: bool,
+) -> PyResult<Option<(RowsInput, Option<Arrays<'py>>)>> {
     let n = rollouts.len();
     if scores.len() != n || counts.len() != n || order.iter().any(|&k| k >= n) {
         return Ok(None);
@@ -226,13 +237,21 @@ fn rows_input<'py>(
         };
         uniq.push(one);
     }
-    Ok(Some(with_arrays(py, uniq, order)))
+    Ok(Some(with_arrays(py, uniq, order, arrays)))
 }
 
 /// The `AdvantageInput` arrays of the response rollouts (module docs), beside what `score_rows` reads.
-fn with_arrays(py: Python<'_>, uniq: Vec<Unique>, order: Vec<usize>) -> (RowsInput, Arrays<'_>) {
+fn with_arrays(
+    py: Python<'_>,
+    uniq: Vec<Unique>,
+    order: Vec<usize>,
+    arrays: bool,
+) -> (RowsInput, Option<Arrays<'_>>) {
+    if !arrays {
+        return (RowsInput { uniq, order }, None);
+    }
     let rows = || order.iter().map(|&k| &uniq[k]);
-    let arrays = (
+    let arrays = Some((
         bytes_of(py, rows().map(|u| u.ret), f64::to_le_bytes),
         bytes_of(py, rows().map(|u| u.outcome_in), f64::to_le_bytes),
         bytes_of(py, rows().map(|u| u.group as i64), i64::to_le_bytes),
@@ -246,7 +265,7 @@ fn with_arrays(py: Python<'_>, uniq: Vec<Unique>, order: Vec<usize>) -> (RowsInp
             rows().flat_map(|u| u.turn_rewards.iter().copied()),
             f64::to_le_bytes,
         ),
-    );
+    ));
     (RowsInput { uniq, order }, arrays)
 }
 
@@ -259,7 +278,8 @@ fn rows_input_columns<'py>(
     order: Vec<usize>,
     scheme: usize,
     discounted: bool,
-) -> PyResult<Option<(RowsInput, Arrays<'py>)>> {
+    arrays: bool,
+) -> PyResult<Option<(RowsInput, Option<Arrays<'py>>)>> {
     let n = columns.items.len();
     if order.iter().any(|&k| k >= n) {
         return Ok(None);
@@ -290,23 +310,14 @@ fn rows_input_columns<'py>(
             counts: s.counts,
         });
     }
-    Ok(Some(with_arrays(py, uniq, order)))
+    Ok(Some(with_arrays(py, uniq, order, arrays)))
 }
 
 fn floats(b: &[u8]) -> Vec<f64> {
     b.chunks_exact(8)
-        .map(|c| finite(f64::from_le_bytes(c.try_into().unwrap())))
+        .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
         .collect()
 }
-
-type Built<'py> = (
-    &'py PyList,
-    i64,
-    &'py PyList,
-    &'py PyDict,
-    &'py PyByteArray,
-    &'py PyByteArray,
-);
 
 /// Every response row, appended to its group's `rollouts`, and the summaries (module docs).
 #[pyfunction]
@@ -319,134 +330,106 @@ fn score_rows<'py>(
     sizes: Option<&[u8]>,
     entries: &PyList,
 ) -> PyResult<Option<Built<'py>>> {
-    let (uniq, order) = (&input.uniq, &input.order);
-    let m: usize = order.iter().map(|&k| uniq[k].turn_rewards.len()).sum();
-    let n = order.len();
-    let groups = entries.len();
-    let sizes_ok = sizes.is_none_or(|s| s.len() == 8 * m);
-    if trajectory.len() != 8 * n || turn.len() != 8 * m || combined.len() != 8 * m || !sizes_ok {
-        return Ok(None);
-    }
-    if order.iter().any(|&k| uniq[k].group >= groups) {
-        return Ok(None);
-    }
-    let (trajectory, turn, combined) = (floats(trajectory), floats(turn), floats(combined));
     let sizes: Option<Vec<i64>> = sizes.map(|s| {
         s.chunks_exact(8)
             .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
             .collect()
     });
-    // everything that can fail first: nothing is appended to `entries` unless all of it succeeds
-    let mut stats = Vec::with_capacity(n);
-    let mut pos = 0;
-    for &k in order {
-        let u = &uniq[k];
-        let t = u.turn_rewards.len();
-        let mut abs = Fsum::new();
-        combined[pos..pos + t].iter().for_each(|v| abs.add(v.abs()));
-        let Some(abs_sum) = abs.total() else {
-            return Ok(None);
-        };
-        stats.push(Stat {
-            turns: t as i64,
-            outcome: finite(u.outcome),
-            ret: finite(u.ret),
-            abs_sum,
-            count: t as i64,
-            calls: u.num_calls,
-            malformed: u.malformed,
-            answered: u.answered,
-            counts: u.counts,
-        });
-        pos += t;
+    let adv = Output {
+        trajectory: floats(trajectory),
+        turn: floats(turn),
+        combined: floats(combined),
+    };
+    if trajectory.len() % 8 != 0 || turn.len() % 8 != 0 || combined.len() % 8 != 0 {
+        return Ok(None);
     }
-    let mut per_group: Vec<Vec<&Stat>> = vec![Vec::new(); groups];
-    for (&k, s) in order.iter().zip(&stats) {
-        per_group[uniq[k].group].push(s);
+    build(py, &input, adv, sizes, entries)
+}
+
+/// `score_rows` with the advantages computed here (rows/advantages.rs) from what `rows_input` read:
+/// `params` (advantage, turn_normalization, std, singleton raw, combine mean, epsilon, gamma), the
+/// strings numbered as response.py's tuples number them. `None`: Python's rows (as `score_rows`).
+#[pyfunction]
+fn score_rows_native<'py>(
+    py: Python<'py>,
+    input: PyRef<RowsInput>,
+    params: ParamTuple,
+    entries: &PyList,
+) -> PyResult<Option<Built<'py>>> {
+    let Some(adv) = input_advantages(&input, params) else {
+        return Ok(None);
+    };
+    build(py, &input, adv, None, entries)
+}
+
+/// `Params` as Python passes them (response.native_params).
+type ParamTuple = (usize, usize, usize, bool, bool, f64, f64);
+/// `AdvantageInput`'s arrays as bytes.
+type ByteArrays<'a> = (&'a [u8], &'a [u8], &'a [u8], &'a [u8], &'a [u8]);
+
+fn to_params(p: ParamTuple) -> Params {
+    let (advantage, turn_normalization, std, singleton_raw, combine_mean, epsilon, gamma) = p;
+    Params {
+        advantage,
+        turn_normalization,
+        std,
+        singleton_raw,
+        combine_mean,
+        epsilon,
+        gamma,
     }
-    let mut summaries = Vec::with_capacity(groups + 1);
-    let all: Vec<&Stat> = stats.iter().collect();
-    for items in per_group.iter().chain(std::iter::once(&all)) {
-        let Some(s) = summarize(items) else {
-            return Ok(None);
-        };
-        summaries.push(s);
-    }
-    let rows = PyList::empty(py);
-    let mut pos = 0;
-    let mut malformed = 0;
-    for (i, &k) in order.iter().enumerate() {
-        let u = &uniq[k];
-        let t = u.turn_rewards.len();
-        let span = pos..pos + t;
-        let row = PyDict::new(py);
-        let turn_rewards = u.turn_rewards.iter().map(|&v| finite(v));
-        set_any(
-            row,
-            intern!(py, "turn_rewards"),
-            PyList::new(py, turn_rewards),
-        )?;
-        set_f64(row, intern!(py, "outcome_reward"), finite(u.outcome))?;
-        set_f64(row, intern!(py, "return"), finite(u.ret))?;
-        set_f64(row, intern!(py, "trajectory_advantage"), trajectory[i])?;
-        let turn_adv = PyList::new(py, &turn[span.clone()]);
-        set_any(row, intern!(py, "turn_advantages"), turn_adv)?;
-        let adv = PyList::new(py, &combined[span.clone()]);
-        set_any(row, intern!(py, "advantages"), adv)?;
-        set_i64(row, intern!(py, "num_turns"), t as i64)?;
-        if let Some(v) = u.trajectory {
-            set_f64(row, intern!(py, "trajectory_reward"), finite(v))?;
-        }
-        if let Some(s) = &sizes {
-            set_any(
-                row,
-                intern!(py, "step_group_sizes"),
-                PyList::new(py, &s[span]),
-            )?;
-        }
-        set_i64(row, intern!(py, "num_calls"), u.num_calls)?;
-        set_i64(row, intern!(py, "malformed_calls"), u.malformed)?;
-        set_i64(row, intern!(py, "reference"), u.reference)?;
-        if let Some((format, correctness)) = &u.toolrl {
-            let d = PyDict::new(py);
-            d.set_item(intern!(py, "format"), format)?;
-            d.set_item(intern!(py, "correctness"), correctness)?;
-            set_any(row, intern!(py, "toolrl"), d)?;
-        }
-        entries
-            .get_item(u.group)?
-            .downcast::<PyList>()?
-            .append(row)?;
-        rows.append(row)?;
-        malformed += u.malformed;
-        pos += t;
-    }
-    let total = summaries
-        .pop()
-        .expect("the request's summary")
-        .to_dict(py)?;
-    let group_summaries = PyList::empty(py);
-    for s in &summaries {
-        group_summaries.append(s.to_dict(py)?)?;
-    }
-    let mut fl = Vec::with_capacity(3 * n);
-    fl.extend(stats.iter().map(|s| s.outcome));
-    fl.extend(stats.iter().map(|s| s.ret));
-    fl.extend(stats.iter().map(|s| s.abs_sum));
-    let mut it = Vec::with_capacity(9 * n);
-    for c in 0..9 {
-        it.extend(stats.iter().map(|s| match c {
-            0 => s.turns,
-            1 => s.count,
-            2 => s.calls,
-            3 => s.malformed,
-            4 => s.answered as i64,
-            k => s.counts[k - 5],
-        }));
-    }
-    let fl = bytes_of(py, fl.into_iter(), f64::to_le_bytes);
-    let it = bytes_of(py, it.into_iter(), i64::to_le_bytes);
-    Ok(Some((rows, malformed, group_summaries, total, fl, it)))
+}
+
+/// The advantages of `rows_input`'s rollouts (the arrays it returned, read from its state).
+fn input_advantages(
+    input: &RowsInput,
+    params: ParamTuple,
+) -> Option<Output> {
+    let rows = || input.order.iter().map(|&k| &input.uniq[k]);
+    let returns: Vec<f64> = rows().map(|u| u.ret).collect();
+    let outcome: Vec<f64> = rows().map(|u| u.outcome_in).collect();
+    let group: Vec<usize> = rows().map(|u| u.group).collect();
+    let num_turns: Vec<usize> = rows().map(|u| u.turn_rewards.len()).collect();
+    let turn_rewards: Vec<f64> = rows()
+        .flat_map(|u| u.turn_rewards.iter().copied())
+        .collect();
+    let inp = advantages::Input {
+        returns: &returns,
+        outcome: &outcome,
+        group: &group,
+        num_turns: &num_turns,
+        turn_rewards: &turn_rewards,
+    };
+    advantages::compute(&inp, &to_params(params))
+}
+
+/// `adv.compute`'s trajectory, turn and combined advantages (float64 bytes) by rows/advantages.rs from
+/// `AdvantageInput`'s arrays (float64 / int64 bytes), for the parity tests; `None` where it does not
+/// compute them.
+#[pyfunction(name = "advantages")]
+fn py_advantages<'py>(
+    py: Python<'py>,
+    arrays: ByteArrays<'_>,
+    params: ParamTuple,
+) -> Option<(&'py PyByteArray, &'py PyByteArray, &'py PyByteArray)> {
+    let (returns, outcome, group, num_turns, turn_rewards) = arrays;
+    let ints = |b: &[u8]| -> Option<Vec<usize>> {
+        b.chunks_exact(8)
+            .map(|c| usize::try_from(i64::from_le_bytes(c.try_into().unwrap())).ok())
+            .collect()
+    };
+    let (group, num_turns) = (ints(group)?, ints(num_turns)?);
+    let (returns, outcome, turn_rewards) = (floats(returns), floats(outcome), floats(turn_rewards));
+    let inp = advantages::Input {
+        returns: &returns,
+        outcome: &outcome,
+        group: &group,
+        num_turns: &num_turns,
+        turn_rewards: &turn_rewards,
+    };
+    let out = advantages::compute(&inp, &to_params(params))?;
+    let b = |v: Vec<f64>| bytes_of(py, v.into_iter(), f64::to_le_bytes);
+    Some((b(out.trajectory), b(out.turn), b(out.combined)))
 }
 
 /// `math.fsum(values)`; `None` where it raises.
@@ -468,5 +451,7 @@ pub fn register(m: &PyModule) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(rows_input, m)?)?;
     m.add_function(wrap_pyfunction!(rows_input_columns, m)?)?;
     m.add_function(wrap_pyfunction!(score_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(score_rows_native, m)?)?;
+    m.add_function(wrap_pyfunction!(py_advantages, m)?)?;
     Ok(())
 }

@@ -17,6 +17,14 @@ impl Fsum {
     }
 
     /// Adds `x` (one step of `math_fsum`'s loop).
+    /// Empty again, keeping the partials' buffer (one allocation for many sums).
+    pub fn clear(&mut self) {
+        self.partials.clear();
+        self.special = 0.0;
+        self.inf = 0.0;
+        self.failed = false;
+    }
+
     pub fn add(&mut self, x: f64) {
         if self.failed {
             return;

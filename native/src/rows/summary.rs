@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::fsum::{fsum, square};
+use super::pyobj::{set_f64, set_i64};
 
 /// One response rollout as the summary counts it (summary.RolloutStats).
 pub struct Stat {
@@ -101,25 +102,25 @@ impl Summary {
     pub fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<&'py PyDict> {
         let (i, f) = (&self.ints, &self.floats);
         let d = PyDict::new(py);
-        d.set_item(intern!(py, "rollouts"), i[0])?;
-        d.set_item(intern!(py, "turns_mean"), f[0])?;
-        d.set_item(intern!(py, "calls"), i[1])?;
-        d.set_item(intern!(py, "malformed_calls"), i[2])?;
-        d.set_item(intern!(py, "gold_calls"), i[3])?;
-        d.set_item(intern!(py, "matched_calls"), i[4])?;
-        d.set_item(intern!(py, "exact_calls"), i[5])?;
-        d.set_item(intern!(py, "redundant_calls"), i[6])?;
-        d.set_item(intern!(py, "covered_gold"), i[7])?;
-        d.set_item(intern!(py, "missed_gold"), i[8])?;
-        d.set_item(intern!(py, "call_precision"), f[1])?;
-        d.set_item(intern!(py, "call_recall"), f[2])?;
+        set_i64(d, intern!(py, "rollouts"), i[0])?;
+        set_f64(d, intern!(py, "turns_mean"), f[0])?;
+        set_i64(d, intern!(py, "calls"), i[1])?;
+        set_i64(d, intern!(py, "malformed_calls"), i[2])?;
+        set_i64(d, intern!(py, "gold_calls"), i[3])?;
+        set_i64(d, intern!(py, "matched_calls"), i[4])?;
+        set_i64(d, intern!(py, "exact_calls"), i[5])?;
+        set_i64(d, intern!(py, "redundant_calls"), i[6])?;
+        set_i64(d, intern!(py, "covered_gold"), i[7])?;
+        set_i64(d, intern!(py, "missed_gold"), i[8])?;
+        set_f64(d, intern!(py, "call_precision"), f[1])?;
+        set_f64(d, intern!(py, "call_recall"), f[2])?;
         d.set_item(intern!(py, "call_f1"), f[3])?;
-        d.set_item(intern!(py, "redundant_ratio"), f[4])?;
-        d.set_item(intern!(py, "answer_rate"), f[5])?;
-        d.set_item(intern!(py, "outcome_mean"), f[6])?;
-        d.set_item(intern!(py, "return_mean"), f[7])?;
-        d.set_item(intern!(py, "return_std"), f[8])?;
-        d.set_item(intern!(py, "advantage_abs_mean"), f[9])?;
+        set_f64(d, intern!(py, "redundant_ratio"), f[4])?;
+        set_f64(d, intern!(py, "answer_rate"), f[5])?;
+        set_f64(d, intern!(py, "outcome_mean"), f[6])?;
+        set_f64(d, intern!(py, "return_mean"), f[7])?;
+        set_f64(d, intern!(py, "return_std"), f[8])?;
+        set_f64(d, intern!(py, "advantage_abs_mean"), f[9])?;
         Ok(d)
     }
 }

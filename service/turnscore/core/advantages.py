@@ -2,6 +2,9 @@
 
 Turns are flat arrays in rollout-major order (all turns of rollout 0, then rollout 1, ...), so the
 next turn of the same rollout is always at the next flat index.
+
+native/src/rows/advantages.rs mirrors :func:`compute` for ``advantage`` dual, trajectory and turn bit for bit
+(the compiled rows use it): change both together (tests/native/test_rows_advantages.py compares them).
 """
 
 from __future__ import annotations

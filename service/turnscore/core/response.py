@@ -21,6 +21,13 @@ from .summary import RolloutColumns, RolloutStats, call_counts, call_matches, sc
 
 #: The reward schemes in the order the extension numbers them (native/src/rows.rs).
 SCHEMES = ("outcome", "turn", "turn+outcome", "trajectory", "trajectory+outcome")
+#: The advantages the extension computes itself (native/src/rows/advantages.rs), and the settings' values
+#: in the order it numbers them; other advantages are :func:`adv.compute`'s.
+NATIVE_ADVANTAGE = ("dual", "trajectory", "turn")
+NATIVE_TURN_NORMALIZATION = ("position", "group", "trajectory", "loo")
+NATIVE_STD = ("sample", "population", "none")
+#: False: every advantage by numpy (:func:`adv.compute`), for the parity tests.
+NATIVE_ADVANTAGES = True
 
 
 def finite(x: float) -> float:
@@ -138,8 +145,10 @@ def native_rows(
         for r, sc in zip(unique, unique_scores, strict=True)
     ]
     discounted = cfg.outcome_placement == "discounted"
-    got = ext.rows_input(unique, unique_scores, counts, order, SCHEMES.index(cfg.reward_scheme), discounted)
-    return _rows(ext, got, groups, cfg, anchors)
+    scheme = SCHEMES.index(cfg.reward_scheme)
+    params = native_params(cfg)
+    got = ext.rows_input(unique, unique_scores, counts, order, scheme, discounted, params is None)
+    return _rows(ext, got, groups, cfg, anchors, params)
 
 
 def columns_rows(
@@ -155,16 +164,27 @@ def columns_rows(
     if ext is None:
         return None
     discounted = cfg.outcome_placement == "discounted"
-    got = ext.rows_input_columns(columns, order, SCHEMES.index(cfg.reward_scheme), discounted)
-    return _rows(ext, got, groups, cfg, anchors)
+    params = native_params(cfg)
+    got = ext.rows_input_columns(columns, order, SCHEMES.index(cfg.reward_scheme), discounted, params is None)
+    return _rows(ext, got, groups, cfg, anchors, params)
 
 
 def _rows(
-    ext: Any, got: Any, groups: list[GroupMeta], cfg: ScoringConfig, anchors: list[list[Hashable]] | None
+    ext: Any,
+    got: Any,
+    groups: list[GroupMeta],
+    cfg: ScoringConfig,
+    anchors: list[list[Hashable]] | None,
+    params: tuple[int, int, int, bool, bool, float, float] | None,
 ) -> NativeRows | None:
-    """The advantages and the extension's rows from ``rows_input``'s output (``None``: Python's rows)."""
+    """The advantages (the extension's with ``params``, :func:`native_params`; else :func:`adv.compute`'s)
+    and the extension's rows from ``rows_input``'s output (``None``: Python's rows)."""
     if got is None:
         return None
+    if params is not None:
+        out_groups = group_entries(groups)
+        built = ext.score_rows_native(got[0], params, [entry["rollouts"] for entry in out_groups])
+        return _native_rows(out_groups, built)
     state, (returns, outcome, group, num_turns, turn_rewards) = got
     inp = adv.AdvantageInput(
         returns=np.frombuffer(returns),
@@ -188,6 +208,25 @@ def _rows(
         None if sizes is None else np.ascontiguousarray(sizes, dtype=np.int64).tobytes(),
         [entry["rollouts"] for entry in out_groups],
     )
+    return _native_rows(out_groups, built)
+
+
+def native_params(cfg: ScoringConfig) -> tuple[int, int, int, bool, bool, float, float] | None:
+    """The settings ``score_rows_native`` / ``advantages`` take, ``None`` where numpy computes them."""
+    if not NATIVE_ADVANTAGES or cfg.advantage not in NATIVE_ADVANTAGE:
+        return None
+    return (
+        NATIVE_ADVANTAGE.index(cfg.advantage),
+        NATIVE_TURN_NORMALIZATION.index(cfg.turn_normalization),
+        NATIVE_STD.index(cfg.std),
+        cfg.singleton == "raw",
+        cfg.combine == "mean",
+        float(cfg.epsilon),
+        float(cfg.gamma),
+    )
+
+
+def _native_rows(out_groups: list[dict[str, Any]], built: Any) -> NativeRows | None:
     if built is None:
         return None
     rows, malformed, group_summaries, total, floats, ints = built
