@@ -24,7 +24,7 @@ mod matcher;
 mod ot_layout;
 mod text;
 
-use text::{lowered, outcome, tokens, GoldTokens, Metric};
+use text::{answer_text, outcome, tokens, GoldTokens, Metric};
 
 pub(crate) use columns::{ScoreColumns, Scored};
 pub(crate) use lean::{score_columns, LeanRollout, Scoring, Verdict};
@@ -196,7 +196,7 @@ fn outcome_of(
     let (Some(p), Some(g)) = (pred, gold.tokens) else {
         return Ok(0.0);
     };
-    let p = lowered(p.as_ref(cache.py)).ok_or(())?;
+    let p = answer_text(p.as_ref(cache.py)).ok_or(())?;
     Ok(outcome(Some(&p), Some(&cache.store[g]), metric))
 }
 

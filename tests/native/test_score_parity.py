@@ -95,6 +95,35 @@ def test_outcome_score_matches_python(
         assert same == text.outcome_score(gold.upper(), tokens, gold, metric)
 
 
+_WORDS = [f"w{i}" for i in range(300)]
+#: (pred, gold): repeated tokens, case, punctuation, empty and punctuation-only answers, non-ASCII ones,
+#: long answers (hundreds of distinct tokens: the token tables grow and probe), token order (EM)
+OUTCOME_CASES = [
+    ("a a a b", "a b b"),
+    ("The Cat, the cat; THE CAT!", "the cat"),
+    ("cat the", "the cat"),
+    ("", "x"),
+    ("x", ""),
+    ("!!! ...", "!!!"),
+    ("  ", "a"),
+    ("Straße İstanbul ΣΑΣ", "strasse i̇stanbul σας"),
+    ("café\u00a0au lait", "Café au-lait"),
+    ("ﬁne K\u212a", "fine kk"),
+    (" ".join(_WORDS), " ".join(reversed(_WORDS[:150]))),
+    (" ".join(_WORDS * 3), ",".join(_WORDS[100:] + ["zzz"] * 5)),
+    ("481.50 camera maybe", "Camera 481 50"),
+    ("481.50", "481,50"),
+]
+
+
+@pytest.mark.parametrize("metric", ["f1", "em"])
+@pytest.mark.parametrize(("pred", "gold"), OUTCOME_CASES)
+def test_outcome_score_cases(ext: Any, pred: str, gold: str, metric: str) -> None:
+    for p, g in ((pred, gold), (gold, pred), (pred.upper(), gold), (pred, gold.upper())):
+        tokens = frozenset(text.answer_tokens(g))
+        assert ext.outcome_score(p, g, metric) == text.outcome_score(p, tokens, g, metric), (p, g)
+
+
 OVERRIDES: list[dict[str, Any]] = [
     {},
     {"assignment": "greedy"},
