@@ -24,7 +24,7 @@ mod matcher;
 mod ot_layout;
 mod text;
 
-use text::{answer_text, outcome, tokens, GoldTokens, Metric};
+use text::{answer_text, outcome, GoldTokens, Metric};
 
 pub(crate) use columns::{ScoreColumns, Scored};
 pub(crate) use lean::{score_columns, LeanRollout, Scoring, Verdict};
@@ -149,8 +149,8 @@ impl<'py> TokenCache<'py> {
         if let Some(&got) = self.index.get(&key) {
             return got.ok_or(());
         }
-        let got = tokens(s).map(|t| {
-            self.store.push(GoldTokens::new(t));
+        let got = GoldTokens::of(s).map(|t| {
+            self.store.push(t);
             self.store.len() - 1
         });
         self.index.insert(key, got);

@@ -113,6 +113,10 @@ OUTCOME_CASES = [
     (" ".join(_WORDS * 3), ",".join(_WORDS[100:] + ["zzz"] * 5)),
     ("481.50 camera maybe", "Camera 481 50"),
     ("481.50", "481,50"),
+    # every ASCII character (controls that are not whitespace are token characters), tokens across the
+    # 64-byte blocks the tokenizer reads, a token longer than a block
+    ("".join(map(chr, range(128))) * 3, "\x00\x01\x02\x03\x04\x05\x06\x07\x08 0123456789 \x7f"),
+    ("x" * 63 + " " + "Y" * 70 + "." + "z" * 150, "X" * 63 + " " + "y" * 70),
 ]
 
 

@@ -61,21 +61,115 @@ pub fn tokens(s: &PyString) -> Option<Vec<String>> {
     Some(split(&lowered(s)?).into_iter().map(str::to_owned).collect())
 }
 
-/// A token's hash (FxHash's mixing, eight bytes at a time).
-fn token_hash(t: &[u8]) -> u64 {
+/// FxHash's mixing of a token's length and its bytes as little-endian words (`word(i)`: the eight bytes
+/// from `i`, those past the token's end masked off).
+#[inline]
+fn fx_words(len: usize, word: impl Fn(usize) -> u64) -> u64 {
     const K: u64 = 0x517c_c1b7_2722_0a95;
     let mix = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(K);
-    let mut h = (t.len() as u64).wrapping_mul(K);
-    let mut words = t.chunks_exact(8);
-    for w in &mut words {
-        h = mix(h, u64::from_le_bytes(w.try_into().expect("8 bytes")));
+    let mut h = (len as u64).wrapping_mul(K);
+    let mut i = 0;
+    while i + 8 <= len {
+        h = mix(h, word(i));
+        i += 8;
     }
-    let rest = words.remainder();
-    if !rest.is_empty() {
-        let w = rest.iter().rev().fold(0u64, |w, &b| (w << 8) | b as u64);
-        h = mix(h, w);
+    if i < len {
+        h = mix(h, word(i) & (u64::MAX >> (8 * (8 - (len - i)))));
     }
     h
+}
+
+/// The hash of the token `low[a..b]`: `low` has eight bytes past any token's end.
+#[inline]
+fn token_hash(low: &[u8], a: usize, b: usize) -> u64 {
+    fx_words(b - a, |i| word(low, a + i))
+}
+
+/// The eight bytes of `buf` from `i`, as a little-endian word.
+#[inline]
+fn word(buf: &[u8], i: usize) -> u64 {
+    u64::from_le_bytes(buf[i..i + 8].try_into().expect("8 bytes"))
+}
+
+/// Whether the tokens `x[a..b]` and `y[c..d]` are equal (both buffers have eight bytes past their tokens).
+#[inline]
+fn same(x: &[u8], a: usize, b: usize, y: &[u8], c: usize, d: usize) -> bool {
+    let n = b - a;
+    if n != d - c {
+        return false;
+    }
+    let mut i = 0;
+    while i + 8 <= n {
+        if word(x, a + i) != word(y, c + i) {
+            return false;
+        }
+        i += 8;
+    }
+    i == n || (word(x, a + i) ^ word(y, c + i)) & (u64::MAX >> (8 * (8 - (n - i)))) == 0
+}
+
+/// The ASCII `text` lowered into `low` (which it must start empty) and `f(start, end)` for each of its
+/// tokens: 64 bytes at a time, the separators found as a bit mask (SSE2, part of every x86-64).
+#[cfg(target_arch = "x86_64")]
+fn ascii_tokens(text: &[u8], low: &mut Vec<u8>, mut f: impl FnMut(usize, usize)) {
+    use std::arch::x86_64::*;
+    let mut start = None;
+    let mut base = 0;
+    while base < text.len() {
+        let mut chunk = [b' '; 64];
+        let n = (text.len() - base).min(64);
+        chunk[..n].copy_from_slice(&text[base..base + n]);
+        let mut out = [0u8; 64];
+        let mut sep = 0u64;
+        for q in 0..4 {
+            // SAFETY: SSE2 is part of x86-64; loads and stores stay inside the 64-byte arrays
+            unsafe {
+                let x = _mm_loadu_si128(chunk.as_ptr().add(16 * q) as *const __m128i);
+                let within = |lo: u8, hi: u8| {
+                    let y = _mm_sub_epi8(x, _mm_set1_epi8(lo as i8));
+                    _mm_cmpeq_epi8(_mm_min_epu8(y, _mm_set1_epi8((hi - lo) as i8)), y)
+                };
+                let s = _mm_or_si128(
+                    _mm_or_si128(within(0x09, 0x0d), within(0x1c, 0x2f)),
+                    _mm_or_si128(
+                        _mm_or_si128(within(0x3a, 0x40), within(0x5b, 0x60)),
+                        within(0x7b, 0x7e),
+                    ),
+                );
+                let lowered = _mm_or_si128(x, _mm_and_si128(within(b'A', b'Z'), _mm_set1_epi8(0x20)));
+                _mm_storeu_si128(out.as_mut_ptr().add(16 * q) as *mut __m128i, lowered);
+                sep |= (_mm_movemask_epi8(s) as u32 as u64) << (16 * q);
+            }
+        }
+        low.extend_from_slice(&out[..n]);
+        let mut pos = 0u32;
+        while pos < 64 {
+            match start {
+                Some(a) => {
+                    let rest = sep >> pos;
+                    if rest == 0 {
+                        break;
+                    }
+                    pos += rest.trailing_zeros();
+                    f(a, base + pos as usize);
+                    start = None;
+                }
+                None => {
+                    let rest = !sep >> pos;
+                    if rest == 0 {
+                        break;
+                    }
+                    pos += rest.trailing_zeros();
+                    start = Some(base + pos as usize);
+                }
+            }
+            pos += 1;
+        }
+        base += 64;
+    }
+    if let Some(a) = start {
+        f(a, text.len());
+    }
 }
 
 /// `f(start, end)` for each token of an already lowered `text`, in order.
@@ -144,38 +238,67 @@ impl Table {
     }
 }
 
+/// A token: (start, end) in its lowered text, hash.
+type Token = (usize, usize, u64);
+
+/// `text` (ASCII, or lowered by `str.lower()`) lowered into `low` (then eight bytes more), its tokens into
+/// `tokens`.
+fn read(text: &str, low: &mut Vec<u8>, tokens: &mut Vec<Token>) {
+    low.clear();
+    tokens.clear();
+    #[cfg(target_arch = "x86_64")]
+    if text.is_ascii() {
+        ascii_tokens(text.as_bytes(), low, |a, b| tokens.push((a, b, 0)));
+    }
+    if low.len() != text.len() {
+        low.clear();
+        low.extend_from_slice(text.as_bytes());
+        low.make_ascii_lowercase();
+        each_token(text, |a, b| tokens.push((a, b, 0)));
+    }
+    low.extend_from_slice(&[0; 8]);
+    for t in tokens.iter_mut() {
+        t.2 = token_hash(low, t.0, t.1);
+    }
+}
+
 /// A gold answer's tokens, in order and distinct (built once per gold answer).
 pub struct GoldTokens {
-    seq: Vec<String>,
-    /// the distinct tokens (indices into `seq`) and their hashes
-    distinct: Vec<(u32, u64)>,
+    low: Vec<u8>,
+    seq: Vec<Token>,
+    /// the number of distinct tokens
+    distinct: usize,
+    /// the distinct tokens (indices into `seq`)
     table: Table,
 }
 
 impl GoldTokens {
-    pub fn new(seq: Vec<String>) -> GoldTokens {
+    /// The tokens of the answer `s` (`answer_text`); `None` when Python must decide.
+    pub fn of(s: &PyString) -> Option<GoldTokens> {
+        let text = answer_text(s)?;
         let mut g = GoldTokens {
-            distinct: Vec::new(),
+            low: Vec::new(),
+            seq: Vec::new(),
+            distinct: 0,
             table: Table::empty(),
-            seq,
         };
+        read(&text, &mut g.low, &mut g.seq);
         g.table.reset(g.seq.len());
-        for (i, t) in g.seq.iter().enumerate() {
-            let h = token_hash(t.as_bytes());
-            if let Err(at) = g.find(h, t.as_bytes()) {
-                g.table.slots[at] = g.distinct.len() as u32;
-                g.distinct.push((i as u32, h));
+        for (i, &(a, b, h)) in g.seq.iter().enumerate() {
+            if let Err(at) = g.find(h, &g.low, a, b) {
+                g.table.slots[at] = i as u32;
+                g.distinct += 1;
             }
         }
-        g
+        Some(g)
     }
 
-    /// Where the token `t` of hash `h` is, or would go.
+    /// Where the token `x[a..b]` of hash `h` is, or would go (`x` has eight bytes past it).
     #[inline]
-    fn find(&self, h: u64, t: &[u8]) -> Result<u32, usize> {
+    fn find(&self, h: u64, x: &[u8], a: usize, b: usize) -> Result<u32, usize> {
         self.table.find(h, |k| {
-            let (i, kh) = self.distinct[k as usize];
-            kh == h && self.seq[i as usize].as_bytes() == t
+            let (c, d, kh) = self.seq[k as usize];
+            kh == h && same(x, a, b, &self.low, c, d)
         })
     }
 }
@@ -198,57 +321,44 @@ impl Metric {
     }
 }
 
-/// A predicted answer lowered, its tokens (start, end, hash) and their distinct set, reused from answer to
-/// answer.
+/// A predicted answer lowered (and eight bytes more), its tokens and their distinct set, reused from
+/// answer to answer.
 struct Scratch {
-    low: String,
-    tokens: Vec<(usize, usize, u64)>,
+    low: Vec<u8>,
+    tokens: Vec<Token>,
     table: Table,
 }
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = const {
         RefCell::new(Scratch {
-            low: String::new(),
+            low: Vec::new(),
             tokens: Vec::new(),
             table: Table::empty(),
         })
     };
 }
 
-impl Scratch {
-    /// `pred` (ASCII, or lowered by `str.lower()`) lowered into `low`, its tokens into `tokens`.
-    fn read(&mut self, pred: &str) {
-        self.low.clear();
-        self.low.push_str(pred);
-        self.low.make_ascii_lowercase();
-        let (low, tokens) = (&self.low, &mut self.tokens);
-        tokens.clear();
-        each_token(low, |a, b| tokens.push((a, b, token_hash(&low.as_bytes()[a..b]))));
-    }
-}
-
 /// Token-set F1 (text.f1_tokens): 0 when either side has no tokens or none is common.
 fn f1(pred: &str, gold: &GoldTokens) -> f64 {
-    if gold.distinct.is_empty() {
+    if gold.distinct == 0 {
         return 0.0;
     }
     let (distinct, common) = SCRATCH.with(|s| {
         let s = &mut *s.borrow_mut();
-        s.read(pred);
+        read(pred, &mut s.low, &mut s.tokens);
         s.table.reset(s.tokens.len());
-        let (bytes, toks) = (s.low.as_bytes(), &s.tokens);
+        let (bytes, toks) = (&s.low[..], &s.tokens);
         let (mut distinct, mut common) = (0usize, 0usize);
         for (i, &(a, b, h)) in toks.iter().enumerate() {
-            let t = &bytes[a..b];
             let seen = s.table.find(h, |k| {
-                let (ka, kb, kh) = toks[k as usize];
-                kh == h && &bytes[ka..kb] == t
+                let (c, d, kh) = toks[k as usize];
+                kh == h && same(bytes, a, b, bytes, c, d)
             });
             if let Err(at) = seen {
                 s.table.slots[at] = i as u32;
                 distinct += 1;
-                common += gold.find(h, t).is_ok() as usize;
+                common += gold.find(h, bytes, a, b).is_ok() as usize;
             }
         }
         (distinct, common)
@@ -257,7 +367,7 @@ fn f1(pred: &str, gold: &GoldTokens) -> f64 {
         return 0.0;
     }
     let precision = common as f64 / distinct as f64;
-    let recall = common as f64 / gold.distinct.len() as f64;
+    let recall = common as f64 / gold.distinct as f64;
     2.0 * precision * recall / (precision + recall)
 }
 
@@ -265,10 +375,13 @@ fn f1(pred: &str, gold: &GoldTokens) -> f64 {
 fn same_tokens(pred: &str, gold: &GoldTokens) -> bool {
     SCRATCH.with(|s| {
         let s = &mut *s.borrow_mut();
-        s.read(pred);
-        let bytes = s.low.as_bytes();
+        read(pred, &mut s.low, &mut s.tokens);
+        let bytes = &s.low[..];
         s.tokens.len() == gold.seq.len()
-            && s.tokens.iter().zip(&gold.seq).all(|(&(a, b, _), g)| &bytes[a..b] == g.as_bytes())
+            && s.tokens
+                .iter()
+                .zip(&gold.seq)
+                .all(|(&(a, b, _), &(c, d, _))| same(bytes, a, b, &gold.low, c, d))
     })
 }
 
@@ -306,7 +419,7 @@ fn outcome_score(pred: Option<&PyString>, gold: Option<&PyString>, metric: &str)
         None => None,
     };
     let g = match gold {
-        Some(s) => Some(GoldTokens::new(tokens(s)?)),
+        Some(s) => Some(GoldTokens::of(s)?),
         None => None,
     };
     Some(outcome(p.as_deref(), g.as_ref(), metric))
