@@ -18,7 +18,6 @@ mod lsap;
 mod names;
 mod sstr;
 
-use std::collections::HashMap;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -28,7 +27,7 @@ use pyo3::{intern, AsPyPointer, PyTypeInfo};
 use keys::{cast, dict_items, key, str_of};
 pub(crate) use keys::{float_key, text_key, KResult, Key, KeyError, Mode, MAX_DEPTH};
 pub(crate) use names::name_key;
-use names::name_obj_key;
+use names::{name_obj_key, NameIndex};
 pub(crate) use sstr::SStr;
 
 struct GoldCall {
@@ -65,7 +64,7 @@ pub struct GoldTable {
     mode: Mode,
     case_sensitive: bool,
     calls: Vec<GoldCall>,
-    index: HashMap<SStr, Vec<u32>>,
+    index: NameIndex,
 }
 
 #[pyclass(module = "turnscore_native")]
@@ -129,7 +128,7 @@ fn build_gold(
     cs: bool,
 ) -> KResult<GoldTable> {
     let mut out = Vec::new();
-    let mut index: HashMap<SStr, Vec<u32>> = HashMap::new();
+    let mut index = NameIndex::default();
     for (j, call) in calls.iter()?.enumerate() {
         let call = call?;
         let acc: Option<&PyAny> = if accepted.is_none() {

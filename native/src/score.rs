@@ -24,7 +24,7 @@ mod matcher;
 mod ot_layout;
 mod text;
 
-use text::{lowered, outcome, tokens, GoldTokens, Metric};
+use text::{answer_text, outcome, GoldTokens, Metric};
 
 pub(crate) use columns::{ScoreColumns, Scored};
 pub(crate) use lean::{score_columns, LeanRollout, OtScoring, Scoring, Verdict};
@@ -149,8 +149,8 @@ impl<'py> TokenCache<'py> {
         if let Some(&got) = self.index.get(&key) {
             return got.ok_or(());
         }
-        let got = tokens(s).map(|t| {
-            self.store.push(GoldTokens::new(t));
+        let got = GoldTokens::of(s).map(|t| {
+            self.store.push(t);
             self.store.len() - 1
         });
         self.index.insert(key, got);
@@ -196,7 +196,7 @@ fn outcome_of(
     let (Some(p), Some(g)) = (pred, gold.tokens) else {
         return Ok(0.0);
     };
-    let p = lowered(p.as_ref(cache.py)).ok_or(())?;
+    let p = answer_text(p.as_ref(cache.py)).ok_or(())?;
     Ok(outcome(Some(&p), Some(&cache.store[g]), metric))
 }
 

@@ -95,6 +95,39 @@ def test_outcome_score_matches_python(
         assert same == text.outcome_score(gold.upper(), tokens, gold, metric)
 
 
+_WORDS = [f"w{i}" for i in range(300)]
+#: (pred, gold): repeated tokens, case, punctuation, empty and punctuation-only answers, non-ASCII ones,
+#: long answers (hundreds of distinct tokens: the token tables grow and probe), token order (EM)
+OUTCOME_CASES = [
+    ("a a a b", "a b b"),
+    ("The Cat, the cat; THE CAT!", "the cat"),
+    ("cat the", "the cat"),
+    ("", "x"),
+    ("x", ""),
+    ("!!! ...", "!!!"),
+    ("  ", "a"),
+    ("Straße İstanbul ΣΑΣ", "strasse i̇stanbul σας"),
+    ("café\u00a0au lait", "Café au-lait"),
+    ("ﬁne K\u212a", "fine kk"),
+    (" ".join(_WORDS), " ".join(reversed(_WORDS[:150]))),
+    (" ".join(_WORDS * 3), ",".join(_WORDS[100:] + ["zzz"] * 5)),
+    ("481.50 camera maybe", "Camera 481 50"),
+    ("481.50", "481,50"),
+    # every ASCII character (controls that are not whitespace are token characters), tokens across the
+    # 64-byte blocks the tokenizer reads, a token longer than a block
+    ("".join(map(chr, range(128))) * 3, "\x00\x01\x02\x03\x04\x05\x06\x07\x08 0123456789 \x7f"),
+    ("x" * 63 + " " + "Y" * 70 + "." + "z" * 150, "X" * 63 + " " + "y" * 70),
+]
+
+
+@pytest.mark.parametrize("metric", ["f1", "em"])
+@pytest.mark.parametrize(("pred", "gold"), OUTCOME_CASES)
+def test_outcome_score_cases(ext: Any, pred: str, gold: str, metric: str) -> None:
+    for p, g in ((pred, gold), (gold, pred), (pred.upper(), gold), (pred, gold.upper())):
+        tokens = frozenset(text.answer_tokens(g))
+        assert ext.outcome_score(p, g, metric) == text.outcome_score(p, tokens, g, metric), (p, g)
+
+
 OVERRIDES: list[dict[str, Any]] = [
     {},
     {"assignment": "greedy"},

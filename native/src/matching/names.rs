@@ -44,3 +44,36 @@ pub(crate) fn name_key(r: &str, case_sensitive: bool) -> KResult<SStr> {
         Python::with_gil(|py| py_lower(PyString::new(py, r)))
     })
 }
+
+/// A fast hasher for the names of a gold table (FxHash's mixing, eight bytes at a time): the table is a
+/// reference's few calls, and the lookups, one per predicted call, were SipHash's.
+#[derive(Default, Clone, Copy)]
+pub struct Fx(u64);
+
+impl std::hash::Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            self.add(u64::from_le_bytes(w.try_into().expect("8 bytes")));
+        }
+        for &b in words.remainder() {
+            self.add(b as u64);
+        }
+    }
+    fn write_u8(&mut self, b: u8) {
+        self.add(b as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl Fx {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+/// Call names to their indices in a gold table.
+pub type NameIndex = std::collections::HashMap<SStr, Vec<u32>, std::hash::BuildHasherDefault<Fx>>;
