@@ -413,7 +413,7 @@ impl TextParser {
     /// `setattr` per field.
     #[getter]
     fn direct_slots(&self) -> bool {
-        self.call.direct() && self.turn.direct() && self.group.as_ref().map_or(true, |g| g.direct())
+        self.call.direct() && self.turn.direct() && self.group.as_ref().is_none_or(|g| g.direct())
     }
 
     /// `read_model_text` on a turn with no calls yet: `(calls, answer, malformed, blocks, attempted, head,

@@ -319,16 +319,16 @@ impl<'a> Json<'a> {
         }
     }
 
-    fn array(&mut self, py: Python<'_>) -> Res<PyObject> {
+    /// The array at the cursor (its `[`): each item read by `item`, the cursor then after its `]`.
+    pub(crate) fn array_items(&mut self, mut item: impl FnMut(&mut Self) -> Res<()>) -> Res<()> {
         self.i += 1;
         self.enter()?;
-        let mut items: Vec<PyObject> = Vec::new();
         self.ws();
         if self.peek() == b']' {
             self.i += 1;
         } else {
             loop {
-                items.push(self.value(py)?);
+                item(self)?;
                 self.ws();
                 match self.peek() {
                     b',' => self.i += 1,
@@ -341,6 +341,15 @@ impl<'a> Json<'a> {
             }
         }
         self.depth -= 1;
+        Ok(())
+    }
+
+    fn array(&mut self, py: Python<'_>) -> Res<PyObject> {
+        let mut items: Vec<PyObject> = Vec::new();
+        self.array_items(|p| {
+            items.push(p.value(py)?);
+            Ok(())
+        })?;
         let list = owned(py, unsafe {
             ffi::PyList_New(items.len() as ffi::Py_ssize_t)
         })?;
@@ -436,29 +445,7 @@ impl<'a> Json<'a> {
                 self.depth -= 1;
                 Ok(())
             }
-            b'[' => {
-                self.i += 1;
-                self.enter()?;
-                self.ws();
-                if self.peek() == b']' {
-                    self.i += 1;
-                } else {
-                    loop {
-                        self.skip()?;
-                        self.ws();
-                        match self.peek() {
-                            b',' => self.i += 1,
-                            b']' => {
-                                self.i += 1;
-                                break;
-                            }
-                            _ => return Err(Fail::Invalid),
-                        }
-                    }
-                }
-                self.depth -= 1;
-                Ok(())
-            }
+            b'[' => self.array_items(Self::skip),
             b'"' => self.string().map(|_| ()),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),

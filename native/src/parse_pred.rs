@@ -75,31 +75,15 @@ impl Json<'_> {
                 Ok(items.map(|d| Key::Dict(d.into_boxed_slice())))
             }
             b'[' => {
-                self.i += 1;
-                self.enter()?;
                 let mut items = Some(Vec::with_capacity(4));
-                self.ws();
-                if self.peek() == b']' {
-                    self.i += 1;
-                } else {
-                    loop {
-                        let v = self.key_value(mode, depth + 1)?;
-                        items = items.zip(v).map(|(mut l, v)| {
-                            l.push(v);
-                            l
-                        });
-                        self.ws();
-                        match self.peek() {
-                            b',' => self.i += 1,
-                            b']' => {
-                                self.i += 1;
-                                break;
-                            }
-                            _ => return Err(Fail::Invalid),
-                        }
-                    }
-                }
-                self.depth -= 1;
+                self.array_items(|p| {
+                    let v = p.key_value(mode, depth + 1)?;
+                    items = items.take().zip(v).map(|(mut l, v)| {
+                        l.push(v);
+                        l
+                    });
+                    Ok(())
+                })?;
                 Ok(items.map(|l| Key::List(l.into_boxed_slice())))
             }
             b'"' => {
