@@ -154,9 +154,9 @@ def test_root_filesystem(container: Container) -> None:
 
 
 def test_sigterm_drains_and_exits_zero_in_time(container: Container) -> None:
-    """Last test of each container (it stops it): SIGTERM while a ~1-2 s request is being scored (24 x 16
-    OT rollouts: the compiled core's ``ot_solve`` makes the default heavy body ~0.1 s); the request is
-    answered, then the container exits 0 within the graceful timeout (plus 1 s)."""
+    """Last test of each container (it stops it): SIGTERM while a ~1-2 s request is being scored (48 x 16
+    OT rollouts of many Sinkhorn iterations, ~1 s of CPU on the compiled core); the request is answered,
+    then the container exits 0 within the graceful timeout (plus 1 s)."""
 
     def in_flight() -> float:
         text = httpx.get(container.url + "/metrics", timeout=5.0).text
@@ -165,7 +165,7 @@ def test_sigterm_drains_and_exits_zero_in_time(container: Container) -> None:
     idle = in_flight()
     with ThreadPoolExecutor(1) as pool:
         answer = pool.submit(
-            httpx.post, container.url + "/v1/score", json=heavy_request(groups=24, rollouts=16), timeout=60.0
+            httpx.post, container.url + "/v1/score", json=heavy_request(groups=48, rollouts=16), timeout=60.0
         )
         deadline = time.monotonic() + 10.0
         while in_flight() <= idle and not answer.done():

@@ -28,7 +28,7 @@ def test_inflight_past_graceful_timeout_get_json_503_and_exit_is_prompt(
     service_factory: ServiceFactory, workers: int
 ) -> None:
     svc = service_factory("--graceful-timeout", "1", "--scoring-threads", "2", "--workers", str(workers))
-    heavy = heavy_request(groups=96, rollouts=16)  # ~4 s of CPU each on the compiled core, ~7 s on Python
+    heavy = heavy_request(groups=96, rollouts=16)  # ~2-4 s of CPU each on the compiled core, ~7 s on Python
     with ThreadPoolExecutor(4) as pool:
         futures = [pool.submit(svc.post, "/v1/score", json=heavy, timeout=30) for _ in range(4)]
         # all four admitted (with one worker: two scoring, two queued for a thread)
