@@ -28,6 +28,7 @@ use text::{answer_text, outcome, GoldTokens, Metric};
 
 pub(crate) use columns::{ScoreColumns, Scored};
 pub(crate) use lean::{score_columns, LeanRollout, OtScoring, Scoring, Verdict};
+pub(crate) use matcher::yield_gil;
 
 use crate::sinkhorn::pairwise;
 

@@ -33,7 +33,7 @@ use crate::matching::{Mode, PredCall};
 use crate::parse::forms::Notes;
 use crate::parse::group::{dedupe, read_turns, Limits};
 use crate::parse::{TextParser, TurnOut};
-use crate::score::{score_columns, LeanRollout, OtScoring, Scoring, TurnInfo, Verdict};
+use crate::score::{score_columns, yield_gil, LeanRollout, OtScoring, Scoring, TurnInfo, Verdict};
 use sink::LeanSink;
 
 /// A distinct rollout's notes and whether a turn has an answer (what the warnings need).
@@ -142,6 +142,7 @@ fn score_lean(
     let mut seen: Vec<Seen> = Vec::new();
     let mut all_order: Vec<usize> = Vec::new();
     for (gi, item) in groups.iter().enumerate() {
+        yield_gil(py); // a thread waiting for the GIL runs between groups (matcher.rs `yield_gil`)
         if !check.is_none() {
             check.call0()?; // the deadline, before each group is read (as engine._parse_groups checks it)
         }

@@ -16,12 +16,29 @@ use crate::sinkhorn::{solve_scratch, Outcome, Params, Work};
 /// Rollouts between two calls of the deadline check.
 const CHUNK: usize = 32;
 
-/// The deadline check (`check`: `None` or a callable that raises) before each chunk of rollouts.
+/// OT problems of at least this many cell-iterations (m x n x `max_iter`, a bound of tens of microseconds
+/// and more) are solved with the GIL released, as `ot_solve` solves them.
+const RELEASE_CELL_ITERATIONS: usize = 100_000;
+
+/// Before each chunk of rollouts: the GIL offered to a thread waiting for it ([`yield_gil`]), then the
+/// deadline check (`check`: `None` or a callable that raises).
 pub(super) fn at_chunk(i: usize, check_deadline: &PyAny) -> PyResult<()> {
-    if i % CHUNK == 0 && !check_deadline.is_none() {
-        check_deadline.call0()?;
+    if i % CHUNK == 0 {
+        yield_gil(check_deadline.py());
+        if !check_deadline.is_none() {
+            check_deadline.call0()?;
+        }
     }
     Ok(())
+}
+
+/// Lets a thread waiting for the GIL run: the event loop (`/healthz`, `/readyz`, other requests' I/O) and the
+/// shutdown's exit thread. One native call scores a whole request (seconds for a heavy one) and runs no
+/// Python code in between, so without this it would hold the GIL throughout; CPython hands the GIL over here
+/// once a waiting thread has asked for it (after its switch interval), else this costs a release and an
+/// acquire.
+pub(crate) fn yield_gil(py: Python<'_>) {
+    py.allow_threads(|| ());
 }
 
 /// The gold calls of a list of references (`rewards.check_budget`'s factor of a rollout's calls).
@@ -91,17 +108,14 @@ impl<'py> Ot<'py> {
             return Ok(true);
         }
         let s = dense(&sparse(p, g), m, n);
-        let got = solve_scratch(
-            &s,
-            m,
-            n,
-            &self.params,
-            self.deadline,
-            &mut self.work,
-            &mut rewards[r.clone()],
-            &mut gold[r.clone()],
-            &mut sim[r],
-        );
+        let (params, deadline, work) = (&self.params, self.deadline, &mut self.work);
+        let (rewards, gold, sim) = (&mut rewards[r.clone()], &mut gold[r.clone()], &mut sim[r]);
+        let mut solve = move || solve_scratch(&s, m, n, params, deadline, work, rewards, gold, sim);
+        let got = if m * n * params.max_iter >= RELEASE_CELL_ITERATIONS {
+            self.check.py().allow_threads(solve)
+        } else {
+            solve()
+        };
         match got {
             Outcome::Solved(_) => Ok(true),
             Outcome::NotFinite(_) => Ok(false),
