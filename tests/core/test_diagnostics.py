@@ -13,9 +13,9 @@ from turnscore import workload
 from turnscore.core import diagnostics, engine, toolrl
 from turnscore.core.config import ScoringConfig, resolve
 from turnscore.core.limits import DEFAULT_LIMITS
-from turnscore.core.parse import Note
 from turnscore.core.request import read_request
 from turnscore.core.rewards import Rollout, final_answer
+from turnscore.core.turns import Note
 
 from tests.support.gold import gold_records
 

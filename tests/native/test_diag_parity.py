@@ -14,9 +14,9 @@ from turnscore import workload
 from turnscore.core import diagnostics, engine, native
 from turnscore.core.config import resolve
 from turnscore.core.limits import DEFAULT_LIMITS
-from turnscore.core.parse import Note, ParsedRollout
 from turnscore.core.request import read_request
 from turnscore.core.rewards import Rollout
+from turnscore.core.turns import Note, ParsedRollout
 
 from tests.native.test_engine_parity import build
 from tests.native.test_parse_parity import core

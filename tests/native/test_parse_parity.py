@@ -23,11 +23,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from turnscore import workload
-from turnscore.core import keys, native, parse
-from turnscore.core.calls import Call
+from turnscore.core import keys, native, parse, turns
+from turnscore.core.calls import Call, call_or_none
 from turnscore.core.config import FORMAT_STYLES, FormatConfig, _fmt
 from turnscore.core.limits import DEFAULT_LIMITS, MAX_NESTED_JSON_DEPTH
-from turnscore.core.parse import Note, Turn
+from turnscore.core.turns import Note, Turn
 
 from tests.support.gold import gold_records
 
@@ -131,7 +131,7 @@ def test_the_native_parser_runs_for_literal_tags_only() -> None:
 
 
 def test_turn_fields_are_those_the_native_parser_sets() -> None:
-    assert tuple(f.name for f in fields(Turn)) == parse.NATIVE_TURN_FIELDS
+    assert tuple(f.name for f in fields(Turn)) == turns.NATIVE_TURN_FIELDS
 
 
 # -- every real gold trace, in the workload generator's renderings -------------------------------------
@@ -591,7 +591,7 @@ def test_plain_structured_calls_are_read_natively() -> None:
             {"function": {"name": "g", "arguments": {"b": [2]}}},
             {},
         ]
-        got = m.structured_calls(calls, Call, parse._model_call, MAX_NESTED_JSON_DEPTH)
+        got = m.structured_calls(calls, Call, call_or_none, MAX_NESTED_JSON_DEPTH)
     assert got == ([Call("f", {"a": 1}), Call("g", {"b": [2]})], 1)
     assert got[0][1].arguments is calls[1]["function"]["arguments"]  # the client's object, as Python keeps it
 
@@ -715,11 +715,11 @@ def test_messages_and_turns_are_read_natively() -> None:
     ]
     with core("native"):
         parser = parse.text_parser(DEFAULT_FORMAT)
-        got = parser.parse_messages(msgs, ".messages", parse._model_call)
+        got = parser.parse_messages(msgs, ".messages", call_or_none)
         m = native.module()
         assert m is not None
         got_turns = m.parse_turns([{"calls": [{"name": "f"}], "state": {"s": 1}}], ".turns", Call, Turn,
-                                  parse._model_call, parse.canonical_json, MAX_NESTED_JSON_DEPTH)  # fmt: skip
+                                  call_or_none, turns.canonical_json, MAX_NESTED_JSON_DEPTH)  # fmt: skip
     assert got is not None and got_turns is not None
     assert got[0][0].observation == [("tool", "ok")]
     assert got[0][1].answer == "a"

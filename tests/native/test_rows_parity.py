@@ -27,10 +27,10 @@ from hypothesis import strategies as st
 from turnscore import metrics, workload
 from turnscore.core import engine, lean, native, response, summary
 from turnscore.core.config import PRESETS
-from turnscore.core.parse import ParsedRollout, Turn
 from turnscore.core.request import GroupMeta
 from turnscore.core.rewards import Rollout, RolloutScore
 from turnscore.core.summary import CallCounts
+from turnscore.core.turns import ParsedRollout, Turn
 
 from tests.native.test_engine_parity import build, differences
 from tests.support.gold import gold_records

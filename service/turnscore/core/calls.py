@@ -80,3 +80,12 @@ def call_from_obj(obj: Any) -> Call | None:
     if raw is None:
         raw = obj.get("parameters")
     return Call(name, decode_arguments(raw))
+
+
+def call_or_none(obj: Any) -> Call | None:
+    """:func:`call_from_obj` for model output and the native readers' per-call fallback: arguments nested
+    too deep make the call malformed (``None``), like a missing name."""
+    try:
+        return call_from_obj(obj)
+    except TooDeep:
+        return None

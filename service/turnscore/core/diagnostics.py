@@ -14,8 +14,8 @@ from typing import Any
 
 from . import native, toolrl
 from .config import ScoringConfig
-from .parse import Note
 from .rewards import Rollout, final_answer
+from .turns import Note
 
 # code -> what one occurrence is (the unit of `count`)
 CODES: dict[str, str] = {

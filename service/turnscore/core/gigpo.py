@@ -12,7 +12,7 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-from .parse import ParsedRollout, canonical_json
+from .turns import ParsedRollout, canonical_json
 
 GIVEN = "state"  # key tags: a state the client sent, or one derived from the previous turns
 DERIVED = "prefix"

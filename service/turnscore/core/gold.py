@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from . import keys, native
-from .calls import Call, TooDeep, call_from_obj
+from .calls import Call, TooDeep, call_from_obj, call_or_none
 from .errors import InvalidRequest, LimitExceeded, TurnScoreError
 from .limits import MAX_GOLD_CALLS, MAX_NESTED_JSON_DEPTH
 from .text import answer_tokens
@@ -142,14 +142,6 @@ class CompiledGold:
         return gold
 
 
-def _call_or_none(obj: Any) -> Call | None:
-    """``call_from_obj`` with over-deep arguments as ``None`` (the native reader's per-call fallback)."""
-    try:
-        return call_from_obj(obj)
-    except TooDeep:
-        return None
-
-
 def _native_calls(flat: list[Any]) -> list[Call] | None:
     """The calls of ``flat`` (the trace's call objects in order) read by the native core
     (``parse.structured_calls``: the same key checks and reading), or ``None`` when it is off or any call
@@ -157,7 +149,7 @@ def _native_calls(flat: list[Any]) -> list[Call] | None:
     m = native.module()
     if m is None or type(flat) is not list:
         return None
-    got = m.structured_calls(flat, Call, _call_or_none, MAX_NESTED_JSON_DEPTH)
+    got = m.structured_calls(flat, Call, call_or_none, MAX_NESTED_JSON_DEPTH)
     if got is None or got[1]:
         return None
     calls: list[Call] = got[0]

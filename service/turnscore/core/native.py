@@ -7,6 +7,8 @@ it imports; ``"native"`` requires it; ``"python"`` never uses it. The choice is 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import fields
 from types import ModuleType
 
 CORES = ("python", "native", "auto")
@@ -53,3 +55,10 @@ def available() -> bool:
 def import_error() -> str | None:
     """Why the extension did not import (``None`` when it did)."""
     return _import_error
+
+
+def same_fields(cls: type, names: Iterable[str] | None) -> bool:
+    """Whether the dataclass ``cls`` has exactly the fields ``names``, in this order: the extension builds
+    some of the core's dataclasses itself, by position or by name, and the Python path builds them
+    wherever the two lists differ. ``None`` (an extension that does not export the list) is never a match."""
+    return names is not None and tuple(f.name for f in fields(cls)) == tuple(names)

@@ -13,103 +13,24 @@ and every error (a call list with an unknown key is read here, which raises).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
 from typing import Any
 
-import orjson
-
 from . import keys, native
-from .calls import Call, TooDeep, call_from_obj, loads_bounded
+from .calls import Call, call_or_none
 from .config import FormatConfig, ScoringConfig
 from .errors import InvalidRequest, LimitExceeded
 from .limits import MAX_NESTED_JSON_DEPTH, RolloutLimits
 from .tags import Scanner, TagScanner, strip_think
-
-
-def canonical_json(value: Any) -> bytes:
-    """A decoded JSON value as canonical text (sorted keys), for equality of states and prefixes; values
-    orjson cannot write (integers beyond 64 bits) fall back to their ``repr``."""
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-    except (TypeError, orjson.JSONEncodeError):
-        return repr(value).encode()
-
-
-@dataclass(slots=True)
-class Turn:
-    calls: list[Call] = field(default_factory=list)
-    answer: str | None = None
-    malformed: int = 0
-    blocks: int = 0  # tool-call blocks (text) or calls given (structured), valid or not
-    # the raw turn text, for format checks (text form only; None from native_group when no stage reads it,
-    # turn_context)
-    text: str | None = None
-    given: int = 0  # structured calls the client gave (what max_calls_per_rollout bounds)
-    attempted: bool = False  # its text looks like a call, yet no call block was found
-    state: bytes | None = None  # the anchor state the client sent (turns form), canonical JSON (GiGPO)
-    # messages form: (role, content) of the messages after it, as sent (text form: after turn_end in ``text``;
-    # None from native_group when no stage reads it, turn_context)
-    observation: list[tuple[str, Any]] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Note:
-    """A warning cause seen in a rollout (core/diagnostics.py): ``path`` is relative to the rollout."""
-
-    code: str
-    path: str
-    count: int = 1
-
-
-@dataclass(slots=True)
-class ParsedRollout:
-    turns: list[Turn]
-    form: str
-    notes: list[Note] = field(default_factory=list)
-
-    @property
-    def malformed(self) -> int:
-        n = 0
-        for t in self.turns:  # a loop: about twice as fast as sum() over a generator
-            n += t.malformed
-        return n
-
-
-def _decode_call(body: str) -> Call | None:
-    """A call from a block of model output; ``None`` (malformed) when it is not JSON, not a call, or
-    nested too deep."""
-    try:
-        return call_from_obj(loads_bounded(body))
-    except (orjson.JSONDecodeError, TooDeep):
-        return None
-
-
-def _model_call(obj: Any) -> Call | None:
-    """A structured call of model output; over-deep arguments make it malformed, like a bad name."""
-    try:
-        return call_from_obj(obj)
-    except TooDeep:
-        return None
-
-
-# The fields the native parser sets on each Turn it builds, in this order (native/src/parse.rs `turn`):
-# a Turn with other fields keeps the text form on Python until parse.rs sets them too.
-NATIVE_TURN_FIELDS = (
-    "calls",
-    "answer",
-    "malformed",
-    "blocks",
-    "text",
-    "given",
-    "attempted",
-    "state",
-    "observation",
+from .turns import (
+    NATIVE_GROUP_OK,
+    NATIVE_OK,
+    Note,
+    ParsedRollout,
+    Turn,
+    canonical_json,
+    decode_call,
 )
-_NATIVE_OK = tuple(f.name for f in fields(Turn)) == NATIVE_TURN_FIELDS
-# ... and on each ParsedRollout and Note (native/src/parse_group.rs): else groups are read here
-_NATIVE_GROUP_OK = tuple(f.name for f in fields(ParsedRollout)) == ("turns", "form", "notes") and tuple(
-    f.name for f in fields(Note)
-) == ("code", "path", "count")
+
 _native_cache: tuple[FormatConfig | None, Any] = (None, None)  # (format, its native TextParser or None)
 
 
@@ -118,7 +39,7 @@ def text_parser(fmt: FormatConfig) -> Any:
     (``OPEN(.*?)CLOSE``), else ``None`` (the Python path: RE2 patterns, no extension)."""
     global _native_cache
     m = native.module()
-    if m is None or not _NATIVE_OK:
+    if m is None or not NATIVE_OK:
         return None
     cached_fmt, parser = _native_cache
     if cached_fmt is fmt:  # the cache holds ``fmt``, so its identity cannot be reused
@@ -140,8 +61,8 @@ def text_parser(fmt: FormatConfig) -> Any:
                 MAX_NESTED_JSON_DEPTH,
                 Call,
                 Turn,
-                _decode_call,
-                (ParsedRollout, Note, _model_call, canonical_json) if _NATIVE_GROUP_OK else None,
+                decode_call,
+                (ParsedRollout, Note, call_or_none, canonical_json) if NATIVE_GROUP_OK else None,
             )
         except (ValueError, UnicodeEncodeError):  # tags Rust cannot hold (lone surrogates): Python
             parser = None
@@ -165,13 +86,13 @@ def _read_blocks(text: str, turn: Turn, calls: Scanner, layout: str) -> None:
                 line = line.strip()
                 if not line:
                     continue
-                call = _decode_call(line)
+                call = decode_call(line)
                 if call is None:
                     turn.malformed += 1
                 else:
                     turn.calls.append(call)
         else:
-            call = _decode_call(body.strip())
+            call = decode_call(body.strip())
             if call is None:
                 turn.malformed += 1
             else:
@@ -300,7 +221,7 @@ def _structured_calls(raw: Any, path: str, turn: Turn) -> None:
         raise InvalidRequest(path, "expected a list of tool calls or null")
     m = native.module()
     if m is not None and raw:
-        got = m.structured_calls(raw, Call, _model_call, MAX_NESTED_JSON_DEPTH)
+        got = m.structured_calls(raw, Call, call_or_none, MAX_NESTED_JSON_DEPTH)
         if got is not None:  # else a key the API does not know (or an odd type): Python reads it
             turn.calls.extend(got[0])
             turn.malformed += got[1]
@@ -311,7 +232,7 @@ def _structured_calls(raw: Any, path: str, turn: Turn) -> None:
         turn.blocks += 1
         keys.check_call(obj, f"{path}[{j}]")
         turn.given += 1
-        call = _model_call(obj)
+        call = call_or_none(obj)
         if call is None:
             turn.malformed += 1
         else:
@@ -329,7 +250,7 @@ def parse_messages(
     notes = [] if notes is None else notes
     parser = text_parser(fmt)
     if parser is not None:
-        got = parser.parse_messages(messages, rel, _model_call)
+        got = parser.parse_messages(messages, rel, call_or_none)
         if got is not None:  # else something Python refuses (its error) or reads (odd types)
             return _native_turns(got, notes)
     turns: list[Turn] = []
@@ -370,8 +291,8 @@ def parse_turns(turns_in: Any, path: str, notes: list[Note] | None = None, rel: 
         raise InvalidRequest(path, "expected a list of turns")
     notes = [] if notes is None else notes
     m = native.module()
-    if m is not None and _NATIVE_OK:
-        got = m.parse_turns(turns_in, rel, Call, Turn, _model_call, canonical_json, MAX_NESTED_JSON_DEPTH)
+    if m is not None and NATIVE_OK:
+        got = m.parse_turns(turns_in, rel, Call, Turn, call_or_none, canonical_json, MAX_NESTED_JSON_DEPTH)
         if got is not None:  # else something Python refuses (its error) or reads (odd types)
             return _native_turns(got, notes)
     turns = []

@@ -20,7 +20,7 @@ from .config import ScoringConfig, resolve
 from .errors import InvalidRequest, LimitExceeded
 from .gold import CompiledGold, compile_gold
 from .limits import Limits
-from .parse import canonical_json
+from .turns import canonical_json
 
 DEFAULT_PRESET = "matchtir-km"
 EXPLAIN_MATRIX = "matrix"  # the one string value of ``explain``

@@ -8,6 +8,7 @@ go to :mod:`soft` in one batch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -18,9 +19,9 @@ from .config import ScoringConfig
 from .errors import LimitExceeded
 from .gold import CompiledGold
 from .limits import DEFAULT_LIMITS, Limits, check_deadline
-from .parse import ParsedRollout
 from .summary import CallCounts
 from .text import outcome_score
+from .turns import ParsedRollout
 
 
 @dataclass(slots=True)
@@ -64,18 +65,14 @@ class Scores(list[RolloutScore]):
         self.columns = columns
 
 
-_types_ok: bool | None = None  # whether the extension builds RolloutScore / CallCounts (checked once)
-
-
+@cache  # per extension module: checked once
 def _score_types(ext: Any) -> tuple[type, type] | None:
     """``(RolloutScore, CallCounts)`` when the extension's field lists are theirs (score/columns.rs writes
     the fields by name), else ``None`` (Python builds them: the per-stage path)."""
-    global _types_ok
-    if _types_ok is None:
-        _types_ok = tuple(RolloutScore.__dataclass_fields__) == tuple(
-            getattr(ext, "SCORE_FIELDS", ())
-        ) and tuple(CallCounts.__dataclass_fields__) == tuple(getattr(ext, "COUNTS_FIELDS", ()))
-    return (RolloutScore, CallCounts) if _types_ok else None
+    ok = native.same_fields(RolloutScore, getattr(ext, "SCORE_FIELDS", None)) and native.same_fields(
+        CallCounts, getattr(ext, "COUNTS_FIELDS", None)
+    )
+    return (RolloutScore, CallCounts) if ok else None
 
 
 def score_rollouts(

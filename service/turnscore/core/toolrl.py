@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from .calls import Call
 from .config import ScoringConfig
 from .gold import CompiledGold
-from .parse import ParsedRollout
 from .tags import Scanner
+from .turns import ParsedRollout
 from .values import python_key
 
 _THINK = re.compile(r"\s*<think>.*?</think>", re.DOTALL)
