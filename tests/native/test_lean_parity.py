@@ -25,8 +25,10 @@ from typing import Any
 import pytest
 from turnscore import workload
 from turnscore.core import engine, lean, native
+from turnscore.core import request as request_module
 from turnscore.core.config import PRESETS
 from turnscore.core.errors import DeadlineExceeded, TurnScoreError
+from turnscore.core.gold import compile_gold
 from turnscore.core.limits import DEFAULT_LIMITS, Limits
 from turnscore.core.parse import turn_context
 
@@ -258,10 +260,15 @@ def _broken(kind: str) -> dict[str, Any]:
         request["groups"][1]["gold"] = 5
     elif kind == "unknown_ref":
         request["groups"][0] = {"id": "r", "gold_ref": "nowhere", "rollouts": [{"text": "x"}]}
+    elif kind == "ref_to_a_later_gold":  # known only once the group after it is read: still unknown
+        ref = compile_gold(request["groups"][1]["gold"]).ref
+        request["groups"][0] = {"id": "r", "gold_ref": ref, "rollouts": [{"text": "x"}]}
     return request
 
 
-@pytest.mark.parametrize("kind", ["unknown_key", "two_forms", "too_many_turns", "bad_group", "unknown_ref"])
+@pytest.mark.parametrize(
+    "kind", ["unknown_key", "two_forms", "too_many_turns", "bad_group", "unknown_ref", "ref_to_a_later_gold"]
+)
 def test_errors_are_the_same(kind: str, lean_runs: list[bool]) -> None:
     got, off, ref = _errors(_broken(kind))
     assert got == off == ref
@@ -302,3 +309,23 @@ def test_a_value_it_cannot_key_hands_the_request_back(lean_runs: list[bool]) -> 
     results = three(request, lean_runs)
     assert lean_runs == [False]
     assert_same(results)
+
+
+def test_a_request_handed_back_is_read_once(lean_runs: list[bool], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-stage path starts from the groups the lean path read: each gold is compiled once."""
+    request = {**crafted(), "preset": "matchtir-km"}
+    request["groups"][1]["rollouts"].append(
+        {"turns": [{"tool_calls": [{"name": "Get", "arguments": {"x": "\ud800"}}]}]}
+    )
+    calls: list[int] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return compile_gold(*args, **kwargs)
+
+    monkeypatch.setattr(request_module, "compile_gold", counted)
+    native.select("native")
+    got = engine.score(copy.deepcopy(request))
+    assert lean_runs == [False] and len(calls) == len(request["groups"])
+    native.select("python")
+    assert not list(differences(engine.score(copy.deepcopy(request)).body, got.body, "body"))

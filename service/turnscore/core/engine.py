@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, NamedTuple
 
 from . import diagnostics, gigpo, keys, lean, matrix, native, response, summary
@@ -18,7 +19,7 @@ from .config import FormatConfig, ScoringConfig, presets_dict
 from .errors import UnknownGoldRef
 from .gold import CompiledGold
 from .limits import DEFAULT_LIMITS, Limits, RolloutLimits, check_deadline
-from .parse import ParsedRollout, native_group, parse_rollout, turn_context
+from .parse import native_group, parse_rollout, turn_context
 from .request import (
     GroupMeta,
     Request,
@@ -30,6 +31,7 @@ from .request import (
     reward_rows,
 )
 from .rewards import Rollout, RolloutScore, score_rollouts
+from .turns import ParsedRollout
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -78,23 +80,16 @@ def gold_refs_in(request: Any, limits: Limits | None = None) -> list[str]:
     return list(seen)
 
 
-_rollouts_ok: bool | None = None  # whether the native group_rollouts builds rewards.Rollout (checked once)
-
-
+@cache  # per extension module: checked once
 def _native_rollouts(m: Any) -> bool:
     """Whether ``rewards.Rollout`` has the fields, in order, and the defaults that the extension's
     ``group_rollouts`` builds (native/src/rollouts.rs); else Python builds each one."""
-    global _rollouts_ok
-    if _rollouts_ok is None:
-        names = getattr(m, "ROLLOUT_FIELDS", None)
-        r = Rollout(0, ParsedRollout([], "turns"), [])
-        _rollouts_ok = (
-            names is not None
-            and tuple(Rollout.__dataclass_fields__) == tuple(names)
-            and (r.calls, r.where, r.num_calls, r.tables) == ([], [], 0, None)
-            and (r.assignments, r.toolrl) == ([], [])
-        )
-    return _rollouts_ok
+    r = Rollout(0, ParsedRollout([], "turns"), [])
+    return (
+        native.same_fields(Rollout, getattr(m, "ROLLOUT_FIELDS", None))
+        and (r.calls, r.where, r.num_calls, r.tables) == ([], [], 0, None)
+        and (r.assignments, r.toolrl) == ([], [])
+    )
 
 
 def _parse_groups(
@@ -103,9 +98,11 @@ def _parse_groups(
     lookup: Mapping[str, CompiledGold],
     compiled: dict[str, CompiledGold],
     deadline: float | None = None,
+    read: Sequence[lean.ReadGroup] = (),
 ) -> tuple[list[GroupMeta], list[Rollout], list[int]]:
     """Every group's references and every distinct rollout parsed (identical rollouts of a group are
-    parsed once), with, per rollout of the request, its index among the distinct ones."""
+    parsed once), with, per rollout of the request, its index among the distinct ones. ``read``: the first
+    groups already read (their golds in ``compiled``), by the lean path."""
     missing: list[str] = []
     rollout_limits = limits.rollout()
     fmt = request.config.format
@@ -115,9 +112,11 @@ def _parse_groups(
     order: list[int] = []
     for gi, group in enumerate(request.groups):
         check_deadline(deadline)
-        path = f"groups[{gi}]"
-        group_obj, raw_rollouts = read_group(group, gi, limits)
-        meta = group_golds(group_obj, path, limits, lookup, compiled, missing)
+        if gi < len(read):
+            meta, raw_rollouts = read[gi]
+        else:
+            group_obj, raw_rollouts = read_group(group, gi, limits)
+            meta = group_golds(group_obj, f"groups[{gi}]", limits, lookup, compiled, missing)
         groups.append(meta)
         _read_rollouts(raw_rollouts, gi, meta.golds, fmt, rollout_limits, unique, order, context)
     if missing:
@@ -179,12 +178,13 @@ def score(
     limits = limits or DEFAULT_LIMITS
     t_start = time.perf_counter()
     req = read_request(request, limits)
-    lean_result = _score_lean(req, limits, golds or {}, deadline, t_start)
+    compiled: dict[str, CompiledGold] = {}
+    read: list[lean.ReadGroup] = []  # the groups the lean path read before handing the request back
+    lean_result = _score_lean(req, limits, golds or {}, deadline, t_start, compiled, read)
     if lean_result is not None:
         return lean_result
     cfg, step = req.config, req.step
-    compiled: dict[str, CompiledGold] = {}
-    groups, unique, order = _parse_groups(req, limits, golds or {}, compiled, deadline)
+    groups, unique, order = _parse_groups(req, limits, golds or {}, compiled, deadline, read)
     t_parse = time.perf_counter()
 
     penalty = cfg.penalty_at(step)
@@ -235,10 +235,17 @@ def score(
 
 
 def _score_lean(
-    req: Request, limits: Limits, golds: Mapping[str, CompiledGold], deadline: float | None, t_start: float
+    req: Request,
+    limits: Limits,
+    golds: Mapping[str, CompiledGold],
+    deadline: float | None,
+    t_start: float,
+    compiled: dict[str, CompiledGold],
+    read: list[lean.ReadGroup],
 ) -> ScoreResult | None:
-    """:func:`score` by the lean path (:mod:`lean`), ``None`` when the per-stage path must run."""
-    got = lean.score(req, limits, golds, deadline)
+    """:func:`score` by the lean path (:mod:`lean`), ``None`` when the per-stage path must run (from
+    ``compiled`` and ``read``, what the lean path read)."""
+    got = lean.score(req, limits, golds, deadline, compiled, read)
     if got is None:
         return None
     fast = got.rows

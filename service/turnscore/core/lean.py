@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from . import diagnostics, native, response, rewards
 from .config import ScoringConfig
@@ -24,6 +24,13 @@ from .request import GroupMeta, Request, group_golds, read_group
 
 #: whether :func:`engine.score` tries the lean path (tests and benchmarks turn it off to compare)
 LEAN = True
+
+
+class ReadGroup(NamedTuple):
+    """A group read: its id and references, and its raw rollouts."""
+
+    meta: GroupMeta
+    rollouts: list[Any]
 
 
 class LeanResult(NamedTuple):
@@ -86,11 +93,20 @@ def _ot(cfg: ScoringConfig, deadline: float | None) -> OtScoring | None:
 
 
 def score(
-    req: Request, limits: Limits, lookup: Mapping[str, CompiledGold], deadline: float | None
+    req: Request,
+    limits: Limits,
+    lookup: Mapping[str, CompiledGold],
+    deadline: float | None,
+    compiled: dict[str, CompiledGold],
+    read: list[ReadGroup],
 ) -> LeanResult | None:
     """The request scored by the lean path, ``None`` when the per-stage path must run. Raises
     ``DeadlineExceeded`` (checked per group, between chunks of rollouts and in OT's iterations) and the
-    cell budgets' ``LimitExceeded`` (``max_ot_cells`` first for ``ot``), as that path does."""
+    cell budgets' ``LimitExceeded`` (``max_ot_cells`` first for ``ot``), as that path does.
+
+    The golds it compiles go to ``compiled`` and the groups it reads to ``read`` (each group's references
+    and raw rollouts, in order, up to the first it refuses; none when a ref is missing): the per-stage path
+    starts from them and reads the rest, so a request handed back is not read twice."""
     ext = native.module()
     if not eligible(req) or ext is None:
         return None
@@ -98,23 +114,25 @@ def score(
     parser = text_parser(cfg.format)
     if parser is None:
         return None
-    compiled: dict[str, CompiledGold] = {}
     missing: list[str] = []
-    groups: list[GroupMeta] = []
-    items: list[tuple[list[object], list[CompiledGold]]] = []
     try:
         for gi, group in enumerate(req.groups):
             check_deadline(deadline)
             group_obj, raw_rollouts = read_group(group, gi, limits)
             meta = group_golds(group_obj, f"groups[{gi}]", limits, lookup, compiled, missing)
-            groups.append(meta)
-            items.append((raw_rollouts, meta.golds))
+            read.append(ReadGroup(meta, raw_rollouts))
     except DeadlineExceeded:
         raise
     except TurnScoreError:
         return None  # the per-stage path raises it, or the error of a rollout before it
     if missing:
-        return None  # UnknownGoldRef, after the rollouts' own errors: the per-stage path raises them
+        # UnknownGoldRef, after the rollouts' own errors: the per-stage path reads every group again (a ref
+        # resolves only to the golds of the groups before its own, so none of those read here is kept)
+        read.clear()
+        compiled.clear()
+        return None
+    groups = [one.meta for one in read]
+    items = [(one.rollouts, one.meta.golds) for one in read]
     rl = limits.rollout()
     ot = cfg.assignment == "ot"
     max_cells = min(limits.max_match_cells, limits.max_ot_cells) if ot else limits.max_match_cells
