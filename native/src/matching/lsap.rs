@@ -11,7 +11,6 @@ const NONE: usize = usize::MAX;
 /// once they have grown).
 #[derive(Default)]
 pub struct Lsap {
-    cost: Vec<f64>,
     u: Vec<f64>,
     v: Vec<f64>,
     dist: Vec<f64>,
@@ -45,18 +44,12 @@ impl Lsap {
         }
         let transpose = n < m;
         let (nr, nc) = if transpose { (n, m) } else { (m, n) };
-        reset(&mut self.cost, nr * nc, 0.0);
-        for i in 0..m {
-            for j in 0..n {
-                let v = -s[i * n + j];
-                if transpose {
-                    self.cost[j * nc + i] = v;
-                } else {
-                    self.cost[i * nc + j] = v;
-                }
-            }
+        // the cost of (row, column) of the oriented problem: -S, read in place
+        if transpose {
+            self.solve(nr, nc, |r, c| -s[c * n + r]);
+        } else {
+            self.solve(nr, nc, |r, c| -s[r * n + c]);
         }
-        self.solve(nr, nc);
         if transpose {
             for (r, &c) in self.col4row.iter().enumerate() {
                 out[c] = r as i64; // original row c takes original column r
@@ -68,8 +61,9 @@ impl Lsap {
         }
     }
 
-    /// Minimum-cost assignment of every row of `self.cost` (nr <= nc) into `self.col4row`.
-    fn solve(&mut self, nr: usize, nc: usize) {
+    /// Minimum-cost assignment of every row (nr <= nc; `cost(row, column)`) into `self.col4row`.
+    #[inline(always)]
+    fn solve(&mut self, nr: usize, nc: usize, cost: impl Fn(usize, usize) -> f64) {
         reset(&mut self.u, nr, 0.0);
         reset(&mut self.v, nc, 0.0);
         reset(&mut self.dist, nc, 0.0);
@@ -80,7 +74,6 @@ impl Lsap {
         reset(&mut self.in_cols, nc, false);
         reset(&mut self.remaining, nc, 0);
         let Lsap {
-            cost,
             u,
             v,
             dist,
@@ -91,7 +84,6 @@ impl Lsap {
             in_cols,
             remaining,
         } = self;
-        let cost = &cost[..nr * nc];
 
         for cur in 0..nr {
             // shortest augmenting path from row `cur` to a free column
@@ -109,9 +101,9 @@ impl Lsap {
                 let mut index = NONE;
                 let mut lowest = f64::INFINITY;
                 in_rows[i] = true;
-                let (row, ui) = (&cost[i * nc..(i + 1) * nc], u[i]);
+                let ui = u[i];
                 for (k, &j) in remaining[..n_rem].iter().enumerate() {
-                    let r = min_val + row[j] - ui - v[j];
+                    let r = min_val + cost(i, j) - ui - v[j];
                     if r < dist[j] {
                         path[j] = i;
                         dist[j] = r;
