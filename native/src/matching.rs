@@ -13,17 +13,18 @@
 //! - `lsap_maximize(s: bytes, m, n) -> list[int]`: the column of each row (-1 none), as
 //!   `scipy.optimize.linear_sum_assignment(S, maximize=True)` assigns (for tests).
 
+mod hard;
 mod keys;
 mod lsap;
 mod names;
 mod sstr;
-
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString};
 use pyo3::{intern, AsPyPointer, PyTypeInfo};
 
+pub(crate) use hard::Scratch;
 use keys::{cast, dict_items, key, str_of};
 pub(crate) use keys::{float_key, text_key, KResult, Key, KeyError, Mode, MAX_DEPTH};
 pub(crate) use names::name_key;
@@ -267,10 +268,11 @@ pub(crate) fn check(p: &PredTable, g: &GoldTable) -> PyResult<()> {
     Ok(())
 }
 
-pub(crate) fn sparse(p: &PredTable, g: &GoldTable) -> Vec<(usize, usize, f64)> {
-    let mut out = Vec::new();
+/// Every positive S of the pair in (i, j) order, into `out`.
+pub(crate) fn sparse_into(p: &PredTable, g: &GoldTable, out: &mut Vec<(usize, usize, f64)>) {
+    out.clear();
     if g.index.is_empty() {
-        return out;
+        return;
     }
     for (i, pc) in p.calls.iter().enumerate() {
         if let Some(js) = g.index.get(&pc.name) {
@@ -279,21 +281,14 @@ pub(crate) fn sparse(p: &PredTable, g: &GoldTable) -> Vec<(usize, usize, f64)> {
             }
         }
     }
-    out
-}
-
-pub(crate) fn dense(e: &[(usize, usize, f64)], m: usize, n: usize) -> Vec<f64> {
-    let mut s = vec![0.0f64; m * n];
-    for &(i, j, v) in e {
-        s[i * n + j] = v;
-    }
-    s
 }
 
 #[pyfunction]
 fn entries(p: PyRef<'_, PredTable>, g: PyRef<'_, GoldTable>) -> PyResult<Vec<(usize, usize, f64)>> {
     check(&p, &g)?;
-    Ok(sparse(&p, &g))
+    let mut out = Vec::new();
+    sparse_into(&p, &g, &mut out);
+    Ok(out)
 }
 
 #[pyfunction]
@@ -303,78 +298,14 @@ fn matrix<'py>(
     g: PyRef<'_, GoldTable>,
 ) -> PyResult<&'py PyByteArray> {
     check(&p, &g)?;
-    let (m, n) = (p.calls.len(), g.calls.len());
-    let s = dense(&sparse(&p, &g), m, n);
-    Ok(PyByteArray::new(py, as_bytes(&s)))
+    Ok(PyByteArray::new(
+        py,
+        as_bytes(Scratch::default().similarity(&p, &g)),
+    ))
 }
 
 pub(crate) fn as_bytes(v: &[f64]) -> &[u8] {
     unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) }
-}
-
-/// The pairs (i, j, S) a hard assignment takes (assign.hungarian / assign.greedy).
-fn hard_pairs(
-    e: Vec<(usize, usize, f64)>,
-    m: usize,
-    n: usize,
-    hungarian: bool,
-) -> Vec<(usize, usize, f64)> {
-    if hungarian {
-        let mut rows = vec![false; m];
-        let mut cols = vec![false; n];
-        let conflict = e.iter().any(|&(i, j, _)| {
-            let c = rows[i] || cols[j];
-            rows[i] = true;
-            cols[j] = true;
-            c
-        });
-        if !conflict {
-            return e; // no two entries share a row or a column: every optimal assignment takes them all
-        }
-        let s = dense(&e, m, n);
-        let col = lsap::maximize(&s, m, n);
-        return (0..m)
-            .filter(|&i| col[i] >= 0 && s[i * n + col[i] as usize] > 0.0)
-            .map(|i| (i, col[i] as usize, s[i * n + col[i] as usize]))
-            .collect();
-    }
-    let mut e = e;
-    // S descending, ties in (i, j) order (a stable sort of entries already in (i, j) order)
-    e.sort_by(|a, b| b.2.partial_cmp(&a.2).unwrap());
-    let mut used_p = vec![false; m];
-    let mut used_g = vec![false; n];
-    let mut out = Vec::new();
-    for (i, j, v) in e {
-        if used_p[i] || used_g[j] {
-            continue;
-        }
-        used_p[i] = true;
-        used_g[j] = true;
-        out.push((i, j, v));
-    }
-    out
-}
-
-/// Write the assignment of one problem at `off` of the three sections (rewards, gold, similarity) of `buf`.
-pub(crate) fn assign_into(
-    buf: &mut [f64],
-    total: usize,
-    off: usize,
-    p: &PredTable,
-    g: &GoldTable,
-    hungarian: bool,
-    penalty: f64,
-) {
-    let (m, n) = (p.calls.len(), g.calls.len());
-    buf[off..off + m].iter_mut().for_each(|x| *x = -penalty);
-    buf[total + off..total + off + m]
-        .iter_mut()
-        .for_each(|x| *x = f64::from_bits((-1i64) as u64));
-    for (i, j, v) in hard_pairs(sparse(p, g), m, n, hungarian) {
-        buf[off + i] = v;
-        buf[total + off + i] = f64::from_bits(j as u64);
-        buf[2 * total + off + i] = v;
-    }
 }
 
 #[pyfunction]
@@ -388,7 +319,7 @@ fn assign<'py>(
     check(&p, &g)?;
     let m = p.calls.len();
     let mut buf = vec![0.0f64; 3 * m];
-    assign_into(&mut buf, m, 0, &p, &g, hungarian, penalty);
+    Scratch::default().assign_into(&mut buf, m, 0, &p, &g, hungarian, penalty);
     Ok(PyBytes::new(py, as_bytes(&buf)))
 }
 
@@ -412,8 +343,9 @@ fn assign_many<'py>(
     }
     let mut buf = vec![0.0f64; 3 * total];
     let mut off = 0;
+    let mut scratch = Scratch::default();
     for (p, g) in &tables {
-        assign_into(&mut buf, total, off, p, g, hungarian, penalty);
+        scratch.assign_into(&mut buf, total, off, p, g, hungarian, penalty);
         off += p.calls.len();
     }
     Ok(PyBytes::new(py, as_bytes(&buf)))

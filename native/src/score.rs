@@ -159,6 +159,7 @@ impl<'py> TokenCache<'py> {
     }
 }
 
+/// The scoring settings `score_one` reads.
 struct Cfg {
     gold_share: bool,
     malformed_penalty: f64,
@@ -167,22 +168,46 @@ struct Cfg {
     trajectory: bool,
 }
 
-/// (matched, exact, covered) of one assignment (summary.call_counts).
-fn counts(gold: &[i64], sim: &[f64]) -> (usize, usize, usize) {
+impl Cfg {
+    /// The settings as `match_score_hard` / `score_hard` / the lean path take them; `None` for an unknown
+    /// outcome metric (the Python path decides).
+    fn new(
+        gold_share: bool,
+        malformed_penalty: f64,
+        metric: &str,
+        answer_turn: bool,
+        trajectory: bool,
+    ) -> Option<Cfg> {
+        Some(Cfg {
+            gold_share,
+            malformed_penalty,
+            metric: Metric::parse(metric)?,
+            answer_turn,
+            trajectory,
+        })
+    }
+}
+
+/// (matched, exact, covered) of one assignment (summary.call_counts; `gold`: the gold indices' int64 bits).
+fn counts(gold: &[f64], sim: &[f64]) -> (usize, usize, usize) {
     let (mut matched, mut exact) = (0, 0);
-    let mut covered: Vec<i64> = Vec::new();
+    // the distinct gold indices matched: below 64 in a bit mask, any other in a list
+    let (mut low, mut high): (u64, Vec<i64>) = (0, Vec::new());
     for (&j, &s) in gold.iter().zip(sim) {
+        let j = j.to_bits() as i64;
         if j >= 0 && s > 0.0 {
             matched += 1;
-            if !covered.contains(&j) {
-                covered.push(j);
+            if j < 64 {
+                low |= 1 << j;
+            } else if !high.contains(&j) {
+                high.push(j);
             }
             if s >= 1.0 {
                 exact += 1;
             }
         }
     }
-    (matched, exact, covered.len())
+    (matched, exact, low.count_ones() as usize + high.len())
 }
 
 fn outcome_of(
@@ -201,14 +226,15 @@ fn outcome_of(
     Ok(outcome(Some(&p), Some(&cache.store[g]), metric))
 }
 
-/// One rollout's row from its slices of the assignment buffer (one per reference, `m` calls each).
+/// One rollout's row from its slices of the assignment buffer (one per reference, `m` calls each;
+/// `gold_idx` as the buffer holds them, int64 bits).
 #[allow(clippy::too_many_arguments)]
 fn score_one(
     cache: &mut TokenCache<'_>,
     turns: &[TurnInfo],
     golds: &[Gold],
     rewards: &[f64],
-    gold_idx: &[i64],
+    gold_idx: &[f64],
     sim: &[f64],
     m: usize,
     cfg: &Cfg,
@@ -231,39 +257,37 @@ fn score_one(
     }
     let a = &rewards[k * m..(k + 1) * m];
     let gold = &golds[k];
-    let mut sums = vec![0.0f64; turns.len()];
-    let mut nums = vec![0i64; turns.len()];
+    // each turn's sum (its calls' rewards in order from 0.0, then its malformed calls' penalty) and
+    // its number of calls, turned into its reward
+    let share = 1.0 / gold.n_calls.max(1) as f64;
     let mut pos = 0;
-    for (t, turn) in turns.iter().enumerate() {
-        if turn.answer.is_some() {
-            continue;
+    let mut turn_rewards: Vec<f64> = Vec::with_capacity(turns.len());
+    for turn in turns {
+        let (mut sum, mut num) = (0.0f64, 0i64);
+        if turn.answer.is_none() {
+            for &x in &a[pos..pos + turn.calls] {
+                sum += x;
+            }
+            num += turn.calls as i64;
+            pos += turn.calls;
         }
-        for _ in 0..turn.calls {
-            sums[t] += a[pos];
-            nums[t] += 1;
-            pos += 1;
-        }
-    }
-    if cfg.malformed_penalty != 0.0 {
-        for (t, turn) in turns.iter().enumerate() {
+        if cfg.malformed_penalty != 0.0 {
             let bad = if turn.answer.is_some() {
                 0
             } else {
                 turn.malformed
             };
-            sums[t] -= cfg.malformed_penalty * bad as f64;
-            nums[t] += bad;
+            sum -= cfg.malformed_penalty * bad as f64;
+            num += bad;
         }
+        turn_rewards.push(if cfg.gold_share {
+            sum * share
+        } else if num != 0 {
+            sum / num as f64
+        } else {
+            0.0
+        });
     }
-    let mut turn_rewards: Vec<f64> = if cfg.gold_share {
-        let share = 1.0 / gold.n_calls.max(1) as f64;
-        sums.iter().map(|s| s * share).collect()
-    } else {
-        sums.iter()
-            .zip(&nums)
-            .map(|(&s, &n)| if n != 0 { s / n as f64 } else { 0.0 })
-            .collect()
-    };
     if cfg.answer_turn {
         for (t, turn) in turns.iter().enumerate() {
             if turn.answer.is_some() {
@@ -271,8 +295,16 @@ fn score_one(
             }
         }
     }
-    let final_answer = turns.iter().rev().find_map(|t| t.answer.as_ref());
-    let outcome = outcome_of(cache, final_answer, gold, cfg.metric)?;
+    // the final answer's outcome (with `answer_turn`, its turn's reward: the same metric of the same strings)
+    let outcome = match turns.iter().rposition(|t| t.answer.is_some()) {
+        Some(t) if cfg.answer_turn => turn_rewards[t],
+        last => outcome_of(
+            cache,
+            last.and_then(|t| turns[t].answer.as_ref()),
+            gold,
+            cfg.metric,
+        )?,
+    };
     let trajectory = if cfg.trajectory {
         Some(if m > 0 { np_sum(a) / m as f64 } else { 0.0 })
     } else {
@@ -310,15 +342,14 @@ fn score_hard(
     answer_turn: bool,
     trajectory: bool,
 ) -> PyResult<Option<(PyObject, ScoreColumns)>> {
-    let Some(metric) = Metric::parse(metric) else {
-        return Ok(None);
-    };
-    let cfg = Cfg {
+    let Some(cfg) = Cfg::new(
         gold_share,
         malformed_penalty,
         metric,
         answer_turn,
         trajectory,
+    ) else {
+        return Ok(None);
     };
     if buf.len() % 24 != 0 {
         return Ok(None);
@@ -326,8 +357,7 @@ fn score_hard(
     let all = floats(buf);
     let total = all.len() / 3;
     let (rewards, rest) = all.split_at(total);
-    let (gold_bits, sim) = rest.split_at(total);
-    let gold_idx: Vec<i64> = gold_bits.iter().map(|x| x.to_bits() as i64).collect();
+    let (gold_idx, sim) = rest.split_at(total);
     let mut cache = TokenCache {
         py,
         index: HashMap::new(),

@@ -49,7 +49,8 @@ fn to_scoring(
     turns: Vec<TurnOut<PredCall>>,
 ) -> Option<(Vec<TurnInfo>, Vec<PredCall>)> {
     let mut infos = Vec::with_capacity(turns.len());
-    let mut calls = Vec::new();
+    let matchable = turns.iter().filter(|t| t.answer.is_none(py));
+    let mut calls = Vec::with_capacity(matchable.map(|t| t.calls.len()).sum());
     for t in turns {
         let answer = if t.answer.is_none(py) {
             None

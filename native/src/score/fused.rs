@@ -21,7 +21,7 @@ use pyo3::types::{PyBytes, PyList, PyType};
 use pyo3::{intern, AsPyPointer, PyTypeInfo};
 
 use super::matcher::{at_chunk, gold_calls, over_budget, Matcher};
-use super::{columns, turn_head, Cfg, Metric, Scored, TurnInfo};
+use super::{columns, turn_head, Cfg, Scored, TurnInfo};
 use crate::matching::{as_bytes, pred_call, unwrap_unsupported, Mode};
 
 /// A rollout as read before the budget check: its turns and the calls that enter matching.
@@ -92,15 +92,17 @@ fn match_score_hard(
     want_buffer: bool,
 ) -> PyResult<PyObject> {
     let none = py.None();
-    let (Some(metric), Ok(mode)) = (Metric::parse(metric), Mode::parse(mode_name)) else {
+    let (Some(cfg), Ok(mode)) = (
+        Cfg::new(
+            gold_share,
+            malformed_penalty,
+            metric,
+            answer_turn,
+            trajectory,
+        ),
+        Mode::parse(mode_name),
+    ) else {
         return Ok(none);
-    };
-    let cfg = Cfg {
-        gold_share,
-        malformed_penalty,
-        metric,
-        answer_turn,
-        trajectory,
     };
     // read every rollout and count the similarity cells (rewards.check_budget) before any matching
     let mut reads = Vec::with_capacity(rollouts.len());

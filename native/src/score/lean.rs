@@ -6,7 +6,7 @@
 use pyo3::prelude::*;
 
 use super::matcher::{at_chunk, gold_calls, over_budget, Matcher, Ot};
-use super::{Cfg, Metric, ScoreColumns, TurnInfo};
+use super::{Cfg, ScoreColumns, TurnInfo};
 use crate::matching::{Mode, PredCall};
 use crate::sinkhorn::{deadline_in, Params};
 
@@ -61,7 +61,10 @@ pub(crate) fn score_columns<'py>(
         a,
         t,
     ) = s;
-    let (Some(metric), Ok(mode)) = (Metric::parse(metric), Mode::parse(mode_name)) else {
+    let (Some(cfg), Ok(mode)) = (
+        Cfg::new(gold_share, malformed_penalty, metric, a, t),
+        Mode::parse(mode_name),
+    ) else {
         return Ok(Verdict::Python);
     };
     let deadline = ot.and_then(|o| deadline_in(o.6));
@@ -85,13 +88,6 @@ pub(crate) fn score_columns<'py>(
     if let Some(cells) = over_budget(py, cells, max_cells)? {
         return Ok(Verdict::Cells(cells));
     }
-    let cfg = Cfg {
-        gold_share,
-        malformed_penalty,
-        metric,
-        answer_turn: a,
-        trajectory: t,
-    };
     let mut matcher = Matcher::new(py, cfg, mode, case_sensitive, hungarian, penalty);
     matcher.ot = ot;
     for g in golds {

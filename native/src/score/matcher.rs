@@ -1,7 +1,7 @@
 //! The match and score of one rollout against its group's references, shared by the two one-call paths
 //! (fused.rs `match_score_hard` from `rewards.Rollout`s, lean.rs from the raw rollouts): each group's gold
 //! tables and answers read once, each rollout's calls keyed, assigned (hard, or OT for the lean path:
-//! sinkhorn.rs `solve_scratch`, the solver of `ot_solve`) and scored.
+//! sinkhorn.rs `Solver`, the solver of `ot_solve`) and scored.
 
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use super::{score_one, scored, Cfg, Gold, Scored, TokenCache, TurnInfo};
-use crate::matching::{assign_into, check, dense, sparse, GoldTable, Mode, PredCall, PredTable};
-use crate::sinkhorn::{solve_scratch, Outcome, Params, Work};
+use crate::matching::{check, GoldTable, Mode, PredCall, PredTable, Scratch};
+use crate::sinkhorn::{Outcome, Params, Problem, Solver};
 
 /// Rollouts between two calls of the deadline check.
 const CHUNK: usize = 32;
@@ -65,29 +65,25 @@ pub(super) fn over_budget(
     })
 }
 
-/// OT assignment (`rewards._match`'s `ot` branch and `ot_layout`): its settings, the deadline of the
-/// iterations (`check`, the Python deadline check, raises once it passed) and scratch buffers.
+/// OT assignment (`rewards._match`'s `ot` branch and `ot_layout`): its solver (settings, the deadline of
+/// the iterations, scratch buffers) and `check`, the Python deadline check (raises once it passed).
 pub(super) struct Ot<'py> {
-    params: Params,
-    deadline: Option<Instant>,
+    solver: Solver,
     check: &'py PyAny,
-    work: Work,
 }
 
 impl<'py> Ot<'py> {
     pub(super) fn new(params: Params, deadline: Option<Instant>, check: &'py PyAny) -> Self {
         Ot {
-            params,
-            deadline,
+            solver: Solver::new(params, deadline),
             check,
-            work: Work::default(),
         }
     }
 
     /// The pair (`p`, `g`) at `off` of `buf`'s three sections of `total` rows each (zeroed): no row
     /// without predicted calls, reward 0 / gold -1 / similarity 0 without gold calls, else the plan's
     /// rows; `false` when the Python path must solve it (a plan not finite, or the deadline passed and
-    /// `check` did not raise).
+    /// `check` did not raise). `scratch` holds the similarity matrix.
     fn assign_into(
         &mut self,
         buf: &mut [f64],
@@ -95,6 +91,7 @@ impl<'py> Ot<'py> {
         off: usize,
         p: &PredTable,
         g: &GoldTable,
+        scratch: &mut Scratch,
     ) -> PyResult<bool> {
         let (m, n) = (p.calls.len(), g.n_calls());
         let (rewards, rest) = buf.split_at_mut(total);
@@ -107,14 +104,20 @@ impl<'py> Ot<'py> {
             gold[r].fill(f64::from_bits((-1i64) as u64));
             return Ok(true);
         }
-        let s = dense(&sparse(p, g), m, n);
-        let (params, deadline, work) = (&self.params, self.deadline, &mut self.work);
-        let (rewards, gold, sim) = (&mut rewards[r.clone()], &mut gold[r.clone()], &mut sim[r]);
-        let mut solve = move || solve_scratch(&s, m, n, params, deadline, work, rewards, gold, sim);
-        let got = if m * n * params.max_iter >= RELEASE_CELL_ITERATIONS {
-            self.check.py().allow_threads(solve)
+        let problem = Problem {
+            s: scratch.similarity(p, g),
+            m,
+            n,
+            rewards: &mut rewards[r.clone()],
+            gold: &mut gold[r.clone()],
+            sim: &mut sim[r],
+        };
+        let release = m * n * self.solver.params.max_iter >= RELEASE_CELL_ITERATIONS;
+        let solver = &mut self.solver;
+        let got = if release {
+            self.check.py().allow_threads(move || solver.solve(problem))
         } else {
-            solve()
+            solver.solve(problem)
         };
         match got {
             Outcome::Solved(_) => Ok(true),
@@ -143,6 +146,8 @@ pub(super) struct Matcher<'py> {
     pub(super) ot: Option<Ot<'py>>,
     /// the last rollout's pairs in `assign_many`'s layout (rewards, gold indices, similarities)
     pub(super) local: Vec<f64>,
+    /// the assignment's buffers, reused from problem to problem
+    scratch: Scratch,
 }
 
 impl<'py> Matcher<'py> {
@@ -169,6 +174,7 @@ impl<'py> Matcher<'py> {
             penalty,
             ot: None,
             local: Vec::new(),
+            scratch: Scratch::default(),
         }
     }
 
@@ -234,31 +240,30 @@ impl<'py> Matcher<'py> {
         let m = pred.calls.len();
         let golds = &self.tables[group];
         let span = m * golds.len();
-        let local = &mut self.local;
+        let (local, scratch) = (&mut self.local, &mut self.scratch);
         local.clear();
         local.resize(3 * span, 0.0);
         for (k, g) in golds.iter().enumerate() {
             check(&pred, g)?;
             match self.ot.as_mut() {
-                None => assign_into(local, span, k * m, &pred, g, self.hungarian, self.penalty),
+                None => {
+                    let (h, pen) = (self.hungarian, self.penalty);
+                    scratch.assign_into(local, span, k * m, &pred, g, h, pen)
+                }
                 Some(ot) => {
-                    if !ot.assign_into(local, span, k * m, &pred, g)? {
+                    if !ot.assign_into(local, span, k * m, &pred, g, scratch)? {
                         return Ok(None);
                     }
                 }
             }
         }
-        let gold_idx: Vec<i64> = local[span..2 * span]
-            .iter()
-            .map(|x| x.to_bits() as i64)
-            .collect();
         let refs = &self.refs[group];
         let row = score_one(
             &mut self.cache,
             turns,
             refs,
             &local[..span],
-            &gold_idx,
+            &local[span..2 * span],
             &local[2 * span..],
             m,
             &self.cfg,
