@@ -17,12 +17,16 @@ pub(crate) mod forms;
 pub(crate) mod group;
 #[path = "parse_hash.rs"]
 mod hash;
+#[path = "parse_hits.rs"]
+mod hits;
 #[path = "parse_json.rs"]
 mod json;
 #[path = "parse_keys.rs"]
 mod keys;
 #[path = "parse_pred.rs"]
 pub(crate) mod pred;
+#[path = "parse_read.rs"]
+mod read;
 #[path = "parse_scan.rs"]
 pub(crate) mod scan;
 #[path = "parse_sink.rs"]
@@ -35,9 +39,7 @@ mod structured;
 pub(crate) use json::Fail;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple, PyType};
-use scan::{
-    first, line_break, looks_like_call, py_strip, spans, strip_think, Tag, THINK_CLOSE, THINK_OPEN,
-};
+use scan::{py_strip, THINK_CLOSE, THINK_OPEN};
 pub(crate) use sink::{build_turns, PySink, Sink, TurnOut};
 pub(crate) use slots::Slots;
 
@@ -82,14 +84,8 @@ struct Read<C> {
 /// The parser of one format: literal call and answer tags, layout, think stripping, answer mode.
 #[pyclass(module = "turnscore_native")]
 pub struct TextParser {
-    separator: Tag,
-    turn_end: Tag,
-    call_open: Tag,
-    call_close: Tag,
-    answer_open: Tag,
-    answer_close: Tag,
-    think_open: Tag,
-    think_close: Tag,
+    /// separator, turn end, call, answer and think tags (parse_hits.rs)
+    tags: hits::TagSet,
     lines: bool,
     strip_think: bool,
     last_text: bool,
@@ -125,103 +121,6 @@ impl TextParser {
         &self.fallback
     }
 
-    fn read_blocks<S: Sink>(
-        &self,
-        sink: &S,
-        py: Python<'_>,
-        text: &str,
-        r: &mut Read<S::Call>,
-    ) -> PyResult<()> {
-        for body in spans(text, &self.call_open, &self.call_close) {
-            r.blocks += 1;
-            if self.lines {
-                for line in body.split(line_break) {
-                    let line = py_strip(line);
-                    if line.is_empty() {
-                        continue;
-                    }
-                    match sink.decode(py, line)? {
-                        Some(c) => r.calls.push(c),
-                        None => r.malformed += 1,
-                    }
-                }
-            } else {
-                match sink.decode(py, py_strip(body))? {
-                    Some(c) => r.calls.push(c),
-                    None => r.malformed += 1,
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// `read_model_text` on a fresh turn: (what was read, the model's part as read, think removed).
-    fn read<'t, S: Sink>(
-        &self,
-        sink: &S,
-        py: Python<'_>,
-        text: &'t str,
-        read_calls: bool,
-    ) -> PyResult<(Read<S::Call>, std::borrow::Cow<'t, str>)> {
-        use std::borrow::Cow;
-        let mut r = Read {
-            calls: Vec::new(),
-            malformed: 0,
-            blocks: 0,
-            answer: None,
-            attempted: false,
-            notes: Vec::new(),
-        };
-        let (head, sep, tail) = match self.turn_end.find(text, 0) {
-            Some(p) => (
-                &text[..p],
-                &self.turn_end.s[..],
-                &text[p + self.turn_end.len()..],
-            ),
-            None => (text, "", ""),
-        };
-        let text_head = head;
-        let mut head: Cow<'t, str> = Cow::Borrowed(head);
-        let mut visible: Cow<'t, str> = Cow::Borrowed(text);
-        if self.strip_think {
-            let (kept, removed, unclosed) =
-                strip_think(text_head, &self.think_open, &self.think_close);
-            if let Some(kept) = kept {
-                visible = Cow::Owned([kept.as_str(), sep, tail].concat());
-                if unclosed {
-                    r.notes.push(("think_unclosed", 1));
-                }
-                let hidden: usize = if read_calls {
-                    removed
-                        .iter()
-                        .map(|part| spans(part, &self.call_open, &self.call_close).len())
-                        .sum()
-                } else {
-                    0
-                };
-                if hidden > 0 {
-                    r.notes.push(("calls_in_think_ignored", hidden));
-                }
-                head = Cow::Owned(kept);
-            }
-        }
-        if read_calls {
-            self.read_blocks(sink, py, &visible, &mut r)?;
-        }
-        let answer = first(&visible, &self.answer_open, &self.answer_close);
-        if read_calls {
-            if r.malformed > 0 {
-                r.notes.push(("malformed_calls", r.malformed));
-            }
-            if r.blocks == 0 && looks_like_call(&head, &self.call_open, answer.is_some()) {
-                r.attempted = true;
-                r.notes.push(("no_calls_parsed_from_text", 1));
-            }
-        }
-        r.answer = answer.map(|a| keys::text(py, a)).transpose()?;
-        Ok((r, head))
-    }
-
     /// A turn of `text_turns`; its `text` a copy of the piece only with `context` (else `None`).
     fn turn<C>(
         &self,
@@ -239,53 +138,6 @@ impl TextParser {
         }
         t.attempted = r.attempted;
         Ok(t)
-    }
-
-    /// `parse_text` before the turns become Python objects: the turns and the notes `(code, count)`.
-    /// Without `context` each turn's `text` is `None` instead of a copy of its piece (see `parse_group`).
-    #[allow(clippy::type_complexity)]
-    fn text_turns<S: Sink>(
-        &self,
-        sink: &S,
-        py: Python<'_>,
-        text: &str,
-        context: bool,
-    ) -> PyResult<(Vec<TurnOut<S::Call>>, Vec<(&'static str, usize)>)> {
-        let mut pieces: Vec<&str> = Vec::new();
-        let mut pos = 0;
-        while let Some(k) = self.separator.find(text, pos) {
-            pieces.push(&text[pos..k]);
-            pos = k + self.separator.len();
-        }
-        pieces.push(&text[pos..]);
-        if pieces.len() > 1 && pieces[0].is_empty() {
-            pieces.remove(0);
-        }
-        let mut reads = Vec::with_capacity(pieces.len());
-        let mut notes = Vec::new();
-        let mut last_head = std::borrow::Cow::Borrowed("");
-        for piece in &pieces {
-            let (mut r, head) = self.read(sink, py, piece, true)?;
-            notes.append(&mut r.notes);
-            reads.push(r);
-            last_head = head;
-        }
-        if self.last_text {
-            if let Some(last) = reads.last_mut() {
-                if last.blocks == 0 && !last.attempted && last.answer.is_none() {
-                    let t = py_strip(&last_head);
-                    if !t.is_empty() {
-                        last.answer = Some(keys::text(py, t)?);
-                    }
-                }
-            }
-        }
-        let turns = reads
-            .into_iter()
-            .zip(pieces)
-            .map(|(r, piece)| self.turn(py, r, piece, context))
-            .collect::<PyResult<_>>()?;
-        Ok((turns, notes))
     }
 }
 
@@ -344,14 +196,19 @@ impl TextParser {
             ));
         }
         Ok(TextParser {
-            separator: Tag::new(&separator),
-            turn_end: Tag::new(&turn_end),
-            call_open: Tag::new(&call_open),
-            call_close: Tag::new(&call_close),
-            answer_open: Tag::new(&answer_open),
-            answer_close: Tag::new(&answer_close),
-            think_open: Tag::new(THINK_OPEN),
-            think_close: Tag::new(THINK_CLOSE),
+            tags: hits::TagSet::new(
+                [
+                    &separator,
+                    &turn_end,
+                    &call_open,
+                    &call_close,
+                    &answer_open,
+                    &answer_close,
+                    THINK_OPEN,
+                    THINK_CLOSE,
+                ],
+                strip_think,
+            ),
             lines,
             strip_think,
             last_text,

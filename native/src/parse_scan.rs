@@ -1,5 +1,6 @@
-//! Literal-tag scanning of model text with Python's string semantics: `tags.TagScanner` (`spans`,
-//! `first`), `tags.strip_think`, `str.strip()` and `str.splitlines()` boundaries, `parse._looks_like_call`.
+//! Pieces of Python's string semantics for model text: a literal tag's `str.find`, `str.strip()` and
+//! `str.splitlines()` boundaries, `parse._looks_like_call` (the scanning itself: parse_hits.rs,
+//! parse_read.rs).
 
 use memchr::memmem::Finder;
 
@@ -58,9 +59,24 @@ pub(crate) fn py_space(c: char) -> bool {
     )
 }
 
+/// `str.strip()`: ASCII ends byte by byte; a non-ASCII character left at either end takes the general path.
 #[inline]
 pub(crate) fn py_strip(s: &str) -> &str {
-    s.trim_matches(py_space)
+    let b = s.as_bytes();
+    let ascii_space = |c: u8| matches!(c, b'\t'..=b'\r' | 0x1c..=0x1f | b' ');
+    let mut i = 0;
+    while i < b.len() && ascii_space(b[i]) {
+        i += 1;
+    }
+    let mut j = b.len();
+    while j > i && ascii_space(b[j - 1]) {
+        j -= 1;
+    }
+    let s = &s[i..j];
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(&f), Some(&l)) if f >= 0x80 || l >= 0x80 => s.trim_matches(py_space),
+        _ => s,
+    }
 }
 
 /// Python's `str.splitlines()` boundaries (`\r\n` counts as two; callers skip empty lines).
@@ -78,66 +94,6 @@ pub(crate) fn line_break(c: char) -> bool {
             | '\u{2028}'
             | '\u{2029}'
     )
-}
-
-/// `TagScanner.spans`: the bodies of `OPEN(.*?)CLOSE`, left to right, non-overlapping.
-pub(crate) fn spans<'t>(text: &'t str, open: &Tag, close: &Tag) -> Vec<&'t str> {
-    let mut out = Vec::new();
-    let mut pos = 0;
-    while let Some(o) = open.find(text, pos) {
-        let Some(c) = close.find(text, o + open.len()) else {
-            break;
-        };
-        out.push(&text[o + open.len()..c]);
-        pos = c + close.len();
-    }
-    out
-}
-
-/// `TagScanner.first`.
-pub(crate) fn first<'t>(text: &'t str, open: &Tag, close: &Tag) -> Option<&'t str> {
-    let o = open.find(text, 0)?;
-    let c = close.find(text, o + open.len())?;
-    Some(&text[o + open.len()..c])
-}
-
-/// `tags.strip_think`: (the text without think blocks, the removed segments, whether one was unclosed);
-/// `None` for the text when nothing was removed.
-pub(crate) fn strip_think<'t>(
-    text: &'t str,
-    open: &Tag,
-    close: &Tag,
-) -> (Option<String>, Vec<&'t str>, bool) {
-    let mut removed = Vec::new();
-    let mut out = String::new();
-    let (lo, lc) = (open.len(), close.len());
-    let mut pos = 0;
-    let mut unclosed = false;
-    if let Some(first_close) = close.find(text, 0) {
-        if !open.within(&text[..first_close]) {
-            removed.push(&text[..first_close]);
-            pos = first_close + lc;
-        }
-    }
-    loop {
-        let Some(o) = open.find(text, pos) else {
-            out.push_str(&text[pos..]);
-            break;
-        };
-        out.push_str(&text[pos..o]);
-        let Some(c) = close.find(text, o + lo) else {
-            removed.push(&text[o + lo..]);
-            unclosed = true;
-            break;
-        };
-        removed.push(&text[o + lo..c]);
-        pos = c + lc;
-    }
-    if removed.is_empty() {
-        (None, removed, false)
-    } else {
-        (Some(out), removed, unclosed)
-    }
 }
 
 /// `parse._looks_like_call` for a tag scanner.
