@@ -84,8 +84,22 @@ impl CallSink for KeySink<'_> {
     fn object(&mut self, p: &mut Json<'_>) -> Res<Vec<Member>> {
         // an argument's value is keyed at depth 0
         let start = self.key_object(p, 0)?;
-        Ok(self.bufs.members.drain(start..).collect())
+        Ok(take_from(&mut self.bufs.members, start))
     }
+}
+
+/// The elements of `buf` from `start` on, moved out into a vector of their exact size (one copy of
+/// the bytes, as `drain(start..).collect()` would do element by element).
+fn take_from<T>(buf: &mut Vec<T>, start: usize) -> Vec<T> {
+    let n = buf.len() - start;
+    let mut out = Vec::with_capacity(n);
+    // SAFETY: the `n` elements move to `out` (capacity `n`) and `buf` forgets them
+    unsafe {
+        std::ptr::copy_nonoverlapping(buf.as_ptr().add(start), out.as_mut_ptr(), n);
+        buf.set_len(start);
+        out.set_len(n);
+    }
+    out
 }
 
 /// A key (or name), `None` when unsupported (Python decides); Python errors stop the decode.
@@ -156,7 +170,7 @@ impl KeySink<'_> {
                     Ok(())
                 })?;
                 let items = &mut self.bufs.items;
-                let list = known.then(|| Key::List(items.drain(start..).collect()));
+                let list = known.then(|| Key::List(take_from(items, start).into_boxed_slice()));
                 items.truncate(start);
                 Ok(list)
             }

@@ -22,23 +22,12 @@ impl SStr {
         }
     }
 
-    /// `s` with ASCII letters lower-cased (`str.lower()` of an ASCII string).
+    /// `s` with ASCII letters lower-cased (`str.lower()` of an ASCII string: callers pass ASCII text).
     pub fn ascii_lower(s: &str) -> SStr {
+        debug_assert!(s.is_ascii());
         let mut out = SStr::from(s);
         match &mut out {
-            SStr::Inline(_, b) if s.is_ascii() => {
-                // eight bytes at a time: 0x20 added to each of `A`..=`Z` (the padding zeros stay)
-                for w in b.chunks_mut(8) {
-                    let mut x = [0u8; 8];
-                    x[..w.len()].copy_from_slice(w);
-                    let v = u64::from_le_bytes(x);
-                    let upper =
-                        (v + ONES * (0x80 - b'A' as u64)) & !(v + ONES * (0x80 - b'Z' as u64 - 1));
-                    let low = (v | ((upper & ONES * 0x80) >> 2)).to_le_bytes();
-                    w.copy_from_slice(&low[..w.len()]);
-                }
-            }
-            SStr::Inline(n, b) => b[..*n as usize].make_ascii_lowercase(),
+            SStr::Inline(_, b) => lower_inline(b),
             SStr::Heap(h) => h.make_ascii_lowercase(),
         }
         out
@@ -55,6 +44,26 @@ impl SStr {
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// ASCII letters of an inline string lower-cased, eight bytes at a time: 0x20 added to each byte of
+/// `A`..=`Z` (bytes below 0x80: no carry between them; the padding zeros stay zeros).
+#[inline]
+fn lower_inline(b: &mut [u8; INLINE]) {
+    let lower = |v: u64| {
+        let upper = (v + ONES * (0x80 - b'A' as u64)) & !(v + ONES * (0x80 - b'Z' as u64 - 1));
+        v | ((upper & ONES * 0x80) >> 2)
+    };
+    let mut last = [0u8; 8];
+    last[..INLINE - 16].copy_from_slice(&b[16..]);
+    let w = [
+        lower(u64::from_le_bytes(b[..8].try_into().expect("8 bytes"))),
+        lower(u64::from_le_bytes(b[8..16].try_into().expect("8 bytes"))),
+        lower(u64::from_le_bytes(last)),
+    ];
+    b[..8].copy_from_slice(&w[0].to_le_bytes());
+    b[8..16].copy_from_slice(&w[1].to_le_bytes());
+    b[16..].copy_from_slice(&w[2].to_le_bytes()[..INLINE - 16]);
+}
 
 /// The zero-padded inline bytes as three big-endian words: compared as numbers, in the order of the
 /// bytes (a shorter string's padding zeros sort before any byte but a zero, where the lengths decide).
