@@ -82,55 +82,44 @@ impl<'a> Json<'a> {
         }
     }
 
-    /// The members of a call object (cursor after its `{`, depth entered); `function` read as a nested
-    /// call object when `outer`.
-    fn call_members<S: CallSink>(
+    /// The call object at the cursor (its `{`): its own fields and, when `outer`, those of its
+    /// `function` member when that is an object (a nested call object).
+    fn call_object<S: CallSink>(
         &mut self,
         sink: &mut S,
         outer: bool,
     ) -> Res<(Fields<S>, Option<Fields<S>>)> {
         let mut own = CallFields::new();
         let mut function = None;
-        self.ws();
-        if self.peek() == b'}' {
-            self.i += 1;
-            return Ok((own, function));
-        }
-        loop {
-            let k = self.key()?;
-            match self.str_of(k).as_bytes() {
+        self.object_members(|p, k| {
+            match p.str_of(k).as_bytes() {
                 b"name" => {
                     own.has_name = true;
-                    self.ws();
-                    own.name = if self.peek() == b'"' {
-                        let s = self.string()?;
-                        Some(sink.name(self, s)?)
+                    p.ws();
+                    own.name = if p.peek() == b'"' {
+                        let s = p.string()?;
+                        Some(sink.name(p, s)?)
                     } else {
-                        self.skip()?;
+                        p.skip()?;
                         None
                     };
                 }
-                b"arguments" => own.arguments = self.field(sink)?,
-                b"parameters" => own.parameters = self.field(sink)?,
+                b"arguments" => own.arguments = p.field(sink)?,
+                b"parameters" => own.parameters = p.field(sink)?,
                 b"function" if outer => {
-                    self.ws();
-                    function = if self.peek() == b'{' {
-                        self.i += 1;
-                        self.enter()?;
-                        let (inner, _) = self.call_members(sink, false)?;
-                        self.depth -= 1;
-                        Some(inner)
+                    p.ws();
+                    function = if p.peek() == b'{' {
+                        Some(p.call_object(sink, false)?.0)
                     } else {
-                        self.skip()?;
+                        p.skip()?;
                         None
                     };
                 }
-                _ => self.skip()?,
+                _ => p.skip()?,
             }
-            if self.member_end()? {
-                return Ok((own, function));
-            }
-        }
+            Ok(())
+        })?;
+        Ok((own, function))
     }
 }
 
@@ -159,10 +148,7 @@ pub(crate) fn read_call<S: CallSink>(
     if p.peek() != b'{' {
         return Ok(None); // not an object (valid or not): never a call
     }
-    p.i += 1;
-    p.enter()?;
-    let got = p.call_members(sink, true);
-    let (top, function) = match got {
+    let (top, function) = match p.call_object(sink, true) {
         Ok(v) => v,
         Err(Fail::Invalid) => return Ok(None),
         Err(e) => return Err(e),

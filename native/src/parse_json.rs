@@ -10,11 +10,21 @@
 //! (`parse._decode_call`), so that they stay exact by construction: nesting deeper than the depth bound
 //! anywhere in the text (the bound applies to the decoded value, where a duplicate key may have dropped the
 //! deep part), and integers beyond 64 bits (orjson reads them as floats).
+//!
+//! Here: the cursor, values as Python objects, the readers of arrays and objects (`array_items`,
+//! `object_members`, shared by every reader of this JSON) and `skip`; strings in parse_json_str.rs,
+//! numbers in parse_json_num.rs.
 
-use super::scan::plain_run;
+#[path = "parse_json_num.rs"]
+mod num;
+#[path = "parse_json_str.rs"]
+mod string;
+
+pub(crate) use num::Num;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::AsPyPointer;
+pub(crate) use string::Str;
 
 /// Why a decode stopped.
 pub(crate) enum Fail {
@@ -33,28 +43,12 @@ pub(crate) fn owned(py: Python<'_>, ptr: *mut ffi::PyObject) -> Res<PyObject> {
     unsafe { PyObject::from_owned_ptr_or_err(py, ptr) }.map_err(Fail::Py)
 }
 
-/// A decoded number: a negative integer, a non-negative one (both within 64 bits), a finite float.
-#[derive(Clone, Copy)]
-pub(crate) enum Num {
-    Int(i64),
-    UInt(u64),
-    Float(f64),
-}
-
-/// Where a decoded string is: a range of the input (no escapes) or the scratch buffer.
-#[derive(Clone, Copy)]
-pub(crate) enum Str {
-    Input(usize, usize),
-    Scratch,
-}
-
 pub(crate) struct Json<'a> {
     pub(crate) b: &'a [u8],
     pub(crate) i: usize,
     pub(crate) depth: usize,
     limit: usize,
-    pub(crate) scratch: Vec<u8>,
-    pub(crate) ascii: bool, // the whole input is ASCII
+    pub(crate) scratch: Vec<u8>, // a string with escapes, decoded (parse_json_str.rs)
 }
 
 impl<'a> Json<'a> {
@@ -65,7 +59,6 @@ impl<'a> Json<'a> {
             depth: 0,
             limit,
             scratch: Vec::new(),
-            ascii: text.is_ascii(),
         }
     }
 
@@ -109,187 +102,6 @@ impl<'a> Json<'a> {
         } else {
             Err(Fail::Invalid)
         }
-    }
-
-    pub(crate) fn str_of(&self, s: Str) -> &str {
-        let bytes = match s {
-            Str::Input(a, b) => &self.b[a..b],
-            Str::Scratch => &self.scratch[..],
-        };
-        // the input is UTF-8 and escapes decode to whole characters (lone surrogates are refused)
-        unsafe { std::str::from_utf8_unchecked(bytes) }
-    }
-
-    fn hex4(&mut self) -> Res<u32> {
-        if self.i + 4 > self.b.len() {
-            return Err(Fail::Invalid);
-        }
-        let mut v = 0u32;
-        for k in 0..4 {
-            let d = match self.b[self.i + k] {
-                c @ b'0'..=b'9' => c - b'0',
-                c @ b'a'..=b'f' => c - b'a' + 10,
-                c @ b'A'..=b'F' => c - b'A' + 10,
-                _ => return Err(Fail::Invalid),
-            };
-            v = v * 16 + d as u32;
-        }
-        self.i += 4;
-        Ok(v)
-    }
-
-    /// A string at `self.i` (its opening quote).
-    pub(crate) fn string(&mut self) -> Res<Str> {
-        self.i += 1;
-        let start = self.i;
-        let b = self.b;
-        loop {
-            self.i = plain_run(b, self.i);
-            if self.i >= b.len() {
-                return Err(Fail::Invalid);
-            }
-            match b[self.i] {
-                b'"' => {
-                    self.i += 1;
-                    return Ok(Str::Input(start, self.i - 1));
-                }
-                b'\\' => break,
-                c if c < 0x20 => return Err(Fail::Invalid),
-                _ => self.i += 1,
-            }
-        }
-        self.scratch.clear();
-        self.scratch.extend_from_slice(&b[start..self.i]);
-        loop {
-            if self.i >= b.len() {
-                return Err(Fail::Invalid);
-            }
-            let c = b[self.i];
-            match c {
-                b'"' => {
-                    self.i += 1;
-                    return Ok(Str::Scratch);
-                }
-                b'\\' => {
-                    self.i += 1;
-                    let e = if self.i < b.len() { b[self.i] } else { 0 };
-                    self.i += 1;
-                    let ch = match e {
-                        b'"' => '"',
-                        b'\\' => '\\',
-                        b'/' => '/',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        b'u' => {
-                            let hi = self.hex4()?;
-                            let code = if (0xD800..0xDC00).contains(&hi) {
-                                if !(self.b[self.i..].starts_with(b"\\u")) {
-                                    return Err(Fail::Invalid);
-                                }
-                                self.i += 2;
-                                let lo = self.hex4()?;
-                                if !(0xDC00..0xE000).contains(&lo) {
-                                    return Err(Fail::Invalid);
-                                }
-                                0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
-                            } else if (0xDC00..0xE000).contains(&hi) {
-                                return Err(Fail::Invalid);
-                            } else {
-                                hi
-                            };
-                            char::from_u32(code).ok_or(Fail::Invalid)?
-                        }
-                        _ => return Err(Fail::Invalid),
-                    };
-                    let mut buf = [0u8; 4];
-                    self.scratch
-                        .extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
-                }
-                c if c < 0x20 => return Err(Fail::Invalid),
-                _ => {
-                    let s = self.i;
-                    self.i = plain_run(b, self.i);
-                    self.scratch.extend_from_slice(&b[s..self.i]);
-                }
-            }
-        }
-    }
-
-    /// A number at `self.i`: `(is_float, text)`.
-    fn number_text(&mut self) -> Res<(bool, usize, usize)> {
-        let b = self.b;
-        let start = self.i;
-        if self.peek() == b'-' {
-            self.i += 1;
-        }
-        match self.peek() {
-            b'0' => {
-                self.i += 1;
-                if self.peek().is_ascii_digit() {
-                    return Err(Fail::Invalid);
-                }
-            }
-            b'1'..=b'9' => {
-                while self.i < b.len() && b[self.i].is_ascii_digit() {
-                    self.i += 1;
-                }
-            }
-            _ => return Err(Fail::Invalid),
-        }
-        let mut float = false;
-        if self.peek() == b'.' {
-            self.i += 1;
-            if !self.peek().is_ascii_digit() {
-                return Err(Fail::Invalid);
-            }
-            while self.i < b.len() && b[self.i].is_ascii_digit() {
-                self.i += 1;
-            }
-            float = true;
-        }
-        if matches!(self.peek(), b'e' | b'E') {
-            self.i += 1;
-            if matches!(self.peek(), b'+' | b'-') {
-                self.i += 1;
-            }
-            if !self.peek().is_ascii_digit() {
-                return Err(Fail::Invalid);
-            }
-            while self.i < b.len() && b[self.i].is_ascii_digit() {
-                self.i += 1;
-            }
-            float = true;
-        }
-        Ok((float, start, self.i))
-    }
-
-    /// A number at `self.i` as orjson reads it: beyond 64 bits delegated, overflow to infinity invalid.
-    pub(crate) fn number_value(&mut self) -> Res<Num> {
-        let (float, a, z) = self.number_text()?;
-        let text = unsafe { std::str::from_utf8_unchecked(&self.b[a..z]) };
-        if float {
-            let v: f64 = text.parse().map_err(|_| Fail::Invalid)?;
-            if !v.is_finite() {
-                return Err(Fail::Invalid);
-            }
-            Ok(Num::Float(v))
-        } else if text.as_bytes()[0] == b'-' {
-            text.parse().map(Num::Int).map_err(|_| Fail::Delegate)
-        } else {
-            text.parse().map(Num::UInt).map_err(|_| Fail::Delegate)
-        }
-    }
-
-    fn number(&mut self, py: Python<'_>) -> Res<PyObject> {
-        let ptr = match self.number_value()? {
-            Num::Float(v) => unsafe { ffi::PyFloat_FromDouble(v) },
-            Num::Int(v) => unsafe { ffi::PyLong_FromLongLong(v) },
-            Num::UInt(v) => unsafe { ffi::PyLong_FromUnsignedLongLong(v) },
-        };
-        owned(py, ptr)
     }
 
     /// Any JSON value as a Python object.
@@ -360,7 +172,7 @@ impl<'a> Json<'a> {
     }
 
     /// A key and its colon, the cursor then at the value.
-    pub(crate) fn key(&mut self) -> Res<Str> {
+    fn key(&mut self) -> Res<Str> {
         self.ws();
         if self.peek() != b'"' {
             return Err(Fail::Invalid);
@@ -375,7 +187,7 @@ impl<'a> Json<'a> {
     }
 
     /// After a member: `true` at the closing brace (consumed), `false` after a comma.
-    pub(crate) fn member_end(&mut self) -> Res<bool> {
+    fn member_end(&mut self) -> Res<bool> {
         self.ws();
         match self.peek() {
             b',' => {
@@ -390,36 +202,52 @@ impl<'a> Json<'a> {
         }
     }
 
-    pub(crate) fn object(&mut self, py: Python<'_>) -> Res<PyObject> {
+    /// The object at the cursor (its `{`): `member` reads each member's value (the cursor at it) given
+    /// its key (read before the value: a key in the scratch buffer is overwritten by the value's
+    /// strings), the cursor then after the `}`.
+    #[inline]
+    pub(crate) fn object_members(
+        &mut self,
+        mut member: impl FnMut(&mut Self, Str) -> Res<()>,
+    ) -> Res<()> {
         self.i += 1;
         self.enter()?;
-        let dict = owned(py, unsafe { ffi::PyDict_New() })?;
         self.ws();
         if self.peek() == b'}' {
             self.i += 1;
         } else {
             loop {
                 let k = self.key()?;
-                let key = self.py_key(py, k)?;
-                let v = self.value(py)?;
-                // the dict takes its own references; ours are released here directly (a `PyObject`'s
-                // drop goes through pyo3's check of the GIL, a thread-local read, per key and value)
-                let (key, v) = (key.into_ptr(), v.into_ptr());
-                let failed = unsafe {
-                    let failed = ffi::PyDict_SetItem(dict.as_ptr(), key, v) < 0;
-                    ffi::Py_DECREF(key);
-                    ffi::Py_DECREF(v);
-                    failed
-                };
-                if failed {
-                    return Err(Fail::Py(PyErr::fetch(py)));
-                }
+                member(self, k)?;
                 if self.member_end()? {
                     break;
                 }
             }
         }
         self.depth -= 1;
+        Ok(())
+    }
+
+    /// The object at the cursor as a Python `dict`.
+    pub(crate) fn object(&mut self, py: Python<'_>) -> Res<PyObject> {
+        let dict = owned(py, unsafe { ffi::PyDict_New() })?;
+        self.object_members(|p, k| {
+            let key = p.py_key(py, k)?;
+            let v = p.value(py)?;
+            // the dict takes its own references; ours are released here directly (a `PyObject`'s
+            // drop goes through pyo3's check of the GIL, a thread-local read, per key and value)
+            let (key, v) = (key.into_ptr(), v.into_ptr());
+            let failed = unsafe {
+                let failed = ffi::PyDict_SetItem(dict.as_ptr(), key, v) < 0;
+                ffi::Py_DECREF(key);
+                ffi::Py_DECREF(v);
+                failed
+            };
+            if failed {
+                return Err(Fail::Py(PyErr::fetch(py)));
+            }
+            Ok(())
+        })?;
         Ok(dict)
     }
 
@@ -427,24 +255,7 @@ impl<'a> Json<'a> {
     pub(crate) fn skip(&mut self) -> Res<()> {
         self.ws();
         match self.peek() {
-            b'{' => {
-                self.i += 1;
-                self.enter()?;
-                self.ws();
-                if self.peek() == b'}' {
-                    self.i += 1;
-                } else {
-                    loop {
-                        self.key()?;
-                        self.skip()?;
-                        if self.member_end()? {
-                            break;
-                        }
-                    }
-                }
-                self.depth -= 1;
-                Ok(())
-            }
+            b'{' => self.object_members(|p, _| p.skip()),
             b'[' => self.array_items(Self::skip),
             b'"' => self.string().map(|_| ()),
             b't' => self.literal(b"true"),

@@ -93,13 +93,10 @@ pub(crate) fn key_str(_py: Python<'_>, s: &str, ascii: bool) -> *mut ffi::PyObje
 
 /// Decoded strings of [`Json`] as Python `str` objects.
 impl Json<'_> {
-    /// Whether the string `s` is ASCII, from what is known of the input.
+    /// Whether the decoded string `s` is ASCII (its own bytes checked: no pass over the whole input).
     #[inline]
     pub(crate) fn is_ascii(&self, s: Str) -> bool {
-        match s {
-            Str::Input(..) => self.ascii,
-            Str::Scratch => self.scratch.is_ascii(),
-        }
+        self.str_of(s).is_ascii()
     }
 
     /// A new `str` of the decoded string `s`.

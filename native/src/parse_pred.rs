@@ -3,7 +3,8 @@
 //!
 //! The call object is read by parse_call_json.rs's own code (`read_call`, `text_object`) with a sink that
 //! keys the arguments as they are scanned, with the grammar of parse_json.rs (`string`, `number_value`,
-//! `key`, `member_end`, `skip`, the depth bound). A value whose key Python must decide (deeper than
+//! `object_members`, `array_items`, `skip`, the depth bound), into buffers kept across calls (one exact
+//! allocation per finished object or list). A value whose key Python must decide (deeper than
 //! `MAX_DEPTH` keys, a normalized numeric string too long to key) is kept as `None` until the end, since a
 //! later duplicate key may drop it or the JSON may turn out malformed: only a final argument value without a
 //! key delegates. Python objects are made only where `key()` itself calls Python: a non-ASCII string in
@@ -18,25 +19,87 @@ use crate::matching::{
 };
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
+use std::cmp::Ordering;
 
-/// An object's members, sorted by name and distinct (the last value of a repeated name); `None` where
-/// Python must key the value.
-type Members = Vec<(SStr, Option<Key>)>;
+/// A member of an object being read: its name and its value's key, `None` where Python must key it.
+type Member = (SStr, Option<Key>);
 
-/// Keys of `mode`: the name as read (folded at the end), objects as their keyed members.
-struct KeySink {
-    mode: Mode,
+/// The buffers of the keyed reading, kept across calls (a thread's, see [`with_bufs`]): the members of
+/// the objects being read (each object's after its parent's, sorted and distinct as they come) and the
+/// items of the lists being read. A finished object or list moves its own out into one allocation of
+/// its exact size.
+#[derive(Default)]
+struct Bufs {
+    members: Vec<Member>,
+    items: Vec<Key>,
 }
 
-impl CallSink for KeySink {
-    type Name = SStr;
-    type Obj = Members;
-    fn name(&mut self, p: &Json<'_>, s: Str) -> Res<SStr> {
-        Ok(SStr::from(p.str_of(s)))
+/// Buffers kept longer than this (in elements) are released after a call rather than kept.
+const KEEP: usize = 256;
+
+thread_local! {
+    static BUFS: std::cell::RefCell<Bufs> = std::cell::RefCell::default();
+}
+
+/// `f` with the thread's buffers (fresh ones when they are in use: `key()` may call Python).
+fn with_bufs<T>(f: impl FnOnce(&mut Bufs) -> T) -> T {
+    BUFS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut bufs) => {
+            let got = f(&mut bufs);
+            bufs.members.clear(); // an error leaves what it read
+            bufs.items.clear();
+            if bufs.members.capacity() > KEEP || bufs.items.capacity() > KEEP {
+                *bufs = Bufs::default();
+            }
+            got
+        }
+        Err(_) => f(&mut Bufs::default()),
+    })
+}
+
+/// Keys of `mode` into `bufs`: the name folded as matching compares it when it can be here (`folded`),
+/// objects as their keyed members.
+struct KeySink<'b> {
+    mode: Mode,
+    case_sensitive: bool,
+    bufs: &'b mut Bufs,
+}
+
+/// A call's name as read: folded (`true`) or its text as written, for Python to fold (`false`).
+type Name = (SStr, bool);
+
+impl CallSink for KeySink<'_> {
+    type Name = Name;
+    type Obj = Vec<Member>;
+    fn name(&mut self, p: &Json<'_>, s: Str) -> Res<Name> {
+        let r = p.str_of(s);
+        Ok(if self.case_sensitive {
+            (SStr::from(r), true)
+        } else if r.is_ascii() {
+            (SStr::ascii_lower(r), true) // `name_key` of ASCII text
+        } else {
+            (SStr::from(r), false)
+        })
     }
-    fn object(&mut self, p: &mut Json<'_>) -> Res<Members> {
-        p.key_object(self.mode, 0) // an argument's value is keyed at depth 0
+    fn object(&mut self, p: &mut Json<'_>) -> Res<Vec<Member>> {
+        // an argument's value is keyed at depth 0
+        let start = self.key_object(p, 0)?;
+        Ok(take_from(&mut self.bufs.members, start))
     }
+}
+
+/// The elements of `buf` from `start` on, moved out into a vector of their exact size (one copy of
+/// the bytes, as `drain(start..).collect()` would do element by element).
+fn take_from<T>(buf: &mut Vec<T>, start: usize) -> Vec<T> {
+    let n = buf.len() - start;
+    let mut out = Vec::with_capacity(n);
+    // SAFETY: the `n` elements move to `out` (capacity `n`) and `buf` forgets them
+    unsafe {
+        std::ptr::copy_nonoverlapping(buf.as_ptr().add(start), out.as_mut_ptr(), n);
+        buf.set_len(start);
+        out.set_len(n);
+    }
+    out
 }
 
 /// A key (or name), `None` when unsupported (Python decides); Python errors stop the decode.
@@ -60,82 +123,89 @@ fn num_key(n: Num) -> KResult<Key> {
     }
 }
 
-impl Json<'_> {
+/// `members` with `name` set to `value`, kept sorted by name and distinct from `start` on: a repeated
+/// name takes the later value in its place (Python `dict` assignment; the order is the key's own).
+fn set_member(members: &mut Vec<Member>, start: usize, name: SStr, value: Option<Key>) {
+    let mut at = members.len();
+    while at > start {
+        match members[at - 1].0.cmp(&name) {
+            Ordering::Greater => at -= 1,
+            Ordering::Equal => {
+                members[at - 1].1 = value;
+                return;
+            }
+            Ordering::Less => break,
+        }
+    }
+    members.insert(at, (name, value));
+}
+
+impl KeySink<'_> {
     /// Any JSON value's key under `mode`, as `key_at` keys it at `depth`.
-    fn key_value(&mut self, mode: Mode, depth: usize) -> Res<Option<Key>> {
-        self.ws();
-        match self.peek() {
-            b'{' | b'[' if depth >= MAX_DEPTH => self.skip().map(|_| None),
+    fn key_value(&mut self, p: &mut Json<'_>, depth: usize) -> Res<Option<Key>> {
+        let mode = self.mode;
+        p.ws();
+        match p.peek() {
+            b'{' | b'[' if depth >= MAX_DEPTH => p.skip().map(|_| None),
             b'{' => {
-                let members = self.key_object(mode, depth + 1)?;
-                let items: Option<Vec<(SStr, Key)>> = members
-                    .into_iter()
-                    .map(|(k, v)| v.map(|v| (k, v)))
-                    .collect();
-                Ok(items.map(|d| Key::Dict(d.into_boxed_slice())))
+                let start = self.key_object(p, depth + 1)?;
+                let members = &mut self.bufs.members;
+                let known = members[start..].iter().all(|m| m.1.is_some());
+                let dict = known.then(|| {
+                    let items = members.drain(start..).map(|(k, v)| (k, v.expect("keyed")));
+                    Key::Dict(items.collect())
+                });
+                members.truncate(start);
+                Ok(dict)
             }
             b'[' => {
-                let mut items = Some(Vec::with_capacity(4));
-                self.array_items(|p| {
-                    let v = p.key_value(mode, depth + 1)?;
-                    items = items.take().zip(v).map(|(mut l, v)| {
-                        l.push(v);
-                        l
-                    });
+                let start = self.bufs.items.len();
+                let mut known = true;
+                p.array_items(|p| {
+                    match self.key_value(p, depth + 1)? {
+                        Some(v) if known => self.bufs.items.push(v),
+                        Some(_) => {}
+                        None => known = false,
+                    }
                     Ok(())
                 })?;
-                Ok(items.map(|l| Key::List(l.into_boxed_slice())))
+                let items = &mut self.bufs.items;
+                let list = known.then(|| Key::List(take_from(items, start).into_boxed_slice()));
+                items.truncate(start);
+                Ok(list)
             }
             b'"' => {
-                let s = self.string()?;
-                known(text_key(self.str_of(s), mode))
+                let s = p.string()?;
+                known(text_key(p.str_of(s), mode))
             }
             b't' => {
-                self.literal(b"true")?;
+                p.literal(b"true")?;
                 Ok(Some(bool_key(true, mode)))
             }
             b'f' => {
-                self.literal(b"false")?;
+                p.literal(b"false")?;
                 Ok(Some(bool_key(false, mode)))
             }
             b'n' => {
-                self.literal(b"null")?;
+                p.literal(b"null")?;
                 Ok(Some(Key::None))
             }
-            b'-' | b'0'..=b'9' => known(num_key(self.number_value()?)),
+            b'-' | b'0'..=b'9' => known(num_key(p.number_value()?)),
             _ => Err(Fail::Invalid),
         }
     }
 
-    /// The members of the object at the cursor (its `{`), their values keyed at `depth`.
-    fn key_object(&mut self, mode: Mode, depth: usize) -> Res<Members> {
-        self.i += 1;
-        self.enter()?;
-        let mut members: Members = Vec::with_capacity(4);
-        self.ws();
-        if self.peek() == b'}' {
-            self.i += 1;
-        } else {
-            loop {
-                let k = self.key()?;
-                let name = SStr::from(self.str_of(k));
-                members.push((name, self.key_value(mode, depth)?));
-                if self.member_end()? {
-                    break;
-                }
-            }
-        }
-        self.depth -= 1;
-        // a stable sort keeps repeated names in order; the last one's value wins (Python `dict`)
-        members.sort_by(|a, b| a.0.cmp(&b.0));
-        members.dedup_by(|later, kept| {
-            let same = later.0 == kept.0;
-            if same {
-                std::mem::swap(&mut later.1, &mut kept.1);
-            }
-            same
-        });
-        Ok(members)
+    /// The object at the cursor (its `{`), its values keyed at `depth`: its members are those of
+    /// `bufs.members` from the index returned (sorted by name, distinct: the last value of a name).
+    fn key_object(&mut self, p: &mut Json<'_>, depth: usize) -> Res<usize> {
+        let start = self.bufs.members.len();
+        p.object_members(|p, k| {
+            let name = SStr::from(p.str_of(k));
+            let value = self.key_value(p, depth)?;
+            set_member(&mut self.bufs.members, start, name, value);
+            Ok(())
+        })?;
+        Ok(start)
     }
 }
 
@@ -156,21 +226,35 @@ pub(crate) fn decode_pred(
     mode: Mode,
     case_sensitive: bool,
 ) -> Res<Option<PredCall>> {
-    let mut sink = KeySink { mode };
-    let Some((name, args)) = read_call(body, limit, &mut sink)? else {
-        return Ok(None);
-    };
-    let members = match args {
-        Args::Dict(m) => m,
-        Args::Text(s) => text_object(&s, limit, &mut sink)?.unwrap_or_default(),
-        Args::Empty => Vec::new(),
-    };
-    let name = known(name_key(&name, case_sensitive))?.ok_or(Fail::Delegate)?;
-    let args: Option<Vec<(SStr, Key)>> = members
-        .into_iter()
-        .map(|(k, v)| v.map(|v| (k, v)))
-        .collect(); // in place: no second vector
-    Ok(Some(PredCall::new(name, args.ok_or(Fail::Delegate)?)))
+    with_bufs(|bufs| {
+        let mut sink = KeySink {
+            mode,
+            case_sensitive,
+            bufs,
+        };
+        let Some(((name, folded), args)) = read_call(body, limit, &mut sink)? else {
+            return Ok(None);
+        };
+        let members = match args {
+            Args::Dict(m) => m,
+            Args::Text(s) => text_object(&s, limit, &mut sink)?.unwrap_or_default(),
+            Args::Empty => Vec::new(),
+        };
+        let name = if folded {
+            name
+        } else {
+            known(name_key(&name, case_sensitive))?.ok_or(Fail::Delegate)?
+        };
+        if members.iter().any(|m| m.1.is_none()) {
+            return Err(Fail::Delegate);
+        }
+        // sorted and distinct already (`set_member`): `PredCall::new` would sort them again
+        let args = members.into_iter().map(|(k, v)| (k, v.expect("keyed")));
+        Ok(Some(PredCall {
+            name,
+            args: args.collect(), // in place: no second vector
+        }))
+    })
 }
 
 /// The test and benchmark hooks.
