@@ -180,30 +180,29 @@ impl TextParser {
         fallback: PyObject,
         group: Option<(Py<PyType>, Py<PyType>, PyObject, PyObject)>,
     ) -> PyResult<Self> {
-        if [
-            &separator,
+        let given = [
+            separator.as_str(),
             &turn_end,
             &call_open,
             &call_close,
             &answer_open,
             &answer_close,
-        ]
-        .iter()
-        .any(|s| s.is_empty())
-        {
+        ];
+        if given.iter().any(|s| s.is_empty()) {
             return Err(pyo3::exceptions::PyValueError::new_err(
                 "empty separator or tag",
             ));
         }
+        let [sep, end, c_open, c_close, a_open, a_close] = given;
         Ok(TextParser {
             tags: hits::TagSet::new(
                 [
-                    &separator,
-                    &turn_end,
-                    &call_open,
-                    &call_close,
-                    &answer_open,
-                    &answer_close,
+                    sep,
+                    end,
+                    c_open,
+                    c_close,
+                    a_open,
+                    a_close,
                     THINK_OPEN,
                     THINK_CLOSE,
                 ],
