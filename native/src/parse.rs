@@ -43,7 +43,7 @@ use scan::{py_strip, THINK_CLOSE, THINK_OPEN};
 pub(crate) use sink::{build_turns, PySink, Sink, TurnOut};
 pub(crate) use slots::Slots;
 
-/// The fields of `calls.Call` and of `parse.Turn` (`parse.NATIVE_TURN_FIELDS`), in the order built here.
+/// The fields of `calls.Call` and of `turns.Turn` (`turns.NATIVE_TURN_FIELDS`), in the order built here.
 pub(crate) const CALL_FIELDS: [&str; 2] = ["name", "arguments"];
 pub(crate) const TURN_FIELDS: [&str; 9] = [
     "calls",

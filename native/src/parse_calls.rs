@@ -5,7 +5,7 @@
 //! or anything but plain JSON types where a call is read, sends the whole list back to Python (`None`),
 //! which raises or reads it; a call whose arguments Rust does not decide (a string that is not UTF-8,
 //! bytes, JSON nested too deep or with integers beyond 64 bits) is read by the Python function given
-//! (`parse._model_call`).
+//! (`calls.call_or_none`).
 
 use super::call_json::arguments_from_text;
 use super::ffi::{items, list_items, str_bytes};

@@ -5,7 +5,7 @@
 //! thread-local push and a deferred decrement per item, over every message, call and argument of a group.
 //! These read the containers' own (borrowed) references instead. They are valid while the containers are
 //! unchanged: the request's values are only read while a group is parsed (the Python functions called
-//! meanwhile, `_model_call`, `_decode_call` and `canonical_json`, read their argument and build new
+//! meanwhile, `calls.call_or_none`, `turns.decode_call` and `turns.canonical_json`, read their argument and build new
 //! objects), and the caller holds the request.
 
 use pyo3::ffi;

@@ -26,7 +26,7 @@ use pyo3::types::{PyList, PyString, PyType};
 use pyo3::AsPyPointer;
 use std::collections::HashMap;
 
-/// `keys.ROLLOUT`, and the fields of `parse.ParsedRollout` and `parse.Note` in the order built here.
+/// `keys.ROLLOUT`, and the fields of `turns.ParsedRollout` and `turns.Note` in the order built here.
 pub(crate) const ROLLOUT: [&str; 3] = ["text", "messages", "turns"];
 pub(crate) const PARSED_FIELDS: [&str; 3] = ["turns", "form", "notes"];
 pub(crate) const NOTE_FIELDS: [&str; 3] = ["code", "path", "count"];

@@ -14,7 +14,7 @@ pub(crate) trait Sink {
     fn decode(&self, py: Python<'_>, body: &str) -> PyResult<Option<Self::Call>>;
     /// A structured call read here: its `name` (a `str`) and `arguments` (a `dict`).
     fn parts(&self, py: Python<'_>, name: PyObject, arguments: PyObject) -> PyResult<Self::Call>;
-    /// A `Call` the Python reader built (`parse._model_call`).
+    /// A `Call` the Python reader built (`calls.call_or_none`).
     fn object(&self, py: Python<'_>, call: &PyAny) -> PyResult<Self::Call>;
 }
 
@@ -52,7 +52,7 @@ impl Sink for PySink<'_> {
     }
 }
 
-/// The fields of a `Turn` (`parse.NATIVE_TURN_FIELDS`), built as Python builds it.
+/// The fields of a `Turn` (`turns.NATIVE_TURN_FIELDS`), built as Python builds it.
 pub(crate) struct TurnOut<C = PyObject> {
     pub(crate) calls: Vec<C>,
     pub(crate) answer: PyObject,
