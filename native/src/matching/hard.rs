@@ -2,7 +2,7 @@
 //! assignment buffer (`assign_many`'s layout), and the similarity matrix OT starts from, with buffers kept
 //! from problem to problem (a matcher holds one [`Scratch`]: no allocation per problem once grown).
 
-use super::lsap::Lsap;
+use super::lsap::{reset, Lsap};
 use super::{sparse_into, GoldTable, PredTable};
 
 /// The buffers of one problem: its positive entries (i, j, S), the dense S, the rows and columns taken,
@@ -15,12 +15,6 @@ pub(crate) struct Scratch {
     cols: Vec<bool>,
     col: Vec<i64>,
     lsap: Lsap,
-}
-
-/// `v` emptied and refilled with `len` copies of `x`.
-fn reset<T: Copy>(v: &mut Vec<T>, len: usize, x: T) {
-    v.clear();
-    v.resize(len, x);
 }
 
 /// The dense m x n S of the entries into `s`.

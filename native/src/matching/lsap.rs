@@ -22,8 +22,8 @@ pub struct Lsap {
     remaining: Vec<usize>,
 }
 
-/// `v` emptied and refilled with `len` copies of `x`.
-fn reset<T: Copy>(v: &mut Vec<T>, len: usize, x: T) {
+/// `v` emptied and refilled with `len` copies of `x` (a buffer kept from problem to problem).
+pub(crate) fn reset<T: Copy>(v: &mut Vec<T>, len: usize, x: T) {
     v.clear();
     v.resize(len, x);
 }
